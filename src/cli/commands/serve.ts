@@ -1,0 +1,35 @@
+import type { Command } from "commander";
+import { startService } from "../../runtime/startService.ts";
+import { cliConfig, collect, parseIntFlag } from "../options.ts";
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve", { isDefault: true })
+    .description("run the Sputnik service (API + web app)")
+    .option("--host <host>", "address to listen on (default 127.0.0.1)")
+    .option("-p, --port <port>", "port (default 8080)", parseIntFlag("--port"))
+    .option("-m, --model <name|path|demo>", "local model to serve (repeatable)", collect)
+    .option("-t, --threads <n>", "llama.cpp threads", parseIntFlag("--threads"))
+    .option("--parallel <n>", "parallel sequences per model", parseIntFlag("--parallel"))
+    .option("--context-size <n>", "context size per sequence (tokens)", parseIntFlag("--context-size"))
+    .option("--no-pull", "do not pull the default model on first run")
+    .action(async (opts: { host?: string; port?: number; model?: string[]; threads?: number; parallel?: number; contextSize?: number; pull: boolean }) => {
+      const config = cliConfig(program, {
+        host: opts.host,
+        port: opts.port,
+        models: opts.model,
+        threads: opts.threads,
+        parallel: opts.parallel,
+        contextSize: opts.contextSize,
+        ...(opts.pull === false ? { pullDefaultModel: false } : {}),
+      });
+      const service = await startService(config);
+      const stop = async (signal: string) => {
+        service.logger.info(`received ${signal}, shutting down`);
+        await service.close();
+        process.exit(0);
+      };
+      process.once("SIGINT", () => void stop("SIGINT"));
+      process.once("SIGTERM", () => void stop("SIGTERM"));
+    });
+}

@@ -1,0 +1,101 @@
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { configSchema, type Config } from "./schema.ts";
+
+/**
+ * One validated config object, merged from (lowest to highest precedence) defaults, a JSON config
+ * file, SPUTNIK_* environment variables and command-line flags. Invalid input fails loudly at start,
+ * naming the offending key, instead of surfacing later as odd behaviour.
+ */
+export function loadConfig(options: {
+  file?: string;
+  env?: NodeJS.ProcessEnv;
+  flags?: Partial<Record<keyof Config, unknown>>;
+} = {}): Config {
+  const env = options.env ?? process.env;
+  const fileValues = options.file ? readConfigFile(options.file) : {};
+  const merged: Record<string, unknown> = { ...fileValues, ...fromEnv(env), ...dropUndefined(options.flags ?? {}) };
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+    throw new Error(`Invalid configuration:\n${issues}`);
+  }
+  return parsed.data;
+}
+
+export function modelsDirOf(config: Config): string {
+  return path.resolve(config.modelsDir ?? path.join(config.dataDir, "models"));
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, "utf8");
+  } catch (error) {
+    throw new Error(`Cannot read config file ${file}: ${(error as Error).message}`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    return z.record(z.string(), z.unknown()).parse(value);
+  } catch (error) {
+    throw new Error(`Config file ${file} is not a JSON object: ${(error as Error).message}`);
+  }
+}
+
+const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "bool" | "list" | "json" }> = {
+  SPUTNIK_HOST: { key: "host", kind: "string" },
+  SPUTNIK_PORT: { key: "port", kind: "int" },
+  SPUTNIK_DATA_DIR: { key: "dataDir", kind: "string" },
+  SPUTNIK_MODELS_DIR: { key: "modelsDir", kind: "string" },
+  SPUTNIK_MODELS: { key: "models", kind: "list" },
+  SPUTNIK_DEFAULT_MODEL_SOURCE: { key: "defaultModelSource", kind: "string" },
+  SPUTNIK_PULL_DEFAULT_MODEL: { key: "pullDefaultModel", kind: "bool" },
+  SPUTNIK_REMOTE_MODELS: { key: "remoteModels", kind: "json" },
+  SPUTNIK_THREADS: { key: "threads", kind: "int" },
+  SPUTNIK_PARALLEL: { key: "parallel", kind: "int" },
+  SPUTNIK_CONTEXT_SIZE: { key: "contextSize", kind: "int" },
+  SPUTNIK_DATABASE_URL: { key: "databaseUrl", kind: "string" },
+  SPUTNIK_REDIS_URL: { key: "redisUrl", kind: "string" },
+  SPUTNIK_LOG_LEVEL: { key: "logLevel", kind: "string" },
+  SPUTNIK_HF_ENDPOINT: { key: "hfEndpoint", kind: "string" },
+  SPUTNIK_ALLOW_PRIVATE_NETWORK: { key: "allowPrivateNetwork", kind: "bool" },
+  SPUTNIK_BODY_LIMIT: { key: "bodyLimit", kind: "int" },
+};
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, { key, kind }] of Object.entries(envKeys)) {
+    const raw = env[name];
+    if (raw === undefined || raw === "") continue;
+    out[key] = convert(name, raw, kind);
+  }
+  return out;
+}
+
+function convert(name: string, raw: string, kind: "string" | "int" | "bool" | "list" | "json"): unknown {
+  switch (kind) {
+    case "string":
+      return raw;
+    case "int": {
+      // Leave non-numbers as strings so the schema reports them with the key's name.
+      return /^-?\d+$/.test(raw) ? Number(raw) : raw;
+    }
+    case "bool":
+      if (/^(1|true|yes|on)$/i.test(raw)) return true;
+      if (/^(0|false|no|off)$/i.test(raw)) return false;
+      throw new Error(`${name} must be true or false, got "${raw}"`);
+    case "list":
+      return raw.split(",").map((s) => s.trim()).filter(Boolean);
+    case "json":
+      try {
+        return JSON.parse(raw);
+      } catch {
+        throw new Error(`${name} must be JSON`);
+      }
+  }
+}
+
+function dropUndefined(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
+}

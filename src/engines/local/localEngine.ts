@@ -1,0 +1,46 @@
+import { EngineError, type Engine, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo } from "../types.ts";
+import { LocalModel } from "./localModel.ts";
+
+/** The embedded engine: every locally loaded GGUF model, addressed by its public id. */
+export class LocalEngine implements Engine {
+  readonly kind = "local" as const;
+
+  constructor(private readonly loaded: LocalModel[]) {}
+
+  models(): ModelInfo[] {
+    return this.loaded.map((m) => m.info());
+  }
+
+  get(id: string): LocalModel | undefined {
+    return this.loaded.find((m) => m.options.id === id);
+  }
+
+  generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
+    const model = this.get(request.model);
+    if (!model) throw new EngineError(`The model '${request.model}' does not exist`, 404, "model_not_found", "model");
+    return model.generate(request);
+  }
+
+  /** A real round trip through the native addon (tokenize + detokenize) for every model. */
+  async health(): Promise<EngineHealth> {
+    const details: string[] = [];
+    let ok = true;
+    for (const model of this.loaded) {
+      try {
+        const probe = "health probe";
+        const text = model.model.detokenize(model.model.tokenize(probe));
+        const good = text === probe;
+        ok &&= good;
+        details.push(`${model.options.id}: ${good ? "ok" : "tokenizer round trip failed"} (${model.pool.busyCount}/${model.pool.size} sequences busy)`);
+      } catch (error) {
+        ok = false;
+        details.push(`${model.options.id}: ${(error as Error).message}`);
+      }
+    }
+    return { ok, detail: details.join("; ") || "no local models" };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.loaded.map((m) => m.dispose()));
+  }
+}

@@ -1,0 +1,243 @@
+import {
+  LlamaChat,
+  resolveChatWrapper,
+  type ChatWrapper,
+  type LlamaContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import { EventChannel } from "../eventChannel.ts";
+import { StreamTidy } from "../streamTidy.ts";
+import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo } from "../types.ts";
+import { sharedLlama } from "./llama.ts";
+import { toChatHistory } from "./prompt.ts";
+import { SequencePool, type PooledSequence } from "./sequencePool.ts";
+import { TextAssembler } from "./textAssembler.ts";
+
+export interface LocalModelOptions {
+  id: string;
+  path: string;
+  threads: number;
+  parallel: number;
+  contextSize: number;
+  note?: string;
+}
+
+/**
+ * One loaded GGUF model: its weights, one llama.cpp context with `parallel` sequences, and the
+ * chat wrapper resolved from the model's own chat template.
+ */
+export class LocalModel {
+  private readonly chats = new Map<number, LlamaChat>();
+
+  private constructor(
+    readonly options: LocalModelOptions,
+    readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    readonly pool: SequencePool,
+    private readonly chatWrapper: ChatWrapper,
+  ) {}
+
+  static async load(options: LocalModelOptions): Promise<LocalModel> {
+    const llama = await sharedLlama();
+    const model = await llama.loadModel({ modelPath: options.path });
+    try {
+      const contextSize = Math.min(options.contextSize, model.trainContextSize);
+      const context = await model.createContext({
+        sequences: options.parallel,
+        contextSize,
+        threads: options.threads,
+      });
+      const sequences = Array.from({ length: options.parallel }, () => context.getSequence());
+      const chatWrapper = resolveChatWrapper(model);
+      return new LocalModel(options, model, context, new SequencePool(sequences), chatWrapper);
+    } catch (error) {
+      await model.dispose();
+      throw error;
+    }
+  }
+
+  get contextSize(): number {
+    return this.context.contextSize;
+  }
+
+  /** Reasoning models are those whose chat wrapper knows a "thought" segment (<think>…</think>). */
+  get reasoning(): boolean {
+    return this.chatWrapper.settings.segments?.thought != null;
+  }
+
+  info(): ModelInfo {
+    return {
+      id: this.options.id,
+      engine: "local",
+      ownedBy: "sputnik",
+      contextLength: this.contextSize,
+      reasoning: this.reasoning,
+      ...(this.options.note ? { note: this.options.note } : {}),
+    };
+  }
+
+  /** Tokenizes the prompt exactly as the chat wrapper will lay it out for the model. */
+  promptTokens(request: GenerationRequest): Token[] {
+    const history = toChatHistory(request.messages);
+    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
+    return contextText.tokenize(this.model.tokenizer);
+  }
+
+  async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
+    const prompt = this.promptTokens(request);
+    const contextSize = this.contextSize;
+    // llama.cpp would silently drop what does not fit; we refuse instead, naming the numbers.
+    if (prompt.length >= contextSize) {
+      throw new EngineError(
+        `This model's maximum context length is ${contextSize} tokens, but the messages use ${prompt.length} tokens.`,
+        400,
+        "context_length_exceeded",
+        "messages",
+      );
+    }
+    const room = contextSize - prompt.length;
+    if (request.maxTokens !== undefined && request.maxTokens > room) {
+      throw new EngineError(
+        `max_tokens is ${request.maxTokens}, but only ${room} tokens are left in the ${contextSize}-token context after the ${prompt.length}-token prompt.`,
+        400,
+        "context_length_exceeded",
+        "max_tokens",
+      );
+    }
+    const grammar = await this.grammarFor(request);
+
+    const pooled = await this.pool.acquire(prompt, request.signal);
+    const stop = new AbortController();
+    const onClientAbort = () => stop.abort();
+    request.signal?.addEventListener("abort", onClientAbort, { once: true });
+    const channel = new EventChannel<EngineEvent>();
+    let running: Promise<void> | null = null;
+    try {
+      if (request.signal?.aborted) return;
+      running = this.run(pooled, prompt.length, request, grammar, room, stop.signal, channel);
+      for await (const event of channel) yield event;
+    } finally {
+      // Reached on completion, on error and when the consumer stops iterating (client left):
+      // stop llama.cpp first, then free the sequence only once it is really idle.
+      stop.abort();
+      request.signal?.removeEventListener("abort", onClientAbort);
+      await running?.catch(() => undefined);
+      this.pool.release(pooled);
+    }
+  }
+
+  private async run(
+    pooled: PooledSequence,
+    promptTokenCount: number,
+    request: GenerationRequest,
+    grammar: LlamaGrammar | undefined,
+    room: number,
+    signal: AbortSignal,
+    channel: EventChannel<EngineEvent>,
+  ): Promise<void> {
+    const chat = this.chatFor(pooled);
+    const sequence = pooled.sequence;
+    const meterBefore = sequence.tokenMeter.usedInputTokens;
+    let evaluatedPrompt: number | null = null;
+    let reasoningTokens = 0;
+    let completionTokens = 0;
+    const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
+    const assembler = new TextAssembler(this.model, (kind, text) => tidy.push(kind, text));
+
+    const thoughtBudget = request.thinking === false ? 0 : request.thinkingBudget;
+    try {
+      const result = await chat.generateResponse(toChatHistory(request.messages), {
+        signal,
+        stopOnAbortSignal: true,
+        maxTokens: request.maxTokens ?? room,
+        temperature: request.temperature ?? 0.6,
+        topP: request.topP,
+        seed: request.seed,
+        customStopTriggers: request.stop && request.stop.length > 0 ? request.stop : undefined,
+        ...(grammar ? { grammar } : {}),
+        budgets: thoughtBudget !== undefined ? { thoughtTokens: thoughtBudget, includeCurrentResponse: false } : undefined,
+        onResponseChunk: (chunk) => {
+          if (evaluatedPrompt === null) {
+            // The first generated token arrives right after the prompt was evaluated: the meter's
+            // growth so far is exactly the prompt tokens llama.cpp had to compute (cache misses).
+            evaluatedPrompt = sequence.tokenMeter.usedInputTokens - meterBefore;
+          }
+          const isThought = chunk.type === "segment" && chunk.segmentType === "thought";
+          const isComment = chunk.type === "segment" && chunk.segmentType !== "thought";
+          if (isThought) reasoningTokens += chunk.tokens.length;
+          completionTokens += chunk.tokens.length;
+          if (isComment) return;
+          assembler.push(isThought ? "reasoning" : "content", chunk.tokens, chunk.text);
+        },
+      });
+      assembler.flush();
+      const finishReason = toFinishReason(result.metadata.stopReason);
+      const miss = Math.min(promptTokenCount, Math.max(1, evaluatedPrompt ?? promptTokenCount));
+      channel.push({
+        type: "usage",
+        usage: {
+          prompt_tokens: promptTokenCount,
+          completion_tokens: completionTokens,
+          total_tokens: promptTokenCount + completionTokens,
+          prompt_cache_hit_tokens: promptTokenCount - miss,
+          prompt_cache_miss_tokens: miss,
+          completion_tokens_details: { reasoning_tokens: reasoningTokens },
+          prompt_tokens_details: { cached_tokens: promptTokenCount - miss },
+        },
+      });
+      channel.push({ type: "done", finishReason });
+      channel.close();
+    } catch (error) {
+      channel.close(
+        error instanceof EngineError
+          ? error
+          : new EngineError(`Generation failed: ${(error as Error).message}`, 500, "engine_error"),
+      );
+    }
+  }
+
+  private chatFor(pooled: PooledSequence): LlamaChat {
+    let chat = this.chats.get(pooled.index);
+    if (!chat) {
+      chat = new LlamaChat({ contextSequence: pooled.sequence, chatWrapper: this.chatWrapper, autoDisposeSequence: false });
+      this.chats.set(pooled.index, chat);
+    }
+    return chat;
+  }
+
+  private async grammarFor(request: GenerationRequest): Promise<LlamaGrammar | undefined> {
+    const format = request.responseFormat;
+    if (!format || format.type === "text") return undefined;
+    const llama = await sharedLlama();
+    if (format.type === "json_object") return llama.getGrammarFor("json");
+    try {
+      return await llama.createGrammarForJsonSchema(format.json_schema.schema as never);
+    } catch (error) {
+      throw new EngineError(
+        `response_format.json_schema.schema is not supported: ${(error as Error).message}`,
+        400,
+        "invalid_json_schema",
+        "response_format",
+      );
+    }
+  }
+
+  async dispose(): Promise<void> {
+    for (const chat of this.chats.values()) chat.dispose({ disposeSequence: false });
+    await this.context.dispose();
+    await this.model.dispose();
+  }
+}
+
+function toFinishReason(stopReason: string): FinishReason {
+  switch (stopReason) {
+    case "maxTokens":
+      return "length";
+    case "abort":
+      return "abort";
+    default:
+      return "stop";
+  }
+}

@@ -1,0 +1,89 @@
+import type { LlamaContextSequence, Token } from "node-llama-cpp";
+
+export interface PooledSequence {
+  readonly index: number;
+  readonly sequence: LlamaContextSequence;
+  busy: boolean;
+}
+
+/**
+ * Hands out the parallel sequences of one llama.cpp context. Requests running on different
+ * sequences are decoded in the same batch by node-llama-cpp, so the pool size is the number of
+ * users served at once. When several sequences are idle, the one whose cached tokens share the
+ * longest prefix with the new prompt wins, so the next turn of a conversation lands where its
+ * history is already evaluated.
+ */
+export class SequencePool {
+  private readonly entries: PooledSequence[];
+  private readonly waiters: Array<{ prompt: readonly Token[]; resolve: (entry: PooledSequence) => void }> = [];
+
+  constructor(sequences: LlamaContextSequence[]) {
+    this.entries = sequences.map((sequence, index) => ({ index, sequence, busy: false }));
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+
+  get busyCount(): number {
+    return this.entries.filter((e) => e.busy).length;
+  }
+
+  get waitingCount(): number {
+    return this.waiters.length;
+  }
+
+  /** Waits for an idle sequence; rejects at once if `signal` aborts while waiting. */
+  acquire(prompt: readonly Token[], signal?: AbortSignal): Promise<PooledSequence> {
+    const free = this.bestIdle(prompt);
+    if (free) {
+      free.busy = true;
+      return Promise.resolve(free);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = { prompt, resolve };
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
+      waiter.resolve = (entry) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(entry);
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  release(entry: PooledSequence): void {
+    const next = this.waiters.shift();
+    if (next) {
+      next.resolve(entry); // stays busy: handed straight to the next waiter
+    } else {
+      entry.busy = false;
+    }
+  }
+
+  private bestIdle(prompt: readonly Token[]): PooledSequence | undefined {
+    let best: PooledSequence | undefined;
+    let bestShared = -1;
+    for (const entry of this.entries) {
+      if (entry.busy) continue;
+      const shared = sharedPrefixLength(entry.sequence.contextTokens, prompt);
+      if (shared > bestShared) {
+        best = entry;
+        bestShared = shared;
+      }
+    }
+    return best;
+  }
+}
+
+export function sharedPrefixLength(a: readonly Token[], b: readonly Token[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import type { FinishReason, ModelInfo, Usage } from "../../engines/types.ts";
+
+/** API shapes of the OpenAI/DeepSeek chat completions protocol, in one place. */
+
+export function completionId(): string {
+  return `chatcmpl-${randomBytes(12).toString("hex")}`;
+}
+
+/** OpenAI knows no "abort": a stopped generation simply ended. */
+export function presentFinishReason(reason: FinishReason): "stop" | "length" {
+  return reason === "length" ? "length" : "stop";
+}
+
+export function presentCompletion(input: {
+  id: string;
+  created: number;
+  model: string;
+  content: string;
+  reasoning: string;
+  reasoningModel: boolean;
+  finishReason: FinishReason;
+  usage: Usage;
+}) {
+  return {
+    id: input.id,
+    object: "chat.completion" as const,
+    created: input.created,
+    model: input.model,
+    system_fingerprint: "sputnik",
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: "assistant" as const,
+          content: input.content,
+          ...(input.reasoningModel ? { reasoning_content: input.reasoning } : {}),
+        },
+        logprobs: null,
+        finish_reason: presentFinishReason(input.finishReason),
+      },
+    ],
+    usage: input.usage,
+  };
+}
+
+export function presentChunk(input: {
+  id: string;
+  created: number;
+  model: string;
+  delta: { role?: "assistant"; content?: string | null; reasoning_content?: string | null };
+  finishReason?: FinishReason | null;
+}) {
+  return {
+    id: input.id,
+    object: "chat.completion.chunk" as const,
+    created: input.created,
+    model: input.model,
+    system_fingerprint: "sputnik",
+    choices: [
+      {
+        index: 0,
+        delta: input.delta,
+        logprobs: null,
+        finish_reason: input.finishReason ? presentFinishReason(input.finishReason) : null,
+      },
+    ],
+  };
+}
+
+export function presentUsageChunk(input: { id: string; created: number; model: string; usage: Usage }) {
+  return {
+    id: input.id,
+    object: "chat.completion.chunk" as const,
+    created: input.created,
+    model: input.model,
+    system_fingerprint: "sputnik",
+    choices: [],
+    usage: input.usage,
+  };
+}
+
+export function presentModel(model: ModelInfo, created: number) {
+  return {
+    id: model.id,
+    object: "model" as const,
+    created,
+    owned_by: model.ownedBy,
+    // Extensions (ignored by OpenAI clients): what serves it and what the operator should know.
+    engine: model.engine,
+    reasoning: model.reasoning,
+    ...(model.contextLength ? { context_length: model.contextLength } : {}),
+    ...(model.note ? { note: model.note } : {}),
+  };
+}

@@ -1,0 +1,44 @@
+import type { ServerResponse } from "node:http";
+
+/**
+ * Server-sent events over a raw Node response. Fastify is bypassed once the stream starts
+ * (reply.hijack), so headers set here are the ones the client sees.
+ */
+export class SseWriter {
+  constructor(private readonly res: ServerResponse) {}
+
+  open(extraHeaders: Record<string, string> = {}): void {
+    this.res.writeHead(200, {
+      "content-type": "text/event-stream; charset=utf-8",
+      "cache-control": "no-cache, no-transform",
+      connection: "keep-alive",
+      // Tells nginx not to buffer the stream.
+      "x-accel-buffering": "no",
+      ...extraHeaders,
+    });
+    this.res.flushHeaders();
+  }
+
+  get started(): boolean {
+    return this.res.headersSent;
+  }
+
+  get closed(): boolean {
+    return this.res.destroyed || this.res.writableEnded;
+  }
+
+  data(value: unknown): void {
+    if (this.closed) return;
+    this.res.write(`data: ${typeof value === "string" ? value : JSON.stringify(value)}\n\n`);
+  }
+
+  /** An SSE comment: ignored by clients, keeps proxies from timing the connection out. */
+  comment(text: string): void {
+    if (this.closed) return;
+    this.res.write(`: ${text.replace(/\n/g, " ")}\n\n`);
+  }
+
+  end(): void {
+    if (!this.closed) this.res.end();
+  }
+}

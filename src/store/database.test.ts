@@ -1,0 +1,244 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+import SqliteDatabase from "better-sqlite3";
+import { sql } from "kysely";
+import pg from "pg";
+import { forEachDatabase, openTestStore } from "../../test/support/databases.ts";
+import { postgresUrlOrSkip } from "../../test/support/services.ts";
+import { openDatabase, redactUrl, SQLITE_FILE_NAME, type OpenDatabaseOptions } from "./database.ts";
+import { migrations } from "./migrations/index.ts";
+
+const MIGRATION_NAMES = Object.keys(migrations);
+
+forEachDatabase("openDatabase applies every migration once, and reopening is a no-op", async (store) => {
+  const again = await store.openAnother();
+  const third = await store.openAnother();
+  assert.equal(again.dialect, store.dialect);
+  const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(third.db);
+  assert.deepEqual(
+    applied.rows.map((r) => r.name),
+    MIGRATION_NAMES,
+  );
+  // The table the migrations made is usable from every connection.
+  await again.db.insertInto("request_log").values(sampleRow("a")).execute();
+  const rows = await store.db.selectFrom("request_log").select("id").execute();
+  assert.deepEqual(rows, [{ id: "a" }]);
+});
+
+forEachDatabase("stores opened at the same moment on a fresh database both migrate", async (store) => {
+  // Gateway replicas start together: the migration lock must make the second one wait, not fail.
+  const fresh: OpenDatabaseOptions =
+    store.dialect === "sqlite"
+      ? { dataDir: join(store.options.dataDir, "fresh") }
+      : { ...store.options, schema: `${store.options.schema}_fresh` };
+  try {
+    const [a, b] = await Promise.all([openDatabase(fresh), openDatabase(fresh)]);
+    try {
+      const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(a.db);
+      assert.deepEqual(applied.rows.map((r) => r.name), MIGRATION_NAMES);
+      await b.db.insertInto("request_log").values(sampleRow("x")).execute();
+      assert.equal((await a.db.selectFrom("request_log").selectAll().execute()).length, 1);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  } finally {
+    if (fresh.schema) await sql`drop schema if exists ${sql.id(fresh.schema)} cascade`.execute(store.db);
+  }
+});
+
+forEachDatabase("integers come back as JS numbers, including bigint columns and aggregates", async (store) => {
+  const big = 2 ** 40 + 7; // beyond int4, well inside Number.MAX_SAFE_INTEGER
+  await store.db.insertInto("request_log").values({ ...sampleRow("a"), created_at: big, total_ms: big }).execute();
+  await store.db.insertInto("request_log").values({ ...sampleRow("b"), created_at: big, total_ms: big }).execute();
+  const row = await store.db
+    .selectFrom("request_log")
+    .select((eb) => [eb.fn.countAll<number>().as("n"), eb.fn.sum<number>("total_ms").as("sum"), eb.fn.max("created_at").as("max")])
+    .executeTakeFirstOrThrow();
+  assert.deepEqual(row, { n: 2, sum: 2 * big, max: big });
+});
+
+test("openDatabase on SQLite: file in dataDir, WAL, foreign keys, NORMAL sync, busy timeout", async (t) => {
+  const store = await openTestStore(t, "sqlite");
+  assert.ok(store);
+  assert.equal(store.dialect, "sqlite");
+  const pragma = async (name: string) => Object.values((await sql.raw(`pragma ${name}`).execute(store.db)).rows[0] as object)[0];
+  assert.equal(await pragma("journal_mode"), "wal");
+  assert.equal(await pragma("foreign_keys"), 1);
+  assert.equal(await pragma("synchronous"), 1); // NORMAL
+  assert.equal(await pragma("busy_timeout"), 5000);
+  const file = (await sql<{ file: string }>`select file from pragma_database_list where name = 'main'`.execute(store.db)).rows[0]?.file;
+  assert.equal(file, join(store.options.dataDir, SQLITE_FILE_NAME));
+});
+
+test("SQLite data survives close and reopen", async (t) => {
+  const store = await openTestStore(t, "sqlite");
+  assert.ok(store);
+  await store.db.insertInto("request_log").values(sampleRow("kept")).execute();
+  await store.close();
+  const reopened = await store.openAnother();
+  assert.deepEqual(await reopened.db.selectFrom("request_log").select("id").execute(), [{ id: "kept" }]);
+});
+
+test("SQLite: two processes migrating and writing one new file at once lose no rows", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "sputnik-test-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  // Separate processes contend for the file lock for real: released together, one migrates while
+  // the other waits (busy_timeout), then their inserts interleave.
+  const writer = fileURLToPath(new URL("./testdata/writeRequestLogRows.ts", import.meta.url));
+  const children = ["p1-", "p2-"].map((prefix) =>
+    spawn(process.execPath, ["--import", "tsx", writer, dataDir, prefix, "150"], {
+      cwd: fileURLToPath(new URL("../..", import.meta.url)),
+      stdio: ["pipe", "pipe", "inherit"],
+    }),
+  );
+  const exits = children.map((c) => once(c, "exit"));
+  await Promise.all(children.map((c) => once(c.stdout, "data")));
+  for (const c of children) c.stdin.write("go\n");
+  assert.deepEqual((await Promise.all(exits)).map(([code]) => code), [0, 0]);
+  const store = await openDatabase({ dataDir });
+  try {
+    const rows = await store.db
+      .selectFrom("request_log")
+      .select((eb) => [sql<string>`substr(model, 1, 3)`.as("p"), eb.fn.countAll<number>().as("n")])
+      .groupBy("p")
+      .orderBy("p")
+      .execute();
+    assert.deepEqual(rows, [
+      { p: "p1-", n: 150 },
+      { p: "p2-", n: 150 },
+    ]);
+    const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(store.db);
+    assert.deepEqual(applied.rows.map((r) => r.name), MIGRATION_NAMES);
+  } finally {
+    await store.close();
+  }
+});
+
+test("a migration that fails part-way leaves nothing behind on SQLite", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "sputnik-test-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  // A table squatting on an index name makes 0001 fail after it has created request_log.
+  const raw = new SqliteDatabase(join(dataDir, SQLITE_FILE_NAME));
+  raw.exec("create table request_log_user_idx (x integer)");
+  raw.close();
+  await assert.rejects(openDatabase({ dataDir }), /database migration 0001_request_log failed .*request_log_user_idx/);
+  const after = new SqliteDatabase(join(dataDir, SQLITE_FILE_NAME));
+  try {
+    const tables = after.prepare("select name from sqlite_master where type = 'table' order by name").pluck().all();
+    assert.deepEqual(tables, ["request_log_user_idx"]);
+  } finally {
+    after.close();
+  }
+});
+
+test("a migration that fails part-way leaves nothing behind on PostgreSQL", async (t) => {
+  const url = await postgresUrlOrSkip(t);
+  if (!url) return;
+  const schema = `test_${randomBytes(8).toString("hex")}`;
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  t.after(async () => {
+    await client.query(`drop schema if exists ${schema} cascade`);
+    await client.end();
+  });
+  await client.query(`create schema ${schema}; create table ${schema}.request_log_user_idx (x integer)`);
+  await assert.rejects(openDatabase({ url, schema, dataDir: tmpdir() }), /database migration 0001_request_log failed .*request_log_user_idx/);
+  const { rows } = await client.query(
+    "select table_name from information_schema.tables where table_schema = $1 and table_name like 'request_log%' order by 1",
+    [schema],
+  );
+  assert.deepEqual(rows.map((r) => r.table_name), ["request_log_user_idx"]);
+  const applied = await client.query(`select count(*)::int as n from ${schema}.kysely_migration`);
+  assert.equal(applied.rows[0].n, 0);
+});
+
+test("openDatabase on PostgreSQL keeps its tables inside the requested schema", async (t) => {
+  const store = await openTestStore(t, "postgres");
+  if (!store) return;
+  assert.equal(store.dialect, "postgres");
+  const tables = await sql<{ schema: string }>`
+    select table_schema as schema from information_schema.tables where table_name = 'request_log' and table_schema = ${store.options.schema!}
+  `.execute(store.db);
+  assert.equal(tables.rows.length, 1);
+  const migrationTable = await sql<{ schema: string }>`
+    select table_schema as schema from information_schema.tables where table_name = 'kysely_migration' and table_schema = ${store.options.schema!}
+  `.execute(store.db);
+  assert.equal(migrationTable.rows.length, 1);
+});
+
+test("PostgreSQL: a bigint too large for a JS number is an error, not a wrong value", async (t) => {
+  const store = await openTestStore(t, "postgres");
+  if (!store) return;
+  await assert.rejects(sql`select 9007199254740993::bigint as n`.execute(store.db), /too large to represent exactly/);
+  const ok = await sql<{ n: number }>`select 9007199254740991::bigint as n`.execute(store.db);
+  assert.equal(ok.rows[0]?.n, Number.MAX_SAFE_INTEGER);
+});
+
+test("PostgreSQL: the int8 parser is scoped to our pool, not installed process-wide", async (t) => {
+  const url = await postgresUrlOrSkip(t);
+  if (!url) return;
+  const store = await openTestStore(t, "postgres");
+  assert.ok(store);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query("select 5::bigint as n");
+    assert.equal(rows[0].n, "5");
+  } finally {
+    await client.end();
+  }
+});
+
+test("openDatabase explains a bad URL, a bad schema and an unreachable server", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "sputnik-test-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  await assert.rejects(openDatabase({ dataDir, url: "mysql://u:secret@localhost/db" }), (err: Error) => {
+    assert.match(err.message, /unsupported database URL mysql:\/\/u:\*\*\*@localhost\/db/);
+    assert.doesNotMatch(err.message, /secret/);
+    return true;
+  });
+  await assert.rejects(openDatabase({ dataDir, url: "postgres://localhost/test", schema: "x; drop table y" }), /invalid PostgreSQL schema name/);
+  await assert.rejects(openDatabase({ dataDir, schema: "s" }), /applies to PostgreSQL only/);
+  // Port 1 on loopback: refused at once, nothing listens there.
+  await assert.rejects(openDatabase({ dataDir, url: "postgresql://sputnik:secret@127.0.0.1:1/test" }), (err: Error) => {
+    assert.match(err.message, /cannot use PostgreSQL at postgresql:\/\/sputnik:\*\*\*@127\.0\.0\.1:1\/test: .*ECONNREFUSED/);
+    assert.doesNotMatch(err.message, /secret/);
+    return true;
+  });
+});
+
+test("redactUrl hides only the password", () => {
+  assert.equal(redactUrl("postgres://me:pw@db.example:5432/app?sslmode=require"), "postgres://me:***@db.example:5432/app?sslmode=require");
+  assert.equal(redactUrl("postgres://me@db/app"), "postgres://me@db/app");
+  assert.equal(redactUrl("not a url://me:pw@x"), "not a url://me:***@x");
+});
+
+function sampleRow(id: string) {
+  return {
+    id,
+    created_at: 1_700_000_000_000,
+    model: "m",
+    engine: "local",
+    status: 200,
+    error_code: null,
+    stream: 0 as const,
+    prompt_tokens: 1,
+    completion_tokens: 2,
+    reasoning_tokens: 0,
+    cache_hit_tokens: 0,
+    cache_miss_tokens: 1,
+    queue_ms: 0,
+    ttft_ms: null,
+    total_ms: 3,
+    user_id: null,
+    api_key_id: null,
+    client_ip: null,
+  };
+}

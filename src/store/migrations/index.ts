@@ -1,0 +1,29 @@
+import type { Migration, MigrationProvider } from "kysely";
+import * as m0001 from "./0001_request_log.ts";
+
+/*
+ * Every migration, in order. Listed statically (no directory scan) so they load the same way from
+ * any working directory, under tsx or bundled.
+ *
+ * To add one:
+ * 1. Create `NNNN_what_it_does.ts` here with the next number (zero-padded to 4 digits), exporting
+ *    `up(db: Kysely<any>)` and, where it can be undone, `down(db)`. Type `db` as Kysely<any>: a
+ *    migration describes the schema at its own version, not today's `schema.ts`.
+ * 2. Import it below and add it to `migrations` under its file name without `.ts`.
+ * 3. Update the table interfaces in `../schema.ts`.
+ * 4. Stay portable: use the schema builder only (no dialect-specific SQL), text ids, `bigint`
+ *    milliseconds for timestamps, `integer` 0/1 for booleans, `bigint` micro-units for money.
+ * 5. Never edit a migration that has been committed: databases in the field already ran it.
+ *    Write a new one instead. Names run in sort order and must only ever be appended.
+ *
+ * Run your tests with `forEachDatabase` (test/support/databases.ts) so they pass on both dialects.
+ */
+export const migrations: Record<string, Migration> = {
+  "0001_request_log": m0001,
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};
