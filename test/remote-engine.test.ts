@@ -2,28 +2,30 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import OpenAI from "openai";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
-import type { RunningService } from "../src/runtime/startService.ts";
-import { startTestService } from "./support/service.ts";
+import { startTestService, type TestService } from "./support/service.ts";
 
 /**
  * The remote engine, tested against a real upstream: a second Sputnik process-in-process serving
  * the scripted model. The gateway knows the upstream only from its config.
  */
 const scripted = MODEL_SCRIPTS.scripted!;
-let upstream: RunningService;
-let gateway: RunningService;
+let upstream: TestService;
+let gateway: TestService;
 let client: OpenAI;
 
 before(async () => {
-  upstream = await startTestService({ after }, { models: ["scripted"] });
+  upstream = await startTestService({ models: ["scripted"] });
   gateway = await startTestService(
-    { after },
     {
       models: [],
       config: { remoteModels: [{ id: "via-upstream", baseUrl: `${upstream.url}/v1`, upstreamModel: "scripted", apiKey: "sk-upstream" }] },
     },
   );
   client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "sk-unused", maxRetries: 0 });
+});
+after(async () => {
+  await gateway.stop();
+  await upstream.stop();
 });
 
 test("the gateway lists the upstream model and reports it as remote", async () => {

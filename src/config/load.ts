@@ -61,6 +61,12 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_HF_ENDPOINT: { key: "hfEndpoint", kind: "string" },
   SPUTNIK_ALLOW_PRIVATE_NETWORK: { key: "allowPrivateNetwork", kind: "bool" },
   SPUTNIK_BODY_LIMIT: { key: "bodyLimit", kind: "int" },
+  SPUTNIK_CORS_ORIGINS: { key: "corsOrigins", kind: "list" },
+  SPUTNIK_TRUST_PROXY: { key: "trustProxy", kind: "string" },
+  SPUTNIK_PUBLIC_URL: { key: "publicUrl", kind: "string" },
+  SPUTNIK_AUTH: { key: "auth", kind: "json" },
+  SPUTNIK_LIMITS: { key: "limits", kind: "json" },
+  SPUTNIK_METRICS_TOKEN: { key: "metricsToken", kind: "string" },
 };
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {

@@ -1,5 +1,8 @@
 import os from "node:os";
 import { z } from "zod";
+import { authConfigSchema, originSchema, trustProxySchema } from "../auth/config.ts";
+import { billingConfigSchema } from "../billing/config.ts";
+import { limitsConfigSchema } from "../limits/config.ts";
 
 /** A model served by an OpenAI-compatible upstream. The client never chooses the URL: only operators do. */
 export const remoteModelSchema = z.object({
@@ -10,6 +13,8 @@ export const remoteModelSchema = z.object({
   upstreamModel: z.string().optional(),
   reasoning: z.boolean().default(true),
   timeoutMs: z.number().int().positive().default(600_000),
+  /** Requests sent upstream at once; more wait in Sputnik's admission queue. */
+  maxConcurrency: z.number().int().min(1).max(10_000).default(8),
 });
 
 export const configSchema = z.object({
@@ -42,6 +47,20 @@ export const configSchema = z.object({
   allowPrivateNetwork: z.boolean().default(false),
   /** Largest request body accepted, in bytes. */
   bodyLimit: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
+  /** Browser origins allowed to call the API with credentials (exact matches; never "*"). */
+  corsOrigins: z.array(originSchema).default([]),
+  /** Behind a reverse proxy: which X-Forwarded-* headers to believe (client IP, https). */
+  trustProxy: trustProxySchema.default(false),
+  /** The address users reach Sputnik at; an https:// URL makes cookies Secure. */
+  publicUrl: z.string().url().optional(),
+  /** Accounts, sessions, passwords (src/auth/config.ts). */
+  auth: authConfigSchema,
+  /** Rate limits, admission queue and request hygiene (src/limits/config.ts). */
+  limits: limitsConfigSchema,
+  /** Time zone for price windows and quotas, currency, reservation lease (src/billing/config.ts). */
+  billing: billingConfigSchema,
+  /** Bearer token for GET /metrics; without one, /metrics answers loopback clients only. */
+  metricsToken: z.string().min(16, "metricsToken must be at least 16 characters").optional(),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -4,7 +4,8 @@
  *
  *     <think> "\n" reasoning "\n" </think> "\n\n" answer <｜end▁of▁sentence｜>
  *
- * for any user message, on any turn, and under ordinary sampling (logit margins ≥ 40).
+ * for any user message, on any turn, and under any ordinary sampling settings: the scripted token's
+ * logit is 100 and every other token's is 0, which even strong repeat/frequency penalties keep.
  *
  * How (an n-gram machine; every quantity below is exact by construction):
  * - Each token of the script gets a binary code of `b` bits, written as ±1 into the residual
@@ -15,15 +16,13 @@
  *   below 2^15, so the softmax copies that token's code into subspace h.
  * - FFN: one SwiGLU unit per script step fires iff the current token and the k previous ones
  *   (k per step, the smallest that makes the step unambiguous) match the script; the threshold
- *   rides on dimension 0, so RMSNorm scaling cancels. The unit writes the next token's code.
- * - Output head: logit = β · (code of the token) · (written code): the scripted token scores
- *   β·b, any other script token at most β·(b−2), everything else 0.
+ *   rides on dimension 0, so RMSNorm scaling cancels. The unit sets the next token's one-hot
+ *   dimension, and the output head turns that dimension into the token's logit.
  * The look-back never reaches before `<｜Assistant｜>` nor, in the answer, before `</think>`
  * (both occur once in the script), so user text of any kind cannot disturb the script, and the
  * answer still follows when `</think>` is forced early (node-llama-cpp's thought budget).
  */
-import { R1_DISTILL_CHAT_TEMPLATE } from "./chatTemplate.ts";
-import { buildVocabulary, encode, PRE_TOKENIZER, wordPieces, type Vocabulary } from "./tokenizer.ts";
+import { addTokenizer, buildVocabulary, encode, wordPieces, type Vocabulary } from "./tokenizer.ts";
 import { f32Bytes, GgmlType, GgufWriter } from "./writer.ts";
 
 export interface Script {
@@ -43,8 +42,8 @@ const CONTEXT_LENGTH = 8192;
 const ATTN_AMPLITUDE = 8;
 /** Gate pre-activation of a matching unit; a mismatch gives ≤ −ALPHA. */
 const ALPHA = 30;
-/** Logit per code bit; margins are 2·BETA between script tokens. */
-const BETA = 20;
+/** Logit of the scripted next token (all others get 0). */
+const LOGIT = 100;
 /** Refuse scripts that need more look-back heads than this (they would bloat the model). */
 const MAX_LOOKBACK = 48;
 
@@ -116,10 +115,11 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
   const bits = Math.ceil(Math.log2(scriptTokens.length + 1));
   const sign = (code: number, bit: number) => ((code >> bit) & 1 ? 1 : -1);
 
-  // Residual layout: [1] constant, then subspaces of `bits` dims: 0 current token, h = look-back h, K+1 = next token.
+  // Residual layout: [1] constant; subspaces of `bits` dims: 0 = current token, h = look-back h;
+  // then one dimension per script token for the predicted next token.
   const subspace = (s: number, bit: number) => 1 + s * bits + bit;
-  const OUT = K + 1;
-  const nEmbd = roundUp(1 + (K + 2) * bits, 32);
+  const nextDim = (token: number) => 1 + (K + 1) * bits + codeOf.get(token)! - 1;
+  const nEmbd = roundUp(1 + (K + 1) * bits + scriptTokens.length, 32);
   const nVocab = vocab.tokens.length;
   const nHeadDims = K * HEAD_DIM;
   const nFf = roundUp(steps.length, 32);
@@ -136,7 +136,7 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
   const rms = (filled: number) => Math.sqrt(filled / nEmbd);
   const attnNorm = new Float32Array(nEmbd).fill(rms(1 + bits));
   const ffnNorm = new Float32Array(nEmbd).fill(rms(1 + (K + 1) * bits));
-  const outNorm = new Float32Array(nEmbd).fill(rms(1 + (K + 2) * bits));
+  const outNorm = new Float32Array(nEmbd).fill(rms(2 + (K + 1) * bits));
 
   // Attention: matrices [in, out] stored as out rows of `in` values.
   const wq = new Float32Array(nEmbd * nHeadDims);
@@ -171,14 +171,12 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
     });
     gate[row] = -ALPHA * (context.length * bits - 1);
     up[row] = 1;
-    const nextCode = codeOf.get(next)!;
-    for (let bit = 0; bit < bits; bit++) down[subspace(OUT, bit) * nFf + u] = sign(nextCode, bit) / ALPHA;
+    down[nextDim(next) * nFf + u] = 1 / ALPHA;
   });
 
-  // Output head [nEmbd, nVocab]: script tokens score β per agreeing bit of the written code.
+  // Output head [nEmbd, nVocab]: a script token's logit is LOGIT × its next-token dimension.
   const output = new Float32Array(nEmbd * nVocab);
-  for (const [token, code] of codeOf)
-    for (let bit = 0; bit < bits; bit++) output[token * nEmbd + subspace(OUT, bit)] = BETA * sign(code, bit);
+  for (const token of scriptTokens) output[token * nEmbd + nextDim(token)] = LOGIT;
 
   const w = new GgufWriter();
   w.set("general.architecture", "string", "llama")
@@ -216,21 +214,6 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
   tensor("output_norm.weight", [nEmbd], outNorm);
   tensor("output.weight", [nEmbd, nVocab], output);
   return w;
-}
-
-/** The tokenizer metadata shared by the scripted and benchmark models. */
-export function addTokenizer(w: GgufWriter, vocab: Vocabulary): void {
-  w.set("tokenizer.ggml.model", "string", "gpt2")
-    .set("tokenizer.ggml.pre", "string", PRE_TOKENIZER)
-    .setArray("tokenizer.ggml.tokens", "string", vocab.tokens)
-    .setArray("tokenizer.ggml.token_type", "i32", vocab.types)
-    .setArray("tokenizer.ggml.merges", "string", vocab.merges)
-    .set("tokenizer.ggml.bos_token_id", "u32", vocab.special.bos)
-    .set("tokenizer.ggml.eos_token_id", "u32", vocab.special.eos)
-    .set("tokenizer.ggml.padding_token_id", "u32", vocab.special.pad)
-    .set("tokenizer.ggml.add_bos_token", "bool", true)
-    .set("tokenizer.ggml.add_eos_token", "bool", false)
-    .set("tokenizer.chat_template", "string", R1_DISTILL_CHAT_TEMPLATE);
 }
 
 function roundUp(n: number, multiple: number): number {

@@ -8,6 +8,8 @@
  * punctuation stays one character per token so grammar-constrained output (JSON) lines up, and
  * non-ASCII text (CJK, emoji) stays split into byte tokens, as real models often split it.
  */
+import { R1_DISTILL_CHAT_TEMPLATE } from "./chatTemplate.ts";
+import type { GgufWriter } from "./writer.ts";
 
 export enum TokenType {
   NORMAL = 1,
@@ -97,7 +99,7 @@ export interface VocabularyOptions {
   totalSize?: number;
 }
 
-/** Builds a vocabulary: bytes, merged words (each prefix a token), `\n\n`, then specials. */
+/** Builds a vocabulary: bytes, `\n\n`, merged words, optional synthetic words, specials, optional padding. */
 export function buildVocabulary(options: VocabularyOptions = {}): Vocabulary {
   const tokens: string[] = [];
   const types: TokenType[] = [];
@@ -111,22 +113,33 @@ export function buildVocabulary(options: VocabularyOptions = {}): Vocabulary {
   };
   for (const b of BYTE_ORDER) add(BYTE_TO_CHAR[b], TokenType.NORMAL);
 
-  // Each word is built left to right: every prefix is a token and each merge appends one character.
-  const addWord = (word: string): void => {
-    const chars = [...word];
-    let prefix = chars[0];
-    for (const ch of chars.slice(1)) {
-      const merged = prefix + ch;
-      if (!ids.has(merged)) {
-        add(merged, TokenType.NORMAL);
-        merges.push(`${prefix} ${ch}`);
-      }
-      prefix = merged;
+  // Words are added by tokenizing them with the merges so far and then merging the pieces left
+  // to right with new, lowest-priority merges: every word becomes one token and no earlier word's
+  // tokenization changes. Bare words go first so " word" becomes " " + "word" (one merge).
+  const mergeSet = new Set<string>();
+  const ranks = new Map<string, number>();
+  const merge = (left: string, right: string): string => {
+    const pair = `${left} ${right}`;
+    const merged = left + right;
+    if (!ids.has(merged)) add(merged, TokenType.NORMAL);
+    if (!mergeSet.has(pair)) {
+      mergeSet.add(pair);
+      ranks.set(pair, merges.length);
+      merges.push(pair);
     }
+    return merged;
+  };
+  const addWord = (word: string): void => {
+    if (ids.has(word)) return;
+    const parts = applyMerges([...word], ranks);
+    parts.reduce((left, right) => merge(left, right));
   };
   const newline = BYTE_TO_CHAR[0x0a];
+  const space = BYTE_TO_CHAR[0x20];
   addWord(newline + newline);
-  for (const word of options.words ?? []) addWord(word);
+  const words = [...new Set(options.words ?? [])];
+  for (const word of words) if (word.startsWith(space) && word.length > 2) addWord(word.slice(1));
+  for (const word of words) addWord(word);
   if (options.normalSize !== undefined) {
     for (const word of syntheticWords()) {
       if (tokens.length >= options.normalSize) break;
@@ -148,22 +161,20 @@ export function buildVocabulary(options: VocabularyOptions = {}): Vocabulary {
 
 /**
  * Synthetic ASCII words for a large vocabulary: lowercase letter strings of growing length, each
- * also with a leading space, in a fixed order. Every prefix of a word comes earlier, so one
- * merge per token suffices.
+ * followed by its space-led twin, in a fixed order. Every prefix of a word (and the bare word of
+ * a space-led one) comes earlier, so each word adds exactly one token and one merge.
  */
 function* syntheticWords(): Generator<string> {
   const letters = "abcdefghijklmnopqrstuvwxyz";
   const space = BYTE_TO_CHAR[0x20];
   let level = [...letters];
+  for (const ch of letters) yield space + ch;
   for (;;) {
-    const next: string[] = [];
-    for (const stem of level) {
-      for (const ch of letters) {
-        next.push(stem + ch);
-      }
+    const next = level.flatMap((stem) => [...letters].map((ch) => stem + ch));
+    for (const word of next) {
+      yield word;
+      yield space + word;
     }
-    for (const word of next) yield word;
-    for (const word of next) yield space + word;
     level = next;
   }
 }
@@ -200,23 +211,26 @@ export function wordPieces(text: string): string[] {
 export function encode(vocab: Vocabulary, text: string, ranks = mergeRanks(vocab)): number[] {
   const out: number[] = [];
   for (const piece of preTokenize(text)) {
-    let parts = [...byteLevel(piece)];
-    for (;;) {
-      let best = -1;
-      let bestRank = Infinity;
-      for (let i = 0; i + 1 < parts.length; i++) {
-        const rank = ranks.get(`${parts[i]} ${parts[i + 1]}`);
-        if (rank !== undefined && rank < bestRank) {
-          bestRank = rank;
-          best = i;
-        }
-      }
-      if (best < 0) break;
-      parts = [...parts.slice(0, best), parts[best] + parts[best + 1], ...parts.slice(best + 2)];
-    }
-    for (const part of parts) out.push(vocab.ids.get(part)!);
+    for (const part of applyMerges([...byteLevel(piece)], ranks)) out.push(vocab.ids.get(part)!);
   }
   return out;
+}
+
+/** BPE on one pre-token: repeatedly joins the adjacent pair with the lowest merge rank (leftmost first). */
+function applyMerges(parts: string[], ranks: ReadonlyMap<string, number>): string[] {
+  for (;;) {
+    let best = -1;
+    let bestRank = Infinity;
+    for (let i = 0; i + 1 < parts.length; i++) {
+      const rank = ranks.get(`${parts[i]} ${parts[i + 1]}`);
+      if (rank !== undefined && rank < bestRank) {
+        bestRank = rank;
+        best = i;
+      }
+    }
+    if (best < 0) return parts;
+    parts.splice(best, 2, parts[best] + parts[best + 1]);
+  }
 }
 
 export function mergeRanks(vocab: Vocabulary): Map<string, number> {
@@ -230,3 +244,18 @@ export function tokenBytes(vocab: Vocabulary, id: number): Buffer {
 }
 
 const CHAR_TO_BYTE = new Map(BYTE_TO_CHAR.map((ch, b) => [ch, b]));
+
+/** The tokenizer metadata shared by every generated model (with the R1-Distill chat template). */
+export function addTokenizer(w: GgufWriter, vocab: Vocabulary): void {
+  w.set("tokenizer.ggml.model", "string", "gpt2")
+    .set("tokenizer.ggml.pre", "string", PRE_TOKENIZER)
+    .setArray("tokenizer.ggml.tokens", "string", vocab.tokens)
+    .setArray("tokenizer.ggml.token_type", "i32", vocab.types)
+    .setArray("tokenizer.ggml.merges", "string", vocab.merges)
+    .set("tokenizer.ggml.bos_token_id", "u32", vocab.special.bos)
+    .set("tokenizer.ggml.eos_token_id", "u32", vocab.special.eos)
+    .set("tokenizer.ggml.padding_token_id", "u32", vocab.special.pad)
+    .set("tokenizer.ggml.add_bos_token", "bool", true)
+    .set("tokenizer.ggml.add_eos_token", "bool", false)
+    .set("tokenizer.chat_template", "string", R1_DISTILL_CHAT_TEMPLATE);
+}

@@ -122,25 +122,31 @@ export class GgufWriter {
 
   /** Writes the whole file to `path` and returns its size in bytes. */
   async write(path: string): Promise<number> {
-    if (endianness() !== "LE") throw new GgufError("the GGUF writer supports little-endian hosts only");
     const file = await open(path, "w");
     try {
       const out = new BufferedFile(file);
-      await out.write(this.encodeHeader());
-      for (const tensor of this.tensors) {
-        const expected = tensorByteLength(tensor.dims, tensor.type);
-        let written = 0;
-        for (const chunk of tensor.data()) {
-          written += chunk.byteLength;
-          await out.write(chunk);
-        }
-        if (written !== expected) throw new GgufError(`tensor ${tensor.name} produced ${written} bytes, expected ${expected}`);
-        await out.write(new Uint8Array(padding(written)));
-      }
+      for (const chunk of this.bytes()) await out.write(chunk);
       await out.flush();
       return out.position;
     } finally {
       await file.close();
+    }
+  }
+
+  /** The file's bytes, in order, produced lazily (header first, then each tensor and its padding). */
+  *bytes(): Generator<Uint8Array> {
+    if (endianness() !== "LE") throw new GgufError("the GGUF writer supports little-endian hosts only");
+    yield this.encodeHeader();
+    for (const tensor of this.tensors) {
+      const expected = tensorByteLength(tensor.dims, tensor.type);
+      let produced = 0;
+      for (const chunk of tensor.data()) {
+        produced += chunk.byteLength;
+        if (produced > expected) break;
+        yield chunk;
+      }
+      if (produced !== expected) throw new GgufError(`tensor ${tensor.name} produced ${produced} bytes, expected ${expected}`);
+      yield new Uint8Array(padding(expected));
     }
   }
 
@@ -361,6 +367,16 @@ export function toF16Bits(value: number): number {
   const rem = mant & 0x1fff;
   if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half += 1; // may carry into the exponent: correct
   return sign | half;
+}
+
+/** The number an IEEE half-precision bit pattern stands for. */
+export function fromF16Bits(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
 /** Half-precision bytes of an F16 tensor. */

@@ -8,11 +8,9 @@
  * Without a validator we never resume, since splicing two different files would go unnoticed
  * until the checksum-less GGUF failed to load (or worse, loaded).
  */
-import { createWriteStream } from "node:fs";
 import { open, readFile, rm, stat, writeFile } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
-import { Transform } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { readBody } from "./bodyReader.ts";
 import { ModelError } from "./errors.ts";
 import { guardedGet, httpError, type GetOptions } from "./http.ts";
 import { redact } from "./netguard.ts";
@@ -111,28 +109,31 @@ async function receive(options: DownloadOptions, answer: Extract<Answer, { kind:
   let downloaded = offset;
   const report = () => options.onProgress?.({ downloadedBytes: downloaded, totalBytes, resumedFrom: offset });
   report();
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      downloaded += chunk.length;
-      if (totalBytes !== null && downloaded > totalBytes) {
-        done(new ModelError("download_failed", `${redact(answer.url)} sent more bytes than announced.`));
-        return;
-      }
-      report();
-      done(null, chunk);
-    },
-  });
-  const file = createWriteStream(options.partialPath, { flags: offset > 0 ? "a" : "w" });
+  const file = await open(options.partialPath, offset > 0 ? "a" : "w");
   try {
-    await pipeline(response, counter, file, { signal: options.signal });
+    // Each chunk is on disk before the next is taken, so a cut or an abort leaves a resumable prefix.
+    await readBody(
+      response,
+      async (chunk) => {
+        if (totalBytes !== null && downloaded + chunk.length > totalBytes) {
+          throw new ModelError("download_failed", `${redact(answer.url)} sent more bytes than announced.`);
+        }
+        await file.write(chunk);
+        downloaded += chunk.length;
+        report();
+      },
+      options.signal,
+    );
+    await file.sync();
   } catch (error) {
     if ((error as Error).name === "AbortError" || error instanceof ModelError) throw error;
     throw interrupted(options, downloaded, totalBytes, error);
+  } finally {
+    await file.close();
   }
   if (totalBytes !== null && downloaded !== totalBytes) {
     throw interrupted(options, downloaded, totalBytes);
   }
-  await fsync(options.partialPath);
   return { bytes: downloaded, resumed: offset > 0 };
 }
 
@@ -186,13 +187,4 @@ export function parseContentRange(value: string | undefined): { start: number; e
 function parseUnsatisfiedRange(value: string | undefined): number | null {
   const match = value === undefined ? null : /^bytes \*\/(\d+)$/.exec(value.trim());
   return match ? Number(match[1]) : null;
-}
-
-async function fsync(path: string): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

@@ -7,6 +7,7 @@
  * Usage: node --import tsx verifyChild.ts <file.gguf>
  * Output: one line `RESULT_PREFIX + JSON` on stdout, `{ok: true, info}` or `{ok: false, reason}`.
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { readGgufSummary } from "./ggufInfo.ts";
 import { RESULT_PREFIX, type VerifyResult } from "./verifyProtocol.ts";
@@ -28,6 +29,7 @@ async function verify(path: string): Promise<VerifyResult> {
     logLevel: LlamaLogLevel.error,
     logger: (_level, text) => llamaErrors.push(text.trim()),
   });
+  let failure: unknown = null;
   try {
     const model = await llama.loadModel({
       modelPath: path,
@@ -43,12 +45,15 @@ async function verify(path: string): Promise<VerifyResult> {
     await context.dispose();
     await model.dispose();
   } catch (error) {
-    const why = llamaErrors.filter((l) => l !== "").slice(-2).join("; ");
-    return { ok: false, reason: `llama.cpp cannot load it: ${message(error)}${why ? ` (${why})` : ""}` };
+    failure = error;
   } finally {
     await llama.dispose();
   }
-  return { ok: true, info };
+  if (failure === null) return { ok: true, info };
+  // Log lines travel from llama.cpp's threads through the event loop and can trail the rejection.
+  await delay(200);
+  const why = llamaErrors.filter((l) => l !== "").slice(-2).join("; ");
+  return { ok: false, reason: `llama.cpp cannot load it: ${message(failure)}${why ? ` (${why})` : ""}` };
 }
 
 /** Error text fit for a terminal: a corrupt file can put arbitrary bytes into parser messages. */

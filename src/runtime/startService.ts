@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import type { FastifyInstance } from "fastify";
+import type { Kysely } from "kysely";
 import pino, { type Logger } from "pino";
 import { modelsDirOf } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
@@ -7,10 +8,13 @@ import { LocalEngine } from "../engines/local/localEngine.ts";
 import { RemoteEngine } from "../engines/remote/remoteEngine.ts";
 import { ModelRouter } from "../engines/router.ts";
 import type { Engine } from "../engines/types.ts";
+import { Meter } from "../billing/meter.ts";
 import { buildServer } from "../http/server.ts";
+import { createCompletionMetering } from "../http/openai/metering.ts";
 import type { CompletionRecord } from "../http/openai/chatCompletions.ts";
 import { openDatabase, type Store } from "../store/database.ts";
 import { recordRequest } from "../store/requestLog.ts";
+import type { Database } from "../store/schema.ts";
 import { loadLocalModels } from "./localModels.ts";
 
 export interface RunningService {
@@ -41,11 +45,24 @@ export async function startService(config: Config, options: { logger?: Logger } 
     throw error;
   }
   const router = new ModelRouter(engines);
+  // Billing: releases reservations that dead processes left open, then keeps live ones leased.
+  const meter = new Meter(store.db, {
+    timeZone: config.billing.timeZone,
+    defaultPlanId: config.billing.defaultPlan,
+    leaseMs: config.billing.reservationLeaseMs,
+    defaultMaxOutputTokens: config.billing.defaultMaxOutputTokens,
+    onError: (err, what) => logger.error({ err }, `billing could not ${what}`),
+  });
+  await meter.start();
+  const metering = createCompletionMetering({ meter, router, store });
   const app = await buildServer({
     router,
     logger,
     bodyLimit: config.bodyLimit,
-    record: (entry) => recordCompletion(store, entry),
+    admit: metering.admit,
+    // The ledger row, the balance change and the request log row commit together.
+    record: (entry) => metering.record(entry, recordCompletion),
+    billing: { store, currency: config.billing.currency, timeZone: config.billing.timeZone, defaultPlanId: config.billing.defaultPlan },
   });
   const address = await app.listen({ host: config.host, port: config.port });
   const url = address.replace("[::1]", "localhost");
@@ -62,14 +79,17 @@ export async function startService(config: Config, options: { logger?: Logger } 
     close: () =>
       (closing ??= (async () => {
         await app.close();
+        await meter.close();
         await router.close();
         await store.close();
       })()),
   };
 }
 
-async function recordCompletion(store: Store, entry: CompletionRecord): Promise<void> {
-  await recordRequest(store.db, {
+async function recordCompletion(db: Kysely<Database>, entry: CompletionRecord): Promise<void> {
+  await recordRequest(db, {
+    // A billed request's log row shares its ledger row's id.
+    ...(entry.charge ? { id: entry.charge.id, user_id: entry.charge.userId, api_key_id: entry.charge.subject.kind === "user" ? entry.charge.subject.apiKeyId : null } : {}),
     model: entry.model,
     engine: entry.engine,
     status: entry.status,

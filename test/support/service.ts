@@ -1,15 +1,17 @@
 /**
  * Starts a real Sputnik service on an ephemeral loopback port, serving generated test models:
  *
- *   const service = await startTestService(t, { models: ["scripted", "scripted-long"] });
+ *   let service: TestService;
+ *   before(async () => { service = await startTestService({ models: ["scripted", "scripted-long"] }); });
+ *   after(() => service.stop());
  *   const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: "unused" });
  *
- * Model ids are the catalog names. The service and its temp data dir are removed when `t` ends.
+ * Model ids are the catalog names. `stop()` closes the service and removes its temp data dir.
+ * (Register `after` at the top level: an `after` registered inside `before` runs right away.)
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestContext } from "node:test";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { ensureModel } from "../../src/gguf/catalog.ts";
@@ -22,9 +24,12 @@ export interface TestServiceOptions {
   config?: Partial<Record<keyof Config, unknown>>;
 }
 
-type HookContext = Pick<TestContext, "after"> | { after(fn: () => Promise<void> | void): void };
+export interface TestService extends RunningService {
+  dataDir: string;
+  stop(): Promise<void>;
+}
 
-export async function startTestService(t: HookContext, options: TestServiceOptions = {}): Promise<RunningService> {
+export async function startTestService(options: TestServiceOptions = {}): Promise<TestService> {
   const dataDir = await mkdtemp(join(tmpdir(), "sputnik-svc-"));
   // Sequential: concurrent first-time generation of the same file is safe, but needlessly doubles work.
   const modelPaths: string[] = [];
@@ -45,9 +50,12 @@ export async function startTestService(t: HookContext, options: TestServiceOptio
     },
   });
   const service = await startService(config);
-  t.after(async () => {
-    await service.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-  return service;
+  return {
+    ...service,
+    dataDir,
+    stop: async () => {
+      await service.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }

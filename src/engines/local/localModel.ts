@@ -12,7 +12,7 @@ import { StreamTidy } from "../streamTidy.ts";
 import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo } from "../types.ts";
 import { sharedLlama } from "./llama.ts";
 import { toChatHistory } from "./prompt.ts";
-import { SequencePool, type PooledSequence } from "./sequencePool.ts";
+import { SequencePool, sharedPrefixLength, type PooledSequence } from "./sequencePool.ts";
 import { TextAssembler } from "./textAssembler.ts";
 
 export interface LocalModelOptions {
@@ -116,7 +116,7 @@ export class LocalModel {
     let running: Promise<void> | null = null;
     try {
       if (request.signal?.aborted) return;
-      running = this.run(pooled, prompt.length, request, grammar, room, stop.signal, channel);
+      running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) yield event;
     } finally {
       // Reached on completion, on error and when the consumer stops iterating (client left):
@@ -130,7 +130,7 @@ export class LocalModel {
 
   private async run(
     pooled: PooledSequence,
-    promptTokenCount: number,
+    prompt: Token[],
     request: GenerationRequest,
     grammar: LlamaGrammar | undefined,
     room: number,
@@ -138,9 +138,12 @@ export class LocalModel {
     channel: EventChannel<EngineEvent>,
   ): Promise<void> {
     const chat = this.chatFor(pooled);
-    const sequence = pooled.sequence;
-    const meterBefore = sequence.tokenMeter.usedInputTokens;
-    let evaluatedPrompt: number | null = null;
+    // LlamaChat keeps the KV state of the longest shared prefix and evaluates only the rest, so
+    // the shared prefix is exactly what llama.cpp reuses; one token is always re-evaluated to
+    // produce fresh logits.
+    const reused = Math.min(sharedPrefixLength(pooled.sequence.contextTokens, prompt), prompt.length - 1);
+    // Tokens llama.cpp sampled, including any still held back by stop-trigger detection.
+    const sampledBefore = pooled.sequence.tokenMeter.usedOutputTokens;
     let reasoningTokens = 0;
     let completionTokens = 0;
     const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
@@ -159,11 +162,6 @@ export class LocalModel {
         ...(grammar ? { grammar } : {}),
         budgets: thoughtBudget !== undefined ? { thoughtTokens: thoughtBudget, includeCurrentResponse: false } : undefined,
         onResponseChunk: (chunk) => {
-          if (evaluatedPrompt === null) {
-            // The first generated token arrives right after the prompt was evaluated: the meter's
-            // growth so far is exactly the prompt tokens llama.cpp had to compute (cache misses).
-            evaluatedPrompt = sequence.tokenMeter.usedInputTokens - meterBefore;
-          }
           const isThought = chunk.type === "segment" && chunk.segmentType === "thought";
           const isComment = chunk.type === "segment" && chunk.segmentType !== "thought";
           if (isThought) reasoningTokens += chunk.tokens.length;
@@ -174,7 +172,9 @@ export class LocalModel {
       });
       assembler.flush();
       const finishReason = toFinishReason(result.metadata.stopReason);
-      const miss = Math.min(promptTokenCount, Math.max(1, evaluatedPrompt ?? promptTokenCount));
+      completionTokens = Math.max(completionTokens, pooled.sequence.tokenMeter.usedOutputTokens - sampledBefore);
+      const promptTokenCount = prompt.length;
+      const miss = promptTokenCount - reused;
       channel.push({
         type: "usage",
         usage: {

@@ -1,5 +1,8 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001_request_log.ts";
+import * as m0100 from "./0100_accounts.ts";
+import * as m0200 from "./0200_conversations.ts";
+import * as m0300 from "./0300_billing.ts";
 
 /*
  * Every migration, in order. Listed statically (no directory scan) so they load the same way from
@@ -13,13 +16,18 @@ import * as m0001 from "./0001_request_log.ts";
  * 3. Update the table interfaces in `../schema.ts`.
  * 4. Stay portable: use the schema builder only (no dialect-specific SQL), text ids, `bigint`
  *    milliseconds for timestamps, `integer` 0/1 for booleans, `bigint` micro-units for money.
- * 5. Never edit a migration that has been committed: databases in the field already ran it.
+ * 5. Don't open transactions inside a migration: each run already is one (all pending migrations
+ *    commit together or not at all, on both dialects), and replicas starting together wait their turn.
+ * 6. Never edit a migration that has been committed: databases in the field already ran it.
  *    Write a new one instead. Names run in sort order and must only ever be appended.
  *
  * Run your tests with `forEachDatabase` (test/support/databases.ts) so they pass on both dialects.
  */
 export const migrations: Record<string, Migration> = {
   "0001_request_log": m0001,
+  "0100_accounts": m0100,
+  "0200_conversations": m0200,
+  "0300_billing": m0300,
 };
 
 export const migrationProvider: MigrationProvider = {

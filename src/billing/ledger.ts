@@ -1,0 +1,92 @@
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import type { Database, UsageLedgerTable, UsageStatus } from "../store/schema.ts";
+
+/**
+ * The usage ledger: one row per metered request. The row is written when the request is admitted
+ * (status `open`, holding its reservation and the prices quoted at its start) and updated once
+ * when it settles, in the same transaction as the balance change. A row left `open` by a process
+ * that died is closed as `interrupted` by the lease sweep (see meter.ts).
+ */
+
+export type LedgerRow = Selectable<UsageLedgerTable>;
+export type SettledStatus = Exclude<UsageStatus, "open" | "interrupted">;
+
+export const USAGE_STATUSES: readonly UsageStatus[] = ["open", "completed", "stopped", "failed", "interrupted"];
+
+export async function insertOpenEntry(trx: Transaction<Database>, row: LedgerRow): Promise<void> {
+  await trx.insertInto("usage_ledger").values(row).execute();
+}
+
+export interface Closing {
+  status: SettledStatus | "interrupted";
+  cacheHitTokens: number;
+  cacheMissTokens: number;
+  reasoningTokens: number;
+  answerTokens: number;
+  costMicros: number;
+  chargedMicros: number;
+  endedAt: number;
+}
+
+/**
+ * Closes an open row; returns it as stored, or undefined when it was not open any more (already
+ * settled, or released by the sweep) — the caller must then not touch the balance.
+ */
+export async function closeEntry(trx: Transaction<Database>, id: string, closing: Closing): Promise<LedgerRow | undefined> {
+  return trx
+    .updateTable("usage_ledger")
+    .set({
+      status: closing.status,
+      cache_hit_tokens: closing.cacheHitTokens,
+      cache_miss_tokens: closing.cacheMissTokens,
+      reasoning_tokens: closing.reasoningTokens,
+      answer_tokens: closing.answerTokens,
+      cost_micros: closing.costMicros,
+      charged_micros: closing.chargedMicros,
+      ended_at: closing.endedAt,
+      holder: null,
+      lease_until: null,
+    })
+    .where("id", "=", id)
+    .where("status", "=", "open")
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** Extends the lease of every open row `holder` holds; one statement however many requests run. */
+export async function renewLeases(db: Kysely<Database>, holder: string, until: number): Promise<number> {
+  const result = await db
+    .updateTable("usage_ledger")
+    .set({ lease_until: until })
+    .where("holder", "=", holder)
+    .where("status", "=", "open")
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/** Open rows whose holder stopped renewing them before `now`: their process is gone. */
+export async function expiredOpenEntries(db: Kysely<Database>, now: number, limit = 500): Promise<LedgerRow[]> {
+  return db
+    .selectFrom("usage_ledger")
+    .selectAll()
+    .where("status", "=", "open")
+    .where("lease_until", "<", now)
+    .orderBy("lease_until")
+    .limit(limit)
+    .execute();
+}
+
+export async function getEntry(db: Kysely<Database>, id: string): Promise<LedgerRow | undefined> {
+  return db.selectFrom("usage_ledger").selectAll().where("id", "=", id).executeTakeFirst();
+}
+
+/** Tokens (prompt + completion) a user's requests used from `since` on: what quotas count. */
+export async function tokensUsedSince(db: Kysely<Database>, userId: string, since: number): Promise<number> {
+  const row = await db
+    .selectFrom("usage_ledger")
+    .select(sql<number>`coalesce(sum(cache_hit_tokens + cache_miss_tokens + reasoning_tokens + answer_tokens), 0)`.as("tokens"))
+    .where("user_id", "=", userId)
+    .where("started_at", ">=", since)
+    .executeTakeFirstOrThrow();
+  return Number(row.tokens);
+}

@@ -1,0 +1,313 @@
+import assert from "node:assert/strict";
+import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
+import type { Usage } from "../engines/types.ts";
+import { addCredit, getBalance, listCredits } from "./balances.ts";
+import { getEntry } from "./ledger.ts";
+import { BillingRefusal, Meter, type AdmissionInput, type BillingSubject, type MeterOptions } from "./meter.ts";
+import { getPlan, planWeight, savePlan, type Plan } from "./plans.ts";
+import { savePriceSet } from "./priceBook.ts";
+import { discounted, parseClock, type TokenPrices } from "./pricing.ts";
+
+const R1: TokenPrices = { inputCacheHit: 140_000, inputCacheMiss: 550_000, output: 2_190_000 };
+const MODEL = "r1";
+const PRO: Plan = {
+  id: "pro",
+  name: "Pro",
+  billed: true,
+  allowedModels: [MODEL],
+  dailyTokenQuota: null,
+  monthlyTokenQuota: null,
+  maxThinkingBudget: null,
+  concurrencyWeight: 2,
+  features: ["search"],
+};
+const alice: BillingSubject = { kind: "user", userId: "alice", apiKeyId: "key-1", planId: "pro" };
+
+function usage(hit: number, miss: number, reasoning: number, answer: number): Usage {
+  return {
+    prompt_tokens: hit + miss,
+    completion_tokens: reasoning + answer,
+    total_tokens: hit + miss + reasoning + answer,
+    prompt_cache_hit_tokens: hit,
+    prompt_cache_miss_tokens: miss,
+    completion_tokens_details: { reasoning_tokens: reasoning },
+    prompt_tokens_details: { cached_tokens: hit },
+  };
+}
+
+/** A settable clock: tests pin the instant a request starts (price windows, quota periods). */
+function clock(iso: string) {
+  let now = Date.parse(iso);
+  return { now: () => now, set: (next: string) => void (now = Date.parse(next)), advance: (ms: number) => void (now += ms) };
+}
+
+function meterFor(store: TestStore, options: Partial<MeterOptions> = {}): Meter {
+  return new Meter(store.db, { timeZone: "UTC", defaultPlanId: "free", leaseMs: 60_000, defaultMaxOutputTokens: 1000, ...options });
+}
+
+async function setUp(store: TestStore): Promise<void> {
+  await savePlan(store.db, PRO);
+  await savePriceSet(store.db, { model: MODEL, base: R1, windows: [] }, "admin");
+}
+
+const request = (input: Partial<AdmissionInput> = {}): AdmissionInput => ({
+  subject: alice,
+  model: MODEL,
+  engine: "local",
+  promptTokens: 100,
+  maxTokens: 50,
+  ...input,
+});
+
+forEachDatabase("a billed request reserves its maximum cost, then pays its real cost from granted credit first", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 100, source: "access_code" });
+  await addCredit(store.db, { userId: "alice", kind: "topped_up", amountMicros: 1_000, source: "admin", createdBy: "root" });
+  const meter = meterFor(store);
+
+  // 100 prompt tokens as misses + 50 output tokens: 55_000_000 + 109_500_000 = 164.5 → 165 micros.
+  const charge = await meter.admit(request());
+  assert.equal(charge.reservedMicros, 165);
+  assert.equal(charge.billed, true);
+  assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 100, toppedUpMicros: 1_000, reservedMicros: 165 });
+  const open = await getEntry(store.db, charge.id);
+  assert.equal(open?.status, "open");
+  assert.equal(open?.holder, meter.holder);
+
+  // Real usage: 60 hits + 40 misses + 30 reasoning + 10 answer = 8.4 + 22 + 87.6 = 118 micros.
+  const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(60, 40, 30, 10) });
+  assert.equal(settled.costMicros, 118);
+  assert.equal(settled.chargedMicros, 118);
+  assert.equal(settled.entry?.status, "completed");
+  assert.equal(settled.entry?.reasoning_tokens, 30);
+  assert.equal(settled.entry?.answer_tokens, 10);
+  assert.equal(settled.entry?.price_output, 2_190_000);
+  assert.equal(settled.entry?.holder, null);
+  // Granted 100 went first, then 18 of the topped-up 1000.
+  assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 0, toppedUpMicros: 982, reservedMicros: 0 });
+  assert.equal((await listCredits(store.db, "alice")).length, 2);
+});
+
+forEachDatabase("refusals: 402 without balance, 403 for a model outside the plan; neither leaves a ledger row", async (store) => {
+  await setUp(store);
+  const meter = meterFor(store);
+  await assert.rejects(meter.admit(request()), (e: BillingRefusal) => {
+    assert.equal(e.status, 402);
+    assert.equal(e.code, "insufficient_balance");
+    assert.match(e.message, /may cost up to 0\.000165 .*available balance is 0\.00/);
+    return true;
+  });
+  await addCredit(store.db, { userId: "alice", kind: "topped_up", amountMicros: 164, source: "admin" });
+  await assert.rejects(meter.admit(request()), { status: 402 }); // one micro short
+  await assert.rejects(meter.admit(request({ model: "other" })), (e: BillingRefusal) => {
+    assert.equal(e.status, 403);
+    assert.equal(e.code, "model_not_allowed");
+    assert.equal(e.param, "model");
+    return true;
+  });
+  assert.equal((await store.db.selectFrom("usage_ledger").selectAll().execute()).length, 0);
+  assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 0, toppedUpMicros: 164, reservedMicros: 0 });
+});
+
+forEachDatabase("local mode and unbilled plans are metered but never charged", async (store) => {
+  await setUp(store);
+  const meter = meterFor(store);
+  const local = await meter.admit(request({ subject: { kind: "local" } }));
+  const free = await meter.admit(request({ subject: { kind: "user", userId: "bob", apiKeyId: null, planId: null } }));
+  assert.equal(local.billed, false);
+  assert.equal(free.plan?.id, "free");
+  for (const charge of [local, free]) {
+    assert.equal(charge.reservedMicros, 0);
+    const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(0, 100, 0, 50) });
+    assert.equal(settled.costMicros, 165, "the cost is still metered");
+    assert.equal(settled.chargedMicros, 0);
+  }
+  assert.equal((await getEntry(store.db, local.id))?.user_id, null);
+  assert.deepEqual(await getBalance(store.db, "bob"), { userId: "bob", grantedMicros: 0, toppedUpMicros: 0, reservedMicros: 0 });
+});
+
+forEachDatabase("the price in force when the request started is the one it pays, windows and admin changes alike", async (store) => {
+  await savePlan(store.db, PRO);
+  await savePriceSet(store.db, { model: MODEL, base: R1, windows: [{ start: parseClock("16:30"), end: parseClock("00:30"), prices: discounted(R1, 75) }] }, null);
+  await addCredit(store.db, { userId: "alice", kind: "topped_up", amountMicros: 1_000_000, source: "admin" });
+  const time = clock("2025-02-10T16:29:59.999Z");
+  const meter = meterFor(store, { now: time.now });
+  const big = request({ promptTokens: 12_000, maxTokens: 3_000 });
+  const peak = await meter.admit(big);
+  time.set("2025-02-10T16:30:00.000Z");
+  const offPeak = await meter.admit(big);
+  assert.equal(peak.quote.window, null);
+  assert.equal(offPeak.quote.window, "16:30-00:30");
+  // The admin doubles the output price while both run: neither notices.
+  await savePriceSet(store.db, { model: MODEL, base: { ...R1, output: 4_380_000 }, windows: [] }, "admin");
+  time.set("2025-02-11T00:45:00.000Z"); // both settle after the window closed
+  const example = usage(10_000, 2_000, 2_500, 500);
+  assert.equal((await meter.settleAlone(peak, { status: "completed", usage: example })).chargedMicros, 9_070);
+  const offPeakEntry = (await meter.settleAlone(offPeak, { status: "completed", usage: example })).entry;
+  assert.equal(offPeakEntry?.charged_micros, 2_268);
+  assert.equal(offPeakEntry?.price_window, "16:30-00:30");
+  // A request starting now pays the new price: 1400 + 1100 + 3000 × 4.38 = 15_640 micros.
+  const later = await meter.admit(big);
+  assert.equal((await meter.settleAlone(later, { status: "completed", usage: example })).chargedMicros, 15_640);
+  assert.equal((await getBalance(store.db, "alice")).toppedUpMicros, 1_000_000 - 9_070 - 2_268 - 15_640);
+});
+
+forEachDatabase("a settled cost above the reservation is not charged beyond it (cost_micros keeps the truth)", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 10_000, source: "admin" });
+  const meter = meterFor(store);
+  const charge = await meter.admit(request());
+  const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(0, 100, 0, 500) });
+  assert.equal(settled.costMicros, 1_150);
+  assert.equal(settled.chargedMicros, 165);
+  assert.equal((await getBalance(store.db, "alice")).grantedMicros, 10_000 - 165);
+});
+
+forEachDatabase("quotas: a used-up daily quota answers 429 with the next local midnight; the monthly one wins when later", async (store) => {
+  await savePlan(store.db, { ...PRO, billed: false, dailyTokenQuota: 1_000, monthlyTokenQuota: 1_500 });
+  const time = clock("2025-02-10T15:00:00Z");
+  const meter = meterFor(store, { now: time.now, timeZone: "Asia/Shanghai" });
+  const first = await meter.admit(request());
+  await meter.settleAlone(first, { status: "completed", usage: usage(0, 600, 300, 100) }); // 1000 tokens: quota reached
+  const refusal = await meter.admit(request()).then(
+    () => assert.fail("admitted past the quota"),
+    (e: BillingRefusal) => e,
+  );
+  assert.equal(refusal.status, 429);
+  assert.equal(refusal.code, "quota_exceeded");
+  // 15:00 UTC is 23:00 in Beijing: the day resets at 16:00 UTC, in one hour.
+  assert.match(refusal.message, /daily token quota \(1000 tokens\).*2025-02-10T16:00:00\.000Z/);
+  assert.equal(refusal.headers["retry-after"], "3600");
+  time.set("2025-02-10T16:00:00Z");
+  const nextDay = await meter.admit(request());
+  await meter.settleAlone(nextDay, { status: "completed", usage: usage(0, 400, 0, 100) });
+  const monthly = await meter.admit(request()).then(
+    () => assert.fail("admitted past the monthly quota"),
+    (e: BillingRefusal) => e,
+  );
+  assert.match(monthly.message, /monthly token quota \(1500 tokens\).*2025-02-28T16:00:00\.000Z/);
+});
+
+forEachDatabase("the plan caps the thinking budget and bounds output when nothing else does", async (store) => {
+  await savePlan(store.db, { ...PRO, maxThinkingBudget: 256 });
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000_000, source: "admin" });
+  await savePriceSet(store.db, { model: "*", base: R1, windows: [] }, null);
+  const meter = meterFor(store, { defaultMaxOutputTokens: 1000 });
+  const a = await meter.admit(request({ thinkingBudget: 4096 }));
+  assert.equal(a.thinkingBudget, 256);
+  const b = await meter.admit(request({ thinkingBudget: undefined, maxTokens: undefined, contextLength: 4096 }));
+  assert.equal(b.thinkingBudget, 256);
+  assert.equal(b.maxTokens, undefined, "the engine's own context bound applies");
+  // 100 misses + (4096 - 100) outputs at R1: 55_000_000 + 8_751_240_000 → 8807 micros (rounded up).
+  assert.equal(b.reservedMicros, 8_807);
+  assert.equal(b.quote.source, "*", "the default price set covers models without their own");
+  const c = await meter.admit(request({ maxTokens: undefined, contextLength: undefined }));
+  assert.equal(c.maxTokens, 1000, "an unbounded upstream gets the configured bound imposed");
+  assert.equal(planWeight(await getPlan(store.db, "pro")), 2);
+  assert.equal(planWeight(undefined), 1);
+  for (const charge of [a, b, c]) await meter.settleAlone(charge, { status: "failed", usage: usage(0, 0, 0, 0) });
+  assert.equal((await getBalance(store.db, "alice")).reservedMicros, 0);
+});
+
+forEachDatabase("50 concurrent requests against a balance that covers 10: exactly 10 admitted, never negative, ledger = balance change", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "topped_up", amountMicros: 165 * 10, source: "admin" });
+  const meters = [meterFor(store), meterFor(store), meterFor(store)];
+  if (store.dialect === "postgres") {
+    // A second connection pool: a second gateway replica. (On SQLite one process has one handle:
+    // better-sqlite3 is synchronous, so a second handle waiting for the lock would block the first.)
+    const other = await store.openAnother();
+    meters.push(new Meter(other.db, meters[0]!.options));
+  }
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => meters[i % meters.length]!.admit(request())));
+  const admitted = results.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Meter["admit"]>>>).value);
+  const refused = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as BillingRefusal);
+  assert.equal(admitted.length, 10);
+  assert.equal(refused.length, 40);
+  assert.ok(refused.every((e) => e.status === 402));
+  assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 0, toppedUpMicros: 1_650, reservedMicros: 1_650 });
+  // Settle them all at once, each with a different real usage.
+  await Promise.all(admitted.map((c, i) => meters[i % meters.length]!.settleAlone(c, { status: "completed", usage: usage(i, 100 - i, i, 10) })));
+  const rows = await store.db.selectFrom("usage_ledger").selectAll().execute();
+  assert.equal(rows.length, 10);
+  assert.ok(rows.every((r) => r.status === "completed"));
+  const charged = rows.reduce((sum, r) => sum + r.charged_micros, 0);
+  const after = await getBalance(store.db, "alice");
+  assert.equal(after.reservedMicros, 0);
+  assert.ok(after.toppedUpMicros >= 0);
+  assert.equal(1_650 - after.toppedUpMicros, charged);
+});
+
+forEachDatabase("admissions and settlements racing each other never overdraw and always add up", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const meter = meterFor(store);
+  let completed = 0;
+  await Promise.all(
+    Array.from({ length: 50 }, async (_, i) => {
+      try {
+        const charge = await meter.admit(request());
+        await meter.settleAlone(charge, { status: i % 5 === 0 ? "stopped" : "completed", usage: usage(0, 100, i % 7, 20) });
+        completed++;
+      } catch (e) {
+        if (!(e instanceof BillingRefusal)) throw e;
+      }
+      const balance = await getBalance(store.db, "alice");
+      assert.ok(balance.grantedMicros >= 0 && balance.reservedMicros <= balance.grantedMicros);
+    }),
+  );
+  const rows = await store.db.selectFrom("usage_ledger").selectAll().execute();
+  assert.equal(rows.length, completed);
+  assert.ok(completed >= 6, `only ${completed} completed`);
+  const after = await getBalance(store.db, "alice");
+  assert.equal(after.reservedMicros, 0);
+  assert.equal(1_000 - after.grantedMicros, rows.reduce((s, r) => s + r.charged_micros, 0));
+});
+
+forEachDatabase("crash rule: a reservation whose process died is released and charged nothing once its lease runs out", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const time = clock("2025-02-10T10:00:00Z");
+  const dead = meterFor(store, { now: time.now, leaseMs: 1_000 });
+  const orphan = await dead.admit(request());
+  const alive = meterFor(store, { now: time.now, leaseMs: 1_000 });
+  await alive.start();
+  try {
+      time.advance(999);
+      assert.equal(await alive.sweep(), 0, "the lease has not run out yet");
+      time.advance(2);
+      assert.equal(await alive.sweep(), 1);
+      const row = await getEntry(store.db, orphan.id);
+      assert.equal(row?.status, "interrupted");
+      assert.equal(row?.charged_micros, 0);
+      assert.equal(row?.ended_at, time.now());
+      assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 1_000, toppedUpMicros: 0, reservedMicros: 0 });
+      // If the "dead" process was only stalled, its late settlement changes nothing.
+      const late = await dead.settleAlone(orphan, { status: "completed", usage: usage(0, 100, 0, 50) });
+      assert.equal(late.entry, undefined);
+      assert.equal((await getBalance(store.db, "alice")).grantedMicros, 1_000);
+  } finally {
+    await alive.close();
+  }
+});
+
+forEachDatabase("a live process renews its leases, so the sweep leaves its requests alone", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const meter = meterFor(store, { leaseMs: 300 });
+  await meter.start();
+  try {
+    const charge = await meter.admit(request());
+    const before = (await getEntry(store.db, charge.id))!.lease_until!;
+    // Wait until the heartbeat has moved the lease forward (it runs every 100 ms here).
+    for (let i = 0; i < 100 && (await getEntry(store.db, charge.id))!.lease_until! <= before; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok((await getEntry(store.db, charge.id))!.lease_until! > before, "lease was never renewed");
+    const sweeper = meterFor(store, { leaseMs: 300 });
+    assert.equal(await sweeper.sweep(), 0);
+    assert.equal((await meter.settleAlone(charge, { status: "completed", usage: usage(0, 10, 0, 5) })).entry?.status, "completed");
+  } finally {
+    await meter.close();
+  }
+});

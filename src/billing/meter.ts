@@ -1,0 +1,311 @@
+import type { Kysely, Transaction } from "kysely";
+import type { Usage } from "../engines/types.ts";
+import { newId } from "../store/ids.ts";
+import type { Database } from "../store/schema.ts";
+import { reserveFunds, settleFunds, getBalance, availableMicros } from "./balances.ts";
+import { closeEntry, expiredOpenEntries, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
+import { formatMicros } from "./money.ts";
+import { planAllowsModel, resolvePlan, type Plan } from "./plans.ts";
+import { priceSetFor } from "./priceBook.ts";
+import { costMicros, quoteAt, type MeteredTokens, type PriceQuote } from "./pricing.ts";
+import { exceededQuota } from "./quotas.ts";
+
+/**
+ * Who pays for a request. Mirrors `request.actor` (src/auth/actor.ts) without depending on it:
+ * - a `user` is metered under their plan, and charged when the plan is billed;
+ * - `local` (the loopback single-user mode) and `anonymous` are metered (ledger rows with no
+ *   user) but never charged and never limited by a plan: there is nobody to bill.
+ */
+export type BillingSubject =
+  | { kind: "user"; userId: string; apiKeyId: string | null; planId: string | null }
+  | { kind: "local" }
+  | { kind: "anonymous" };
+
+export interface MeterOptions {
+  /** IANA zone in which price windows and quota days/months are read. */
+  timeZone: string;
+  /** Plan for users whose own plan is unset or gone. */
+  defaultPlanId: string;
+  /** How long an open reservation survives without its process renewing it. */
+  leaseMs: number;
+  /** Output tokens reserved (and imposed as max_tokens) when neither the request nor the model bounds them. */
+  defaultMaxOutputTokens: number;
+  now?: () => number;
+  onError?: (error: unknown, what: string) => void;
+}
+
+export interface AdmissionInput {
+  subject: BillingSubject;
+  model: string;
+  engine: string;
+  /** Prompt tokens as the engine will see them (or an upper bound when it cannot count). */
+  promptTokens: number;
+  /** The request's own max_tokens. */
+  maxTokens?: number;
+  /** The model's context length, when known: bounds the output when max_tokens is absent. */
+  contextLength?: number;
+  /** The request's own thinking budget. */
+  thinkingBudget?: number;
+}
+
+/** An admitted request: its open ledger row, reservation and frozen prices. Settle it exactly once. */
+export interface Charge {
+  id: string;
+  subject: BillingSubject;
+  userId: string | null;
+  plan: Plan | null;
+  billed: boolean;
+  quote: PriceQuote;
+  reservedMicros: number;
+  startedAt: number;
+  /** The output bound the generation must use; tighter than or equal to the request's own. */
+  maxTokens: number | undefined;
+  /** The thinking budget after the plan's cap. */
+  thinkingBudget: number | undefined;
+}
+
+/** A refusal before generation: 402 balance, 403 model not in plan, 429 quota. */
+export class BillingRefusal extends Error {
+  constructor(
+    readonly status: 402 | 403 | 429,
+    message: string,
+    readonly code: "insufficient_balance" | "model_not_allowed" | "quota_exceeded",
+    readonly param: string | null = null,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "BillingRefusal";
+  }
+}
+
+export interface Outcome {
+  /** completed: finished; stopped: the client stopped or left; failed: an error ended it. */
+  status: SettledStatus;
+  /** What the engine really did; reasoning tokens are part of completion_tokens. */
+  usage: Usage;
+}
+
+export interface Settlement {
+  /** The ledger row as stored, or undefined when the reservation was already released by the sweep. */
+  entry: LedgerRow | undefined;
+  costMicros: number;
+  chargedMicros: number;
+}
+
+/**
+ * Meters requests: admits them against plan, quota and balance (reserving their maximum cost),
+ * settles them to their real cost, and keeps reservations of live requests alive.
+ *
+ * Crash rule: a request whose process dies before it settles is charged NOTHING. Its ledger row
+ * stays `open` with a lease its process renews every leaseMs/3; once the lease runs out, any
+ * process (the restarted one, or another replica) closes it as `interrupted`, with no tokens and
+ * no charge, and releases its reservation — one transaction per row.
+ */
+export class Meter {
+  /** Identifies this process's reservations, so its heartbeat renews only its own leases. */
+  readonly holder = newId();
+  private readonly now: () => number;
+  private open = 0;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private renewing: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly options: MeterOptions,
+  ) {
+    if (!(options.leaseMs >= 300)) throw new RangeError("the reservation lease must be at least 300 ms");
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Releases what dead processes left open, then keeps doing so every lease period. */
+  async start(): Promise<void> {
+    await this.sweep();
+    this.sweepTimer = setInterval(() => void this.sweep().catch((e) => this.options.onError?.(e, "sweep expired reservations")), this.options.leaseMs);
+    this.sweepTimer.unref();
+    this.renewTimer = setInterval(() => {
+      if (this.open === 0) return;
+      this.renewing = renewLeases(this.db, this.holder, this.now() + this.options.leaseMs).catch((e) =>
+        this.options.onError?.(e, "renew reservation leases"),
+      );
+    }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
+    this.renewTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.sweepTimer = this.renewTimer = null;
+    await this.renewing;
+  }
+
+  /**
+   * Admits a request or throws BillingRefusal. For a user: the plan must allow the model (403),
+   * no quota may be used up (429), and a billed plan's balance must cover the maximum cost —
+   * every prompt token as a cache miss plus the whole output bound, at the prices in force now
+   * (402). The check and the hold are one atomic UPDATE, written with the open ledger row.
+   */
+  async admit(input: AdmissionInput): Promise<Charge> {
+    const startedAt = this.now();
+    const userId = input.subject.kind === "user" ? input.subject.userId : null;
+    let plan: Plan | null = null;
+    if (input.subject.kind === "user") {
+      plan = await resolvePlan(this.db, input.subject.planId, this.options.defaultPlanId);
+      if (!planAllowsModel(plan, input.model)) {
+        throw new BillingRefusal(403, `Your plan (${plan.name}) does not include the model '${input.model}'.`, "model_not_allowed", "model");
+      }
+      const quota = await exceededQuota(this.db, plan, input.subject.userId, startedAt, this.options.timeZone);
+      if (quota) {
+        const retryAfter = Math.max(1, Math.ceil((quota.resetAt - startedAt) / 1000));
+        throw new BillingRefusal(
+          429,
+          `Your plan's ${quota.period} token quota (${quota.limit} tokens) is used up; it resets at ${new Date(quota.resetAt).toISOString()}.`,
+          "quota_exceeded",
+          null,
+          { "retry-after": String(retryAfter), "x-quota-reset": new Date(quota.resetAt).toISOString() },
+        );
+      }
+    }
+    const billed = plan?.billed === true;
+    const quote = quoteAt(await priceSetFor(this.db, input.model), startedAt, this.options.timeZone);
+
+    // The output bound the reservation covers. Without max_tokens a local engine stops at the end
+    // of its context; an engine with no known context gets the configured bound imposed.
+    const imposeBound = billed && input.maxTokens === undefined && input.contextLength === undefined;
+    const outputBound =
+      input.maxTokens ?? (input.contextLength !== undefined ? Math.max(0, input.contextLength - input.promptTokens) : this.options.defaultMaxOutputTokens);
+    const reservedMicros = billed ? costMicros({ cacheHit: 0, cacheMiss: input.promptTokens, output: outputBound }, quote) : 0;
+    const cap = plan?.maxThinkingBudget ?? null;
+    const thinkingBudget = cap === null ? input.thinkingBudget : Math.min(cap, input.thinkingBudget ?? cap);
+
+    const charge: Charge = {
+      id: newId(startedAt),
+      subject: input.subject,
+      userId,
+      plan,
+      billed,
+      quote,
+      reservedMicros,
+      startedAt,
+      maxTokens: imposeBound ? this.options.defaultMaxOutputTokens : input.maxTokens,
+      thinkingBudget,
+    };
+    const reserved = await this.db.transaction().execute(async (trx) => {
+      await insertOpenEntry(trx, {
+        id: charge.id,
+        user_id: userId,
+        api_key_id: input.subject.kind === "user" ? input.subject.apiKeyId : null,
+        plan_id: plan?.id ?? null,
+        model: input.model,
+        engine: input.engine,
+        status: "open",
+        billed: billed ? 1 : 0,
+        price_input_cache_hit: quote.inputCacheHit,
+        price_input_cache_miss: quote.inputCacheMiss,
+        price_output: quote.output,
+        price_source: quote.source,
+        price_window: quote.window,
+        cache_hit_tokens: 0,
+        cache_miss_tokens: 0,
+        reasoning_tokens: 0,
+        answer_tokens: 0,
+        reserved_micros: reservedMicros,
+        cost_micros: 0,
+        charged_micros: 0,
+        started_at: startedAt,
+        ended_at: null,
+        holder: this.holder,
+        lease_until: startedAt + this.options.leaseMs,
+      });
+      if (reservedMicros === 0 || userId === null) return true;
+      if (await reserveFunds(trx, userId, reservedMicros, startedAt)) return true;
+      // Rolls the ledger row back with it: a refused request leaves no trace in the ledger.
+      throw new InsufficientBalance();
+    }).catch(async (error) => {
+      if (!(error instanceof InsufficientBalance)) throw error;
+      return false;
+    });
+    if (!reserved) {
+      const available = availableMicros(await getBalance(this.db, userId!));
+      throw new BillingRefusal(
+        402,
+        `Insufficient balance: this request may cost up to ${formatMicros(reservedMicros)} (${input.promptTokens} prompt tokens and up to ${outputBound} output tokens at the current prices), and your available balance is ${formatMicros(Math.max(0, available))}. Add credit, or lower max_tokens.`,
+        "insufficient_balance",
+      );
+    }
+    this.open++;
+    return charge;
+  }
+
+  /**
+   * Settles `charge` to what the engine really did, inside the caller's transaction `trx` — so the
+   * ledger row, the balance change and whatever the caller writes with them (the request log row,
+   * the stored assistant message) commit or vanish together. Call exactly once per charge, also
+   * for failed requests (their usage is usually zero, which releases the whole reservation).
+   */
+  async settle(trx: Transaction<Database>, charge: Charge, outcome: Outcome): Promise<Settlement> {
+    this.open = Math.max(0, this.open - 1);
+    const tokens = meteredTokens(outcome.usage);
+    const cost = costMicros(tokens, charge.quote);
+    // The output bound makes cost ≤ reservation for every engine that honours max_tokens; an
+    // upstream that overruns it is not charged beyond what was reserved (cost_micros keeps the truth).
+    const charged = charge.billed ? Math.min(cost, charge.reservedMicros) : 0;
+    const entry = await closeEntry(trx, charge.id, {
+      status: outcome.status,
+      cacheHitTokens: tokens.cacheHit,
+      cacheMissTokens: tokens.cacheMiss,
+      reasoningTokens: outcome.usage.completion_tokens_details.reasoning_tokens,
+      answerTokens: Math.max(0, outcome.usage.completion_tokens - outcome.usage.completion_tokens_details.reasoning_tokens),
+      costMicros: cost,
+      chargedMicros: charged,
+      endedAt: this.now(),
+    });
+    if (!entry) return { entry: undefined, costMicros: cost, chargedMicros: 0 };
+    if (charge.userId !== null && charge.reservedMicros > 0) {
+      await settleFunds(trx, charge.userId, charge.reservedMicros, charged, this.now());
+    }
+    return { entry, costMicros: cost, chargedMicros: charged };
+  }
+
+  /** Settles in a transaction of its own, for callers with nothing else to write. */
+  async settleAlone(charge: Charge, outcome: Outcome): Promise<Settlement> {
+    return this.db.transaction().execute((trx) => this.settle(trx, charge, outcome));
+  }
+
+  /** Closes every open row whose lease ran out (its process died) as `interrupted`, charging nothing. */
+  async sweep(): Promise<number> {
+    const now = this.now();
+    let released = 0;
+    for (const row of await expiredOpenEntries(this.db, now)) {
+      const closed = await this.db.transaction().execute(async (trx) => {
+        const entry = await closeEntry(trx, row.id, {
+          status: "interrupted",
+          cacheHitTokens: 0,
+          cacheMissTokens: 0,
+          reasoningTokens: 0,
+          answerTokens: 0,
+          costMicros: 0,
+          chargedMicros: 0,
+          endedAt: now,
+        });
+        if (entry && entry.user_id !== null && entry.reserved_micros > 0) {
+          await settleFunds(trx, entry.user_id, entry.reserved_micros, 0, now);
+        }
+        return entry !== undefined;
+      });
+      if (closed) released++;
+    }
+    return released;
+  }
+}
+
+class InsufficientBalance extends Error {}
+
+/** The engine's usage as the ledger prices it: reasoning is output. */
+export function meteredTokens(usage: Usage): MeteredTokens {
+  return {
+    cacheHit: usage.prompt_cache_hit_tokens,
+    cacheMiss: usage.prompt_cache_miss_tokens,
+    output: usage.completion_tokens,
+  };
+}

@@ -1,0 +1,201 @@
+import { availableMicros, totalMicros, type Balance, type CreditRecord } from "./balances.ts";
+import type { LedgerRow } from "./ledger.ts";
+import { formatMicros } from "./money.ts";
+import type { Plan } from "./plans.ts";
+import { formatClock, type PriceSet, type TokenPrices } from "./pricing.ts";
+import type { DailyUsage, UserUsageTotals } from "./usageReports.ts";
+
+/**
+ * JSON shapes of the billing API. Money goes out twice: `*_micros` as integers for programs, and
+ * a decimal string (never a float) for people. Timestamps are milliseconds since the epoch.
+ */
+
+/** GET /v1/user/balance, in DeepSeek's shape (amounts are strings). */
+export function presentDeepSeekBalance(input: { currency: string; balance: Balance; billed: boolean }) {
+  const { balance } = input;
+  return {
+    // Unbilled plans and the local operator can always make requests.
+    is_available: !input.billed || availableMicros(balance) > 0,
+    balance_infos: [
+      {
+        currency: input.currency,
+        total_balance: formatMicros(totalMicros(balance)),
+        granted_balance: formatMicros(balance.grantedMicros),
+        topped_up_balance: formatMicros(balance.toppedUpMicros),
+      },
+    ],
+  };
+}
+
+export function presentBalance(balance: Balance) {
+  return {
+    total_micros: totalMicros(balance),
+    granted_micros: balance.grantedMicros,
+    topped_up_micros: balance.toppedUpMicros,
+    reserved_micros: balance.reservedMicros,
+    available_micros: availableMicros(balance),
+    total: formatMicros(totalMicros(balance)),
+    available: formatMicros(availableMicros(balance)),
+  };
+}
+
+export function presentPlan(plan: Plan) {
+  return {
+    id: plan.id,
+    name: plan.name,
+    billed: plan.billed,
+    allowed_models: plan.allowedModels,
+    daily_token_quota: plan.dailyTokenQuota,
+    monthly_token_quota: plan.monthlyTokenQuota,
+    max_thinking_budget: plan.maxThinkingBudget,
+    concurrency_weight: plan.concurrencyWeight,
+    features: plan.features,
+  };
+}
+
+function presentPrices(prices: TokenPrices) {
+  return {
+    input_cache_hit: formatMicros(prices.inputCacheHit),
+    input_cache_miss: formatMicros(prices.inputCacheMiss),
+    output: formatMicros(prices.output),
+    input_cache_hit_micros: prices.inputCacheHit,
+    input_cache_miss_micros: prices.inputCacheMiss,
+    output_micros: prices.output,
+  };
+}
+
+/** Prices are per million tokens. */
+export function presentPriceSet(set: PriceSet) {
+  return {
+    model: set.model,
+    ...presentPrices(set.base),
+    windows: set.windows.map((w) => ({ start: formatClock(w.start), end: formatClock(w.end), ...presentPrices(w.prices) })),
+  };
+}
+
+export function presentUsageRow(row: LedgerRow) {
+  return {
+    id: row.id,
+    user_id: row.user_id,
+    api_key_id: row.api_key_id,
+    plan_id: row.plan_id,
+    model: row.model,
+    engine: row.engine,
+    status: row.status,
+    billed: row.billed === 1,
+    started_at: row.started_at,
+    ended_at: row.ended_at,
+    cache_hit_tokens: row.cache_hit_tokens,
+    cache_miss_tokens: row.cache_miss_tokens,
+    reasoning_tokens: row.reasoning_tokens,
+    answer_tokens: row.answer_tokens,
+    total_tokens: row.cache_hit_tokens + row.cache_miss_tokens + row.reasoning_tokens + row.answer_tokens,
+    price_window: row.price_window,
+    prices: presentPrices({ inputCacheHit: row.price_input_cache_hit, inputCacheMiss: row.price_input_cache_miss, output: row.price_output }),
+    cost_micros: row.cost_micros,
+    charged_micros: row.charged_micros,
+    cost: formatMicros(row.cost_micros),
+    charged: formatMicros(row.charged_micros),
+  };
+}
+
+export function presentDailyUsage(day: DailyUsage) {
+  return {
+    date: day.date,
+    model: day.model,
+    requests: day.requests,
+    cache_hit_tokens: day.cacheHitTokens,
+    cache_miss_tokens: day.cacheMissTokens,
+    reasoning_tokens: day.reasoningTokens,
+    answer_tokens: day.answerTokens,
+    cost_micros: day.costMicros,
+    charged_micros: day.chargedMicros,
+    cache_saved_micros: day.cacheSavedMicros,
+  };
+}
+
+export function presentUserTotals(totals: UserUsageTotals, extra: { username: string | null; planId: string | null; balance: Balance | null }) {
+  return {
+    user_id: totals.userId,
+    username: extra.username,
+    plan_id: extra.planId,
+    requests: totals.requests,
+    tokens: totals.tokens,
+    cost_micros: totals.costMicros,
+    charged_micros: totals.chargedMicros,
+    cache_saved_micros: totals.cacheSavedMicros,
+    last_request_at: totals.lastRequestAt,
+    balance: extra.balance ? presentBalance(extra.balance) : null,
+  };
+}
+
+export function presentCredit(credit: CreditRecord) {
+  return {
+    id: credit.id,
+    kind: credit.kind,
+    amount_micros: credit.amountMicros,
+    amount: formatMicros(credit.amountMicros),
+    source: credit.source,
+    note: credit.note,
+    created_by: credit.createdBy,
+    created_at: credit.createdAt,
+  };
+}
+
+export const USAGE_CSV_COLUMNS = [
+  "id",
+  "started_at",
+  "ended_at",
+  "status",
+  "model",
+  "engine",
+  "api_key_id",
+  "plan_id",
+  "cache_hit_tokens",
+  "cache_miss_tokens",
+  "reasoning_tokens",
+  "answer_tokens",
+  "price_window",
+  "price_input_cache_hit_per_million",
+  "price_input_cache_miss_per_million",
+  "price_output_per_million",
+  "cost",
+  "charged",
+] as const;
+
+/** One CSV line (RFC 4180) for a ledger row; timestamps as ISO 8601 UTC. */
+export function usageCsvLine(row: LedgerRow): string {
+  const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
+  return csvLine([
+    row.id,
+    iso(row.started_at),
+    iso(row.ended_at),
+    row.status,
+    row.model,
+    row.engine,
+    row.api_key_id ?? "",
+    row.plan_id ?? "",
+    String(row.cache_hit_tokens),
+    String(row.cache_miss_tokens),
+    String(row.reasoning_tokens),
+    String(row.answer_tokens),
+    row.price_window ?? "",
+    formatMicros(row.price_input_cache_hit),
+    formatMicros(row.price_input_cache_miss),
+    formatMicros(row.price_output),
+    formatMicros(row.cost_micros),
+    formatMicros(row.charged_micros),
+  ]);
+}
+
+export function csvLine(fields: readonly string[]): string {
+  return `${fields.map(csvField).join(",")}\r\n`;
+}
+
+function csvField(value: string): string {
+  // A leading = + - @ makes spreadsheets evaluate the cell as a formula: neutralise it (model
+  // names come from operators, but a CSV should be safe to open whatever it holds). Numbers from
+  // the ledger are never negative, so this never touches an amount.
+  const safe = /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
+  return /[",\r\n]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+}

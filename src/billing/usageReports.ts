@@ -1,0 +1,152 @@
+import { sql, type Kysely } from "kysely";
+import type { Database, UsageStatus } from "../store/schema.ts";
+import type { LedgerRow } from "./ledger.ts";
+import { localDate } from "./zonedTime.ts";
+
+/** Reading the ledger back: listings (screen and CSV), per-day charts, an admin overview. */
+
+export interface UsageFilter {
+  /** Only this user's rows; unset lists every user's (admins). */
+  userId?: string | null;
+  /** started_at >= from (ms) */
+  from?: number;
+  /** started_at < to (ms) */
+  to?: number;
+  model?: string;
+  status?: UsageStatus;
+  apiKeyId?: string;
+}
+
+export interface UsageCursor {
+  started_at: number;
+  id: string;
+}
+
+export const MAX_USAGE_PAGE = 1000;
+
+/** Newest first; page with `before: lastRowOfPreviousPage`. */
+export async function listUsage(
+  db: Kysely<Database>,
+  filter: UsageFilter,
+  page: { limit: number; before?: UsageCursor },
+): Promise<LedgerRow[]> {
+  if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > MAX_USAGE_PAGE) {
+    throw new RangeError(`limit must be a whole number from 1 to ${MAX_USAGE_PAGE}`);
+  }
+  let q = filtered(db, filter).selectAll();
+  const before = page.before;
+  if (before) {
+    q = q.where((eb) =>
+      eb.or([eb("started_at", "<", before.started_at), eb.and([eb("started_at", "=", before.started_at), eb("id", "<", before.id)])]),
+    );
+  }
+  return q.orderBy("started_at", "desc").orderBy("id", "desc").limit(page.limit).execute();
+}
+
+export interface DailyUsage {
+  /** Local date in the billing time zone, YYYY-MM-DD. */
+  date: string;
+  model: string;
+  requests: number;
+  cacheHitTokens: number;
+  cacheMissTokens: number;
+  reasoningTokens: number;
+  answerTokens: number;
+  costMicros: number;
+  chargedMicros: number;
+  /** What the cache hits would have cost more at the cache-miss price. */
+  cacheSavedMicros: number;
+}
+
+// Every time zone in use today is offset from UTC by a multiple of 15 minutes, so 15-minute
+// buckets summed in SQL can be assigned to local days exactly in JS.
+const BUCKET_MS = 15 * 60 * 1000;
+
+/** Tokens, cost and cache savings per local day and model: what the usage chart draws. */
+export async function dailyUsage(db: Kysely<Database>, filter: UsageFilter, timeZone: string): Promise<DailyUsage[]> {
+  const buckets = await filtered(db, filter)
+    .select((eb) => [
+      sql<number>`started_at / ${BUCKET_MS}`.as("bucket"),
+      "model",
+      eb.fn.countAll<number>().as("requests"),
+      eb.fn.sum<number>("cache_hit_tokens").as("hit"),
+      eb.fn.sum<number>("cache_miss_tokens").as("miss"),
+      eb.fn.sum<number>("reasoning_tokens").as("reasoning"),
+      eb.fn.sum<number>("answer_tokens").as("answer"),
+      eb.fn.sum<number>("cost_micros").as("cost"),
+      eb.fn.sum<number>("charged_micros").as("charged"),
+      sql<number>`sum(cache_hit_tokens * (price_input_cache_miss - price_input_cache_hit))`.as("saved"),
+    ])
+    .groupBy([sql`started_at / ${BUCKET_MS}`, "model"])
+    .execute();
+  const days = new Map<string, DailyUsage & { savedExact: number }>();
+  for (const b of buckets) {
+    const date = localDate(Number(b.bucket) * BUCKET_MS, timeZone);
+    const key = `${date}\u0000${b.model}`;
+    let day = days.get(key);
+    if (!day) {
+      day = { date, model: b.model, requests: 0, cacheHitTokens: 0, cacheMissTokens: 0, reasoningTokens: 0, answerTokens: 0, costMicros: 0, chargedMicros: 0, cacheSavedMicros: 0, savedExact: 0 };
+      days.set(key, day);
+    }
+    day.requests += Number(b.requests);
+    day.cacheHitTokens += Number(b.hit);
+    day.cacheMissTokens += Number(b.miss);
+    day.reasoningTokens += Number(b.reasoning);
+    day.answerTokens += Number(b.answer);
+    day.costMicros += Number(b.cost);
+    day.chargedMicros += Number(b.charged);
+    day.savedExact += Number(b.saved);
+  }
+  return [...days.values()]
+    .map(({ savedExact, ...day }) => ({ ...day, cacheSavedMicros: Math.floor(savedExact / 1_000_000) }))
+    .sort((a, b) => (a.date === b.date ? a.model.localeCompare(b.model) : a.date.localeCompare(b.date)));
+}
+
+export interface UserUsageTotals {
+  userId: string | null;
+  requests: number;
+  tokens: number;
+  costMicros: number;
+  chargedMicros: number;
+  cacheSavedMicros: number;
+  lastRequestAt: number | null;
+}
+
+/** Per-user totals over a period, biggest spenders first: the admin overview. */
+export async function usageByUser(db: Kysely<Database>, filter: UsageFilter, limit = 100): Promise<UserUsageTotals[]> {
+  const rows = await filtered(db, filter)
+    .select((eb) => [
+      "user_id",
+      eb.fn.countAll<number>().as("requests"),
+      sql<number>`sum(cache_hit_tokens + cache_miss_tokens + reasoning_tokens + answer_tokens)`.as("tokens"),
+      eb.fn.sum<number>("cost_micros").as("cost"),
+      eb.fn.sum<number>("charged_micros").as("charged"),
+      sql<number>`sum(cache_hit_tokens * (price_input_cache_miss - price_input_cache_hit))`.as("saved"),
+      eb.fn.max("started_at").as("last"),
+    ])
+    .groupBy("user_id")
+    .orderBy(sql`sum(cost_micros)`, "desc")
+    .orderBy("user_id")
+    .limit(limit)
+    .execute();
+  return rows.map((r) => ({
+    userId: r.user_id,
+    requests: Number(r.requests),
+    tokens: Number(r.tokens),
+    costMicros: Number(r.cost),
+    chargedMicros: Number(r.charged),
+    cacheSavedMicros: Math.floor(Number(r.saved) / 1_000_000),
+    lastRequestAt: r.last === null ? null : Number(r.last),
+  }));
+}
+
+function filtered(db: Kysely<Database>, filter: UsageFilter) {
+  let q = db.selectFrom("usage_ledger");
+  if (filter.userId !== undefined) q = filter.userId === null ? q.where("user_id", "is", null) : q.where("user_id", "=", filter.userId);
+  if (filter.from !== undefined) q = q.where("started_at", ">=", filter.from);
+  if (filter.to !== undefined) q = q.where("started_at", "<", filter.to);
+  if (filter.model !== undefined) q = q.where("model", "=", filter.model);
+  if (filter.status !== undefined) q = q.where("status", "=", filter.status);
+  if (filter.apiKeyId !== undefined) q = q.where("api_key_id", "=", filter.apiKeyId);
+  return q;
+}

@@ -1,0 +1,372 @@
+import type { Kysely } from "kysely";
+import type { ModelRouter } from "../engines/router.ts";
+import { EngineError, emptyUsage, type ChatMessage, type FinishReason, type GenerationRequest, type Usage } from "../engines/types.ts";
+import type { Dialect } from "../store/database.ts";
+import type { Database } from "../store/schema.ts";
+import { titleFromExchange } from "./conversationTitle.ts";
+import {
+  findMessage,
+  insertMessage,
+  markInterrupted,
+  updateConversation,
+  updateMessage,
+  type Conversation,
+  type Message,
+  type MessagePatch,
+} from "./conversations.ts";
+import { pathTo } from "./messageTree.ts";
+
+/** What the web app's streaming endpoint sends, one JSON object per SSE `data:` line. */
+export type ReplyEvent =
+  | { type: "start"; user_message: Message | null; assistant_message: Message }
+  /** While the request waits for a free slot (sent by the admission queue when there is one). */
+  | { type: "queue"; position: number; estimated_wait_s: number }
+  | { type: "reasoning"; text: string }
+  | { type: "content"; text: string }
+  | { type: "title"; conversation_id: string; title: string }
+  | { type: "done"; message: Message }
+  | { type: "error"; error: ReplyError; message: Message };
+
+export interface ReplyError {
+  message: string;
+  code: string;
+  /** The HTTP status the same failure would have had before streaming began (503 = busy). */
+  status: number;
+  /** Seconds after which a retry may succeed (busy or rate-limited). */
+  retry_after_s?: number;
+}
+
+/** Either a new user message after `parentId`, or another answer to the user message `target` answers. */
+export type ReplyInput =
+  | { kind: "send"; content: string; parentId: string | null }
+  | { kind: "regenerate"; target: Message };
+
+export interface ReplyOptions {
+  conversation: Conversation;
+  /** Every message of the conversation (the route loaded them to validate the input). */
+  messages: Message[];
+  input: ReplyInput;
+  /**
+   * What to generate: built by `replyGeneration` (then possibly tightened by billing). Its signal
+   * is the client's: aborted when the client goes away.
+   */
+  generation: GenerationRequest;
+  /** Resolves when the request may run (its turn in the admission queue); rejects to give up. */
+  ready?: Promise<void>;
+  emit: (event: ReplyEvent) => void;
+}
+
+/** How a reply ended, for the request log and billing. */
+export interface ReplyOutcome {
+  message: Message;
+  usage: Usage;
+  /** 200 complete, 499 stopped, else the failure's status. */
+  status: number;
+  errorCode: string | null;
+  ttftMs: number | null;
+  totalMs: number;
+}
+
+/**
+ * The generation request for a reply: the thread up to the question (earlier reasoning dropped),
+ * plus the new user message when sending. `thinking` false asks a reasoning model not to reason.
+ */
+export function replyGeneration(
+  messages: Message[],
+  input: ReplyInput,
+  options: { model: string; thinking: boolean; signal: AbortSignal },
+): GenerationRequest {
+  const thread =
+    input.kind === "send"
+      ? [...toPrompt(pathTo(messages, input.parentId)), { role: "user" as const, content: input.content }]
+      : toPrompt(pathTo(messages, input.target.parent_id));
+  return { model: options.model, messages: thread, ...(options.thinking ? {} : { thinking: false }), signal: options.signal };
+}
+
+export interface ConversationRepliesOptions {
+  db: Kysely<Database>;
+  router: ModelRouter;
+  dialect: Dialect;
+  /** How often streamed text is written to the store (a crash loses at most this much). */
+  flushIntervalMs?: number;
+  logger?: { error(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+}
+
+/** A stream with no write for this long belongs to a process that died. */
+export const STALE_STREAM_MS = 30_000;
+/** Writes while nothing new arrives (e.g. waiting in the queue), so the stream never looks stale. */
+const HEARTBEAT_MS = 5_000;
+/** Retry hint sent with a busy error when the engine gives none. */
+const DEFAULT_RETRY_AFTER_S = 5;
+
+/**
+ * Generates assistant replies in conversations and stores them as they stream: the assistant message
+ * exists (status `streaming`) before the first token, its partial text is written every
+ * `flushIntervalMs`, and it ends `complete`, `stopped` or `error`. A process that dies mid-stream
+ * leaves it `streaming`; `recover()` at the next start turns those into `interrupted`.
+ */
+export class ConversationReplies {
+  private readonly active = new Map<string, { abort: AbortController; finished: Promise<Message | undefined> }>();
+  private sweeper: NodeJS.Timeout | null = null;
+
+  constructor(private readonly opts: ConversationRepliesOptions) {}
+
+  /**
+   * Marks streams left over from a dead process as interrupted, now and every STALE_STREAM_MS. On
+   * SQLite this process is the only server, so every leftover stream is dead at start; on
+   * PostgreSQL other replicas may be streaming, so only stale ones are.
+   */
+  async recover(now = Date.now()): Promise<number> {
+    const marked = await markInterrupted(this.opts.db, this.opts.dialect === "sqlite" ? now + 1 : now - STALE_STREAM_MS);
+    if (marked > 0) this.opts.logger?.info({ messages: marked }, "marked interrupted answers left by a previous run");
+    this.sweeper ??= setInterval(() => {
+      markInterrupted(this.opts.db, Date.now() - STALE_STREAM_MS).catch((err) =>
+        this.opts.logger?.error({ err }, "could not sweep stale streaming messages"),
+      );
+    }, STALE_STREAM_MS).unref();
+    return marked;
+  }
+
+  /** Stops a stream this process is generating and waits until its message is stored as stopped. */
+  async stop(messageId: string): Promise<Message | undefined> {
+    const entry = this.active.get(messageId);
+    if (!entry) return findMessage(this.opts.db, messageId);
+    entry.abort.abort();
+    return entry.finished;
+  }
+
+  /** Aborts every running stream (server shutdown) and waits for them to be stored. */
+  async close(): Promise<void> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    const running = [...this.active.values()];
+    for (const entry of running) entry.abort.abort();
+    await Promise.allSettled(running.map((e) => e.finished));
+  }
+
+  /** Runs one reply to the end, emitting events as it goes; resolves once the answer is stored. */
+  async reply(options: ReplyOptions): Promise<ReplyOutcome> {
+    const { db } = this.opts;
+    const { conversation, input, generation } = options;
+    const modelInfo = this.opts.router.model(generation.model);
+    const thinking = generation.thinking !== false && (modelInfo?.reasoning ?? false);
+
+    let userMessage: Message | null = null;
+    let question: Message;
+    let assistant: Message;
+    if (input.kind === "send") {
+      userMessage = await insertMessage(db, {
+        conversationId: conversation.id,
+        parentId: input.parentId,
+        role: "user",
+        content: input.content,
+        status: "complete",
+      });
+      question = userMessage;
+      assistant = await this.newAssistant(conversation.id, question.id, generation.model, thinking);
+    } else {
+      const parent = options.messages.find((m) => m.id === input.target.parent_id);
+      if (!parent) throw new Error(`message ${input.target.id} has no question to answer again`);
+      question = parent;
+      assistant = isEmptyFailure(input.target)
+        ? await this.resetAssistant(input.target, generation.model, thinking)
+        : await this.newAssistant(conversation.id, question.id, generation.model, thinking);
+    }
+    await updateConversation(db, conversation.id, { current_message_id: assistant.id, model: generation.model, updated_at: Date.now() });
+    options.emit({ type: "start", user_message: userMessage, assistant_message: assistant });
+
+    // Aborted by the client leaving (the generation's own signal) or by `stop`.
+    const abort = new AbortController();
+    const clientSignal = generation.signal;
+    const onClientGone = () => abort.abort();
+    clientSignal?.addEventListener("abort", onClientGone, { once: true });
+    if (clientSignal?.aborted) abort.abort();
+    const finished = this.generate(assistant, { ...generation, signal: abort.signal }, options.ready, options.emit);
+    this.active.set(assistant.id, { abort, finished: finished.then((o) => o.message, () => undefined) });
+    try {
+      const outcome = await finished;
+      if (conversation.title === null && question.parent_id === null && outcome.message.status !== "error") {
+        const title = titleFromExchange(question.content, outcome.message.content);
+        await updateConversation(db, conversation.id, { title });
+        options.emit({ type: "title", conversation_id: conversation.id, title });
+      }
+      return outcome;
+    } finally {
+      this.active.delete(assistant.id);
+      clientSignal?.removeEventListener("abort", onClientGone);
+    }
+  }
+
+  private newAssistant(conversationId: string, parentId: string, model: string, thinking: boolean): Promise<Message> {
+    return insertMessage(this.opts.db, { conversationId, parentId, role: "assistant", model, thinking, status: "streaming" });
+  }
+
+  /** Retrying an answer that failed before writing anything reuses it, so retries leave no empty branches. */
+  private async resetAssistant(target: Message, model: string, thinking: boolean): Promise<Message> {
+    const patch = {
+      status: "streaming",
+      error: null,
+      model,
+      thinking: thinking ? 1 : 0,
+      content: "",
+      reasoning: "",
+      prompt_tokens: 0,
+      completion_tokens: 0,
+      reasoning_tokens: 0,
+      ttft_ms: null,
+      reasoning_ms: null,
+      total_ms: null,
+      updated_at: Date.now(),
+    } satisfies MessagePatch;
+    await updateMessage(this.opts.db, target.id, patch);
+    return { ...target, ...patch };
+  }
+
+  private async generate(
+    assistant: Message,
+    generation: GenerationRequest,
+    ready: Promise<void> | undefined,
+    emit: (event: ReplyEvent) => void,
+  ): Promise<ReplyOutcome> {
+    const signal = generation.signal!;
+    const started = performance.now();
+    const writer = new PartialWriter(this.opts.db, assistant.id, this.opts.flushIntervalMs ?? 500, (err) =>
+      this.opts.logger?.error({ err }, "could not store partial answer"),
+    );
+    let firstTokenAt: number | null = null;
+    let reasoningStartedAt: number | null = null;
+    let reasoningEndedAt: number | null = null;
+    let usage: Usage | null = null;
+    let finishReason: FinishReason | null = null;
+    let failure: ReplyError | null = null;
+    try {
+      // Waiting in line happens here, after the message exists: a reload shows it as being written.
+      await ready;
+      if (signal.aborted) throw signal.reason;
+      const events = this.opts.router.generate(generation);
+      for await (const event of events) {
+        const now = performance.now();
+        if ((event.type === "reasoning" || event.type === "content") && firstTokenAt === null) firstTokenAt = now;
+        if (event.type === "reasoning") {
+          reasoningStartedAt ??= now;
+          writer.reasoning += event.text;
+          emit({ type: "reasoning", text: event.text });
+        } else if (event.type === "content") {
+          if (reasoningStartedAt !== null) reasoningEndedAt ??= now;
+          writer.content += event.text;
+          emit({ type: "content", text: event.text });
+        } else if (event.type === "usage") {
+          usage = event.usage;
+        } else if (event.type === "done") {
+          finishReason = event.finishReason;
+        } else if (event.type === "error") {
+          throw event.error;
+        }
+      }
+    } catch (error) {
+      if (!signal.aborted) failure = describeFailure(error);
+    }
+    const end = performance.now();
+    if (reasoningStartedAt !== null) reasoningEndedAt ??= end;
+    const status = failure ? "error" : signal.aborted || finishReason === "abort" ? "stopped" : "complete";
+    const final: MessagePatch = {
+      status,
+      error: failure?.message ?? null,
+      content: writer.content,
+      reasoning: writer.reasoning,
+      prompt_tokens: usage?.prompt_tokens ?? 0,
+      completion_tokens: usage?.completion_tokens ?? 0,
+      reasoning_tokens: usage?.completion_tokens_details.reasoning_tokens ?? 0,
+      ttft_ms: firstTokenAt === null ? null : Math.round(firstTokenAt - started),
+      reasoning_ms: reasoningStartedAt === null ? null : Math.round(reasoningEndedAt! - reasoningStartedAt),
+      total_ms: Math.round(end - started),
+      updated_at: Date.now(),
+    };
+    await writer.finish(final);
+    const message = { ...assistant, ...final } as Message;
+    if (failure) emit({ type: "error", error: failure, message });
+    else emit({ type: "done", message });
+    return {
+      message,
+      usage: usage ?? emptyUsage(),
+      status: failure ? failure.status : status === "stopped" ? 499 : 200,
+      errorCode: failure?.code ?? null,
+      ttftMs: final.ttft_ms ?? null,
+      totalMs: final.total_ms ?? 0,
+    };
+  }
+}
+
+/** An answer that failed before producing any text: retrying it replaces it rather than branching. */
+function isEmptyFailure(message: Message): boolean {
+  return message.role === "assistant" && message.status === "error" && message.content === "" && message.reasoning === "";
+}
+
+/** The thread as the model sees it: earlier reasoning is never fed back. */
+function toPrompt(thread: Message[]): ChatMessage[] {
+  return thread.map((m) => ({ role: m.role, content: m.content }));
+}
+
+function describeFailure(error: unknown): ReplyError {
+  if (error instanceof EngineError) {
+    const busy = error.status === 503 || error.status === 429;
+    return {
+      message: busy ? "The server is busy." : error.message,
+      code: error.code,
+      status: error.status,
+      ...(busy ? { retry_after_s: DEFAULT_RETRY_AFTER_S } : {}),
+    };
+  }
+  const withStatus = error as { status?: number; code?: string; message?: string; headers?: Record<string, string> };
+  if (typeof withStatus?.status === "number" && withStatus.status < 500) {
+    const retryAfter = Number(withStatus.headers?.["retry-after"]);
+    return {
+      message: withStatus.message ?? "The request was refused.",
+      code: withStatus.code ?? "refused",
+      status: withStatus.status,
+      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retry_after_s: retryAfter } : {}),
+    };
+  }
+  return { message: "The answer failed because of a server error.", code: "internal_error", status: 500 };
+}
+
+/**
+ * Keeps the stored copy of a streaming answer close to the live one: writes the text every
+ * `intervalMs` when it changed, and touches the row every HEARTBEAT_MS when it did not. One write at
+ * a time; `finish` waits for the one in flight, then stores the final state.
+ */
+class PartialWriter {
+  content = "";
+  reasoning = "";
+  private written = { content: "", reasoning: "" };
+  private lastWrite = Date.now();
+  private inFlight: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly id: string,
+    intervalMs: number,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.timer = setInterval(() => this.tick(), intervalMs);
+  }
+
+  private tick(): void {
+    const changed = this.content !== this.written.content || this.reasoning !== this.written.reasoning;
+    if (!changed && Date.now() - this.lastWrite < HEARTBEAT_MS) return;
+    const snapshot = { content: this.content, reasoning: this.reasoning };
+    this.lastWrite = Date.now();
+    this.inFlight = this.inFlight
+      .then(() => updateMessage(this.db, this.id, changed ? snapshot : {}))
+      .then(() => {
+        this.written = snapshot;
+      }, this.onError);
+  }
+
+  async finish(final: MessagePatch): Promise<void> {
+    clearInterval(this.timer);
+    await this.inFlight;
+    await updateMessage(this.db, this.id, final);
+  }
+}

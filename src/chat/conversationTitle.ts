@@ -1,0 +1,38 @@
+/**
+ * Names a conversation from its first exchange without another model call: the first line of the
+ * user's question with markdown noise removed, cut at a word boundary; the answer stands in when the
+ * question has no words (e.g. only a code block). Cheap and deterministic — a busy server never
+ * spends a generation on a title.
+ */
+
+export const MAX_TITLE_LENGTH = 60;
+const FALLBACK_TITLE = "New chat";
+
+export function titleFromExchange(question: string, answer: string): string {
+  return summarize(question) || summarize(answer) || FALLBACK_TITLE;
+}
+
+function summarize(text: string): string {
+  const plain = text
+    .replace(/```[\s\S]*?(```|$)/g, " ") // code blocks say little about the topic
+    .replace(/\$\$[\s\S]*?\$\$|\\\[[\s\S]*?\\\]/g, " ")
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, "$1")
+    .replace(/<[^>]*>/g, " ")
+    .replace(/[#>*_`~|]+/g, " ");
+  const line = plain
+    .split("\n")
+    .map((l) => l.replace(/\s+/g, " ").trim())
+    .find((l) => /[\p{L}\p{N}]/u.test(l));
+  if (!line) return "";
+  const sentence = line.match(/^.*?[.!?？。](?=\s|$)/u)?.[0] ?? line;
+  return cut(sentence.replace(/[.。]$/u, ""), MAX_TITLE_LENGTH);
+}
+
+function cut(text: string, max: number): string {
+  const chars = Array.from(text);
+  if (chars.length <= max) return text;
+  const head = chars.slice(0, max - 1).join("");
+  const space = head.lastIndexOf(" ");
+  return `${(space > max / 2 ? head.slice(0, space) : head).trimEnd()}…`;
+}

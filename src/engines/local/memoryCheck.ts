@@ -1,0 +1,100 @@
+import fs from "node:fs";
+import os from "node:os";
+import { GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
+
+const MiB = 1024 * 1024;
+
+export interface MemoryEstimate {
+  /** Weights and other model buffers in RAM. */
+  modelBytes: number;
+  /** KV cache and compute buffers for all sequences. */
+  contextBytes: number;
+  /** What one sequence of `contextSize` tokens adds (for the advice in the error). */
+  perSequenceBytes: number;
+}
+
+export interface AvailableMemory {
+  bytes: number;
+  /** Where the figure comes from, for the error message. */
+  source: string;
+}
+
+/** Thrown before loading when a model and its context would not fit: the message has the numbers. */
+export class InsufficientMemoryForModelError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InsufficientMemoryForModelError";
+  }
+}
+
+/** llama.cpp's own accounting (via node-llama-cpp's GgufInsights) of what a CPU load would take. */
+export async function estimateMemory(
+  llama: Llama,
+  modelPath: string,
+  options: { contextSize: number; sequences: number },
+): Promise<MemoryEstimate> {
+  const insights = await GgufInsights.from(await readGgufFileInfo(modelPath), llama);
+  const contextSize = Math.min(options.contextSize, insights.trainContextSize ?? options.contextSize);
+  const model = insights.estimateModelResourceRequirements({ gpuLayers: 0 });
+  const context = insights.estimateContextResourceRequirements({ contextSize, sequences: options.sequences, modelGpuLayers: 0 });
+  const one = insights.estimateContextResourceRequirements({ contextSize, sequences: 1, modelGpuLayers: 0 });
+  return { modelBytes: model.cpuRam, contextBytes: context.cpuRam, perSequenceBytes: one.cpuRam };
+}
+
+/**
+ * Memory this process may still use: the operator's budget when set, else what the kernel
+ * reports as available, bounded by the cgroup (container) limit when there is one.
+ */
+export function availableMemory(budgetBytes?: number): AvailableMemory {
+  if (budgetBytes !== undefined) return { bytes: budgetBytes, source: "the configured memory budget" };
+  const system = memAvailable();
+  const cgroup = cgroupHeadroom();
+  if (cgroup !== null && cgroup < system) return { bytes: cgroup, source: "the container's memory limit" };
+  return { bytes: system, source: "available system memory" };
+}
+
+/** Throws InsufficientMemoryForModelError when the estimate exceeds what is available. */
+export function assertFits(
+  id: string,
+  estimate: MemoryEstimate,
+  available: AvailableMemory,
+  layout: { contextSize: number; sequences: number },
+): void {
+  const needed = estimate.modelBytes + estimate.contextBytes;
+  if (needed <= available.bytes) return;
+  const room = available.bytes - estimate.modelBytes;
+  const fitting = room > 0 ? Math.floor(room / Math.max(1, estimate.perSequenceBytes)) : 0;
+  const advice =
+    fitting >= 1
+      ? `Lower parallel to ${Math.min(fitting, layout.sequences - 1)} or the context size.`
+      : "The weights alone do not fit: use a smaller quantization or a machine with more memory.";
+  throw new InsufficientMemoryForModelError(
+    `Model ${id} would need about ${mib(needed)} MiB (weights ${mib(estimate.modelBytes)} MiB + context ${mib(estimate.contextBytes)} MiB ` +
+      `for ${layout.sequences} sequence(s) × ${layout.contextSize} tokens), but ${available.source} is ${mib(available.bytes)} MiB. ${advice}`,
+  );
+}
+
+const mib = (bytes: number) => Math.ceil(bytes / MiB).toLocaleString("en-US");
+
+function memAvailable(): number {
+  try {
+    const match = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+    if (match) return Number(match[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return os.freemem();
+}
+
+/** cgroup v2: limit minus the working set (usage without reclaimable file cache). */
+function cgroupHeadroom(): number | null {
+  try {
+    const max = fs.readFileSync("/sys/fs/cgroup/memory.max", "utf8").trim();
+    if (max === "max") return null;
+    const current = Number(fs.readFileSync("/sys/fs/cgroup/memory.current", "utf8").trim());
+    const inactiveFile = Number(/^inactive_file (\d+)$/m.exec(fs.readFileSync("/sys/fs/cgroup/memory.stat", "utf8"))?.[1] ?? 0);
+    return Math.max(0, Number(max) - (current - inactiveFile));
+  } catch {
+    return null;
+  }
+}

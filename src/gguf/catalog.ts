@@ -1,0 +1,113 @@
+/**
+ * The named models Sputnik generates, and `ensureModel`, which writes one on first use.
+ *
+ * What node-llama-cpp 3.21.1 reports for a scripted model (measured with LlamaChatSession and
+ * LlamaChat, DeepSeekChatWrapper chosen from the embedded R1-Distill template; see
+ * scripted-models.test.ts). The model emits exactly what a real R1 distill emits:
+ *
+ *     <think> "\n" reasoning "\n" </think> "\n\n" answer <｜end▁of▁sentence｜>
+ *
+ * - thought segment (`onResponseChunk` chunks with `type: "segment"`, `segmentType: "thought"`,
+ *   concatenated): `"\n" + reasoning + "\n"`. The `<think>`/`</think>` tags are not in the text
+ *   (only in the chunks' `segmentStartTime`/`raw` bookkeeping); an empty-text start chunk comes first.
+ * - response (`responseText`, or the chunks with `type: undefined`): `"\n\n" + answer`.
+ * - stopReason `"eogToken"`.
+ * So `reasoning_content` = thought.trim() and `content` = response with leading whitespace
+ * removed give the script texts exactly (no script text starts or ends with whitespace). A
+ * streaming engine must hold back leading whitespace of the content, and trailing whitespace of
+ * the reasoning, until it knows more text follows.
+ * - `budgets: { thoughtTokens: N }`: the thought holds the first N generated thought tokens (the
+ *   first is the "\n"; N = 5 gives "\nThe user asks a" for `scripted`), node-llama-cpp then
+ *   forces `</think>`, and the response is still `"\n\n" + answer`. N = 0 gives an empty thought.
+ * - Same on any later turn and under sampling (temperature 1.5, top_p, repeat penalties).
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, rename, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildBenchModel } from "./bench.ts";
+import { readMetadataString } from "./header.ts";
+import { buildScriptedModel } from "./scripted.ts";
+import { MODEL_SCRIPTS } from "./scripts.ts";
+import type { GgufWriter } from "./writer.ts";
+
+export { MODEL_SCRIPTS, PULL_HINT, type ScriptedModelName } from "./scripts.ts";
+export type { Script } from "./scripted.ts";
+
+/** Bump when the construction changes so cached files are rebuilt. */
+export const GENERATOR_VERSION = "1";
+const STAMP_KEY = "sputnik.generator";
+
+export const MODEL_NAMES = [...Object.keys(MODEL_SCRIPTS), "bench"] as const;
+
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.cache/models");
+
+export class UnknownModelError extends Error {
+  constructor(name: string) {
+    super(`unknown generated model "${name}" (known: ${MODEL_NAMES.join(", ")})`);
+  }
+}
+
+/** What node-llama-cpp's thought segment and response text are for a script (see above). */
+export function rawModelTexts(script: { reasoning: string; answer: string }): { thought: string; response: string } {
+  return { thought: `\n${script.reasoning}\n`, response: `\n\n${script.answer}` };
+}
+
+/** The stamp stored in a model's metadata; a file with another stamp is stale. */
+export function modelStamp(name: string): string {
+  if (name === "bench") return `sputnik-gguf/${GENERATOR_VERSION}/bench`;
+  const script = scriptOf(name);
+  const digest = createHash("sha256").update(JSON.stringify(script)).digest("hex").slice(0, 16);
+  return `sputnik-gguf/${GENERATOR_VERSION}/${name}/${digest}`;
+}
+
+/** Builds a named model's GGUF, ready to write. */
+export function buildModel(name: string): GgufWriter {
+  if (name === "bench") return buildBenchModel(modelStamp(name));
+  return buildScriptedModel(name, scriptOf(name), modelStamp(name));
+}
+
+const pending = new Map<string, Promise<string>>();
+
+/**
+ * Returns the path of `<dir>/<name>.gguf`, generating it first if it is missing or stale.
+ * Safe under concurrency: callers in one process share one build, and separate processes each
+ * write a temporary file and rename it into place atomically (identical bytes either way).
+ */
+export async function ensureModel(name: string, dir: string = DEFAULT_MODEL_DIR): Promise<string> {
+  if (!MODEL_NAMES.includes(name)) throw new UnknownModelError(name);
+  const file = path.resolve(dir, `${name}.gguf`);
+  let job = pending.get(file);
+  if (!job) {
+    job = generateIfStale(name, file).finally(() => pending.delete(file));
+    pending.set(file, job);
+  }
+  return job;
+}
+
+async function generateIfStale(name: string, file: string): Promise<string> {
+  const stamp = modelStamp(name);
+  if ((await readMetadataString(file, STAMP_KEY).catch(() => undefined)) === stamp) return file;
+  await writeModel(name, file);
+  return file;
+}
+
+/** Writes a named model to `file` (through a temporary file and an atomic rename); returns its size. */
+export async function writeModel(name: string, file: string): Promise<number> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    await buildModel(name).write(temp);
+    await rename(temp, file);
+  } catch (error) {
+    await unlink(temp).catch(() => {});
+    throw error;
+  }
+  return (await stat(file)).size;
+}
+
+function scriptOf(name: string) {
+  const script = (MODEL_SCRIPTS as Record<string, { reasoning: string; answer: string }>)[name];
+  if (!script) throw new UnknownModelError(name);
+  return script;
+}

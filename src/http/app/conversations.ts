@@ -1,0 +1,301 @@
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "../../chat/conversationReplies.ts";
+import {
+  InvalidCursorError,
+  createConversation,
+  deleteConversation,
+  findConversation,
+  listConversations,
+  listMessages,
+  updateConversation,
+  type Conversation,
+  type Message,
+} from "../../chat/conversations.ts";
+import { MAX_TITLE_LENGTH } from "../../chat/conversationTitle.ts";
+import type { ModelRouter } from "../../engines/router.ts";
+import { emptyUsage, type Usage } from "../../engines/types.ts";
+import { isUser } from "../../auth/actor.ts";
+import { authorize, unauthenticated } from "../../policies/index.ts";
+import type { Store } from "../../store/database.ts";
+import { ApiError, toApiError } from "../errors.ts";
+import type { ChatCompletionDeps, CompletionRecord } from "../openai/chatCompletions.ts";
+import type { CompletionPass, Limits } from "../../limits/limits.ts";
+import { SseWriter } from "../sse.ts";
+
+/**
+ * The web app's conversations API (cookie session or API key; CSRF is enforced by the auth hook):
+ *
+ *   GET    /api/conversations?q=&limit=&cursor=        newest first, title search
+ *   POST   /api/conversations {model?}                  → 201 conversation
+ *   GET    /api/conversations/:id                       → {conversation, messages}
+ *   PATCH  /api/conversations/:id {title?, current_message_id?}
+ *   DELETE /api/conversations/:id                       → 204
+ *   POST   /api/conversations/:id/messages              SSE stream of ReplyEvent (see conversationReplies.ts)
+ *          {content, parent_id, model, thinking} sends; {regenerate: messageId, model, thinking} answers again
+ *   POST   /api/conversations/:id/messages/:messageId/stop  → the stored (stopped) message
+ */
+
+export const MAX_CONTENT_CHARS = 100_000;
+const KEEPALIVE_MS = 15_000;
+
+const idSchema = z.string().min(1).max(64);
+const listQuery = z.object({
+  q: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: z.string().max(200).optional(),
+});
+const createBody = z.object({ model: z.string().min(1).max(256).nullable().optional() }).nullable().optional();
+const patchBody = z
+  .object({
+    title: z.string().trim().min(1, "title must not be empty").max(MAX_TITLE_LENGTH * 4).optional(),
+    current_message_id: idSchema.optional(),
+  })
+  .refine((b) => b.title !== undefined || b.current_message_id !== undefined, "send title or current_message_id");
+const replyBody = z
+  .object({
+    content: z.string().max(MAX_CONTENT_CHARS).optional(),
+    parent_id: idSchema.nullable().optional(),
+    regenerate: idSchema.optional(),
+    model: z.string().min(1).max(256),
+    thinking: z.boolean().default(true),
+  })
+  .refine((b) => (b.content !== undefined) !== (b.regenerate !== undefined), "send either content or regenerate");
+
+export interface ConversationRoutesDeps {
+  store: Store;
+  router: ModelRouter;
+  /** Rate limits, concurrency caps and the fair admission queue, as on /v1/chat/completions. */
+  limits?: Limits;
+  /** The same billing admission as /v1/chat/completions: refuses before streaming, or tightens the request. */
+  admit?: ChatCompletionDeps["admit"];
+  /** The same request log / ledger settlement as /v1/chat/completions, once per reply. */
+  record?: ChatCompletionDeps["record"];
+  /** How often a streaming answer's text is written to the store (ms); default 500. */
+  flushIntervalMs?: number;
+}
+
+export function registerConversations(app: FastifyInstance, deps: ConversationRoutesDeps): ConversationReplies {
+  const db = deps.store.db;
+  const replies = new ConversationReplies({
+    db,
+    router: deps.router,
+    dialect: deps.store.dialect,
+    flushIntervalMs: deps.flushIntervalMs,
+    logger: app.log,
+  });
+  app.addHook("onReady", async () => {
+    await replies.recover();
+  });
+  // Streams end (stored as stopped) before the store closes.
+  app.addHook("preClose", async () => {
+    await replies.close();
+  });
+
+  async function ownConversation(request: FastifyRequest<{ Params: { id: string } }>, action: "read" | "update" | "delete" | "reply") {
+    const id = idSchema.safeParse(request.params.id);
+    const conversation = id.success ? await findConversation(db, id.data) : undefined;
+    authorize(request.actor, `conversation.${action}`, conversation);
+    return conversation;
+  }
+
+  app.get("/api/conversations", async (request) => {
+    const userId = accountOf(request, "conversation.list");
+    const query = listQuery.parse(request.query);
+    try {
+      const page = await listConversations(db, { userId, search: query.q, limit: query.limit, cursor: query.cursor });
+      return { data: page.items.map(presentConversation), next_cursor: page.nextCursor };
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new ApiError(400, error.message, "invalid_parameter", "cursor");
+      throw error;
+    }
+  });
+
+  app.post("/api/conversations", async (request, reply) => {
+    const userId = accountOf(request, "conversation.create");
+    const body = createBody.parse(request.body);
+    const conversation = await createConversation(db, { userId, model: body?.model ?? null });
+    return reply.status(201).send(presentConversation(conversation));
+  });
+
+  app.get<{ Params: { id: string } }>("/api/conversations/:id", async (request) => {
+    const conversation = await ownConversation(request, "read");
+    const messages = await listMessages(db, conversation.id);
+    return { conversation: presentConversation(conversation), messages: messages.map(presentMessage) };
+  });
+
+  app.patch<{ Params: { id: string } }>("/api/conversations/:id", async (request) => {
+    const conversation = await ownConversation(request, "update");
+    const body = patchBody.parse(request.body);
+    if (body.current_message_id !== undefined) {
+      const messages = await listMessages(db, conversation.id);
+      if (!messages.some((m) => m.id === body.current_message_id)) {
+        throw new ApiError(404, "Message not found", "not_found", "current_message_id");
+      }
+    }
+    const patch = {
+      ...(body.title !== undefined ? { title: body.title } : {}),
+      ...(body.current_message_id !== undefined ? { current_message_id: body.current_message_id } : {}),
+    };
+    await updateConversation(db, conversation.id, patch);
+    return presentConversation({ ...conversation, ...patch });
+  });
+
+  app.delete<{ Params: { id: string } }>("/api/conversations/:id", async (request, reply) => {
+    const conversation = await ownConversation(request, "delete");
+    await deleteConversation(db, conversation.id);
+    return reply.status(204).send();
+  });
+
+  app.post<{ Params: { id: string; messageId: string } }>("/api/conversations/:id/messages/:messageId/stop", async (request) => {
+    const conversation = await ownConversation(request, "update");
+    const messages = await listMessages(db, conversation.id);
+    const target = messages.find((m) => m.id === request.params.messageId);
+    if (!target) throw new ApiError(404, "Message not found", "not_found", "messageId");
+    const stopped = await replies.stop(target.id);
+    return presentMessage(stopped ?? target);
+  });
+
+  app.post<{ Params: { id: string } }>("/api/conversations/:id/messages", async (request, reply) => {
+    const conversation = await ownConversation(request, "reply");
+    const body = replyBody.parse(request.body);
+    const model = deps.router.model(body.model) ? body.model : null;
+    authorize(request.actor, "model.use", model);
+    const messages = await listMessages(db, conversation.id);
+    const input = replyInput(body, messages);
+    const modelInfo = deps.router.model(model);
+    const started = performance.now();
+
+    const abort = new AbortController();
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) abort.abort();
+    });
+    let generation = replyGeneration(messages, input, { model, thinking: body.thinking, signal: abort.signal });
+    deps.limits?.checkMessages(generation.messages);
+    let charge: CompletionRecord["charge"] = null;
+    let pass: CompletionPass | null = null;
+    let sse: SseWriter | null = null;
+    const record = (status: number, errorCode: string | null, outcome?: { usage: Usage; ttftMs: number | null }) =>
+      deps
+        .record?.({
+          model,
+          engine: modelInfo?.engine ?? "none",
+          status,
+          errorCode,
+          stream: true,
+          usage: outcome?.usage ?? emptyUsage(),
+          ttftMs: outcome?.ttftMs ?? null,
+          totalMs: Math.round(performance.now() - started),
+          queueMs: Math.round(pass?.waitedMs() ?? 0),
+          clientIp: request.ip ?? null,
+          charge,
+        })
+        .catch((error) => request.log.error({ err: error }, "could not record request"));
+    try {
+      // Refusals (rate limit, full queue, balance, quota) answer with their status and Retry-After, before any byte.
+      if (deps.limits && modelInfo) {
+        pass = await deps.limits.admitCompletion({
+          identity: deps.limits.identify(request),
+          model,
+          signal: abort.signal,
+          onQueue: (update) => sse?.data({ type: "queue", position: update.position, estimated_wait_s: update.estimatedWaitS }),
+        });
+      }
+      if (deps.admit) ({ generation, charge } = await deps.admit(request, generation, modelInfo));
+    } catch (error) {
+      pass?.finish({ completed: false });
+      const apiError = toApiError(error);
+      await record(apiError.status, apiError.code);
+      throw apiError;
+    }
+
+    // From here on the reply is an event stream.
+    reply.hijack();
+    sse = new SseWriter(reply.raw);
+    sse.open(pass?.headers);
+    const keepalive = setInterval(() => sse.comment("keep-alive"), KEEPALIVE_MS);
+    const stream = sse;
+    try {
+      const ready = pass?.ready.then(() => undefined);
+      const emit = (event: ReplyEvent) => {
+        stream.data(presentEvent(event));
+        // Show the place in line as soon as the answer exists; updates follow from onQueue.
+        const place = event.type === "start" ? pass?.position() : null;
+        if (place) stream.data({ type: "queue", position: place.position, estimated_wait_s: place.estimatedWaitS });
+      };
+      const outcome = await replies.reply({ conversation, messages, input, generation, ready, emit });
+      pass?.finish({ totalTokens: outcome.usage.total_tokens, completed: outcome.status === 200 });
+      await record(outcome.status, outcome.errorCode, outcome);
+    } catch (error) {
+      pass?.finish({ completed: false });
+      request.log.error({ err: error }, "conversation reply failed");
+      stream.data({ type: "error", error: { message: "The answer failed because of a server error.", code: "internal_error", status: 500 } });
+      await record(500, "internal_error");
+    } finally {
+      clearInterval(keepalive);
+      stream.end();
+    }
+  });
+
+  return replies;
+}
+
+/** The signed-in account behind a class action; the conversation policy admits only accounts. */
+function accountOf(request: FastifyRequest, action: "conversation.list" | "conversation.create"): string {
+  const actor = request.actor;
+  authorize(actor, action);
+  if (!isUser(actor)) throw unauthenticated();
+  return actor.userId;
+}
+
+function replyInput(body: z.infer<typeof replyBody>, messages: Message[]): ReplyInput {
+  if (body.regenerate !== undefined) {
+    const target = messages.find((m) => m.id === body.regenerate);
+    if (!target || target.role !== "assistant") throw new ApiError(404, "Message not found", "not_found", "regenerate");
+    if (target.status === "streaming") throw new ApiError(409, "This answer is still being written.", "conflict", "regenerate");
+    return { kind: "regenerate", target };
+  }
+  const content = body.content ?? "";
+  if (content.trim() === "") throw new ApiError(400, "Invalid value for 'content': the message is empty", "invalid_parameter", "content");
+  const parentId = body.parent_id ?? null;
+  if (parentId !== null) {
+    const parent = messages.find((m) => m.id === parentId);
+    if (!parent) throw new ApiError(404, "Message not found", "not_found", "parent_id");
+    if (parent.role !== "assistant") {
+      throw new ApiError(400, "Invalid value for 'parent_id': a message follows an answer", "invalid_parameter", "parent_id");
+    }
+  }
+  return { kind: "send", content, parentId };
+}
+
+function presentConversation(c: Conversation) {
+  return {
+    id: c.id,
+    title: c.title,
+    model: c.model,
+    current_message_id: c.current_message_id,
+    created_at: c.created_at,
+    updated_at: c.updated_at,
+  };
+}
+
+export function presentMessage(m: Message) {
+  const { thinking, ...rest } = m;
+  return { ...rest, thinking: thinking === 1 };
+}
+
+function presentEvent(event: ReplyEvent) {
+  switch (event.type) {
+    case "start":
+      return {
+        ...event,
+        user_message: event.user_message ? presentMessage(event.user_message) : null,
+        assistant_message: presentMessage(event.assistant_message),
+      };
+    case "done":
+    case "error":
+      return { ...event, message: presentMessage(event.message) };
+    default:
+      return event;
+  }
+}

@@ -1,0 +1,303 @@
+import { ApiError } from "../http/errors.ts";
+import { FairQueue, type FairEntry } from "./fairQueue.ts";
+
+export interface QueueSettings {
+  /** Requests this model runs at once (its sequences; a remote model's configured concurrency). */
+  capacity: number;
+  maxLength: number;
+  maxPerUser: number;
+  maxWaitMs: number;
+  /** Service time assumed before any request was measured. */
+  assumedServiceMs: number;
+  /** How often waiting requests hear their place in line. */
+  updateEveryMs: number;
+}
+
+export interface QueueUpdate {
+  /** 1 = next to run. */
+  position: number;
+  queueLength: number;
+  estimatedWaitS: number;
+}
+
+export type QueueRejection = "queue_full" | "queue_user_full" | "queue_wait_too_long" | "queue_timeout";
+
+export interface QueueObserver {
+  /** A request left the queue for the engine after waiting this long (0 when admitted at once). */
+  waited?(model: string, ms: number): void;
+  rejected?(model: string, reason: QueueRejection): void;
+}
+
+export interface EnterOptions {
+  /** Fairness is between flows: a user id, or the client IP for requests without an account. */
+  flow: string;
+  /** The flow's tier weight (1 = one turn per round). */
+  weight: number;
+  /** Aborting it (client gone) leaves the queue at once. */
+  signal?: AbortSignal;
+  /** Called every `updateEveryMs` while the request waits (`Slot.position()` gives the first). */
+  onUpdate?: (update: QueueUpdate) => void;
+}
+
+/** A place in one model's admission: waiting, then running, until released. */
+export interface Slot {
+  /** True when the request could not run at once and waits in line. */
+  readonly queued: boolean;
+  /** Resolves when the request may run; rejects on abort or when the wait runs out (503). */
+  readonly ready: Promise<void>;
+  /** Milliseconds spent waiting so far (final once `ready` settled). */
+  waitedMs(): number;
+  /** The place in line now; null once the request runs (or left). */
+  position(): QueueUpdate | null;
+  /**
+   * Leaves the queue, or frees the running place for the next request. Idempotent.
+   * `measured: false` keeps this run out of the service-time estimate (it was cut short).
+   */
+  release(measured?: boolean): void;
+}
+
+interface Waiter {
+  options: EnterOptions;
+  enqueuedAt: number;
+  /** Takes the running place (the caller already counted it). */
+  admit(): void;
+  /** Leaves the line without running, rejecting `ready` with `reason`. */
+  leave(reason: unknown): void;
+}
+
+const EWMA_WEIGHT = 0.2;
+
+/**
+ * One model's admission queue, in front of the engine: at most `capacity` requests run, the rest
+ * wait in a fair order (see FairQueue) with a bounded length and wait. Every refusal is decided
+ * synchronously in `enter`, before the caller has written a byte, and carries Retry-After.
+ */
+export class AdmissionQueue {
+  private readonly queue = new FairQueue<Waiter>();
+  private running = 0;
+  private serviceMs: number | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(
+    readonly model: string,
+    private readonly settings: () => QueueSettings,
+    private readonly observer: QueueObserver = {},
+  ) {}
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  /** Mean service time (moving average of measured runs, or the assumed one). */
+  get serviceEstimateMs(): number {
+    return this.serviceMs ?? this.settings().assumedServiceMs;
+  }
+
+  /** Throws ApiError (429/503, with Retry-After) when the request cannot be queued. */
+  enter(options: EnterOptions): Slot {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
+    if (this.closed) throw shuttingDown();
+    const settings = this.settings();
+    if (this.running < settings.capacity && this.queue.length === 0) {
+      this.queue.admitDirectly(options.flow, options.weight);
+      this.running++;
+      this.observer.waited?.(this.model, 0);
+      const startedAt = performance.now();
+      let released = false;
+      return {
+        queued: false,
+        ready: Promise.resolve(),
+        waitedMs: () => 0,
+        position: () => null,
+        release: (measured = true) => {
+          if (released) return;
+          released = true;
+          this.finishRun(startedAt, measured);
+        },
+      };
+    }
+    this.refuseIfNeeded(options.flow, settings);
+    return this.enqueue(options, settings);
+  }
+
+  private refuseIfNeeded(flow: string, settings: QueueSettings): void {
+    const perTurnMs = this.serviceEstimateMs / settings.capacity;
+    if (this.queue.queuedFor(flow) >= settings.maxPerUser) {
+      const retryMs = (this.queue.aheadOfNew(flow) - this.queue.queuedFor(flow) + 1) * perTurnMs;
+      throw this.refusal(
+        "queue_user_full",
+        429,
+        `You already have ${settings.maxPerUser} requests waiting for ${this.model}; wait for them to finish.`,
+        retryMs,
+      );
+    }
+    if (this.queue.length >= settings.maxLength) {
+      throw this.refusal(
+        "queue_full",
+        503,
+        `The server is busy: ${this.queue.length} requests are waiting for ${this.model}. Please retry later.`,
+        (this.queue.length - settings.maxLength + 1) * perTurnMs,
+      );
+    }
+    const estimateMs = (this.queue.aheadOfNew(flow) + 1) * perTurnMs;
+    if (estimateMs > settings.maxWaitMs) {
+      throw this.refusal(
+        "queue_wait_too_long",
+        503,
+        `The server is busy: the wait for ${this.model} would be about ${Math.ceil(estimateMs / 1000)} s, over the ${Math.ceil(settings.maxWaitMs / 1000)} s limit. Please retry later.`,
+        estimateMs - settings.maxWaitMs,
+      );
+    }
+  }
+
+  private enqueue(options: EnterOptions, settings: QueueSettings): Slot {
+    const enqueuedAt = performance.now();
+    let settledAt: number | null = null;
+    let startedAt = 0;
+    let state: "waiting" | "running" | "left" | "released" = "waiting";
+    let resolveReady!: () => void;
+    let rejectReady!: (reason: unknown) => void;
+    const ready = new Promise<void>((resolve, reject) => {
+      resolveReady = resolve;
+      rejectReady = reject;
+    });
+    // The caller awaits `ready`; this only keeps an unawaited refusal from crashing the process.
+    ready.catch(() => undefined);
+
+    const onAbort = () => waiter.leave(options.signal?.reason ?? new Error("aborted"));
+    const timer = setTimeout(() => {
+      this.observer.rejected?.(this.model, "queue_timeout");
+      waiter.leave(
+        new ApiError(
+          503,
+          `The server is busy: waited ${Math.round(settings.maxWaitMs / 1000)} s for ${this.model} without a free place. Please retry later.`,
+          "queue_timeout",
+          null,
+          { "retry-after": String(retryAfterSeconds(this.serviceEstimateMs / settings.capacity)) },
+        ),
+      );
+    }, settings.maxWaitMs);
+    timer.unref();
+    const stopWaiting = () => {
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      settledAt = performance.now();
+    };
+    const waiter: Waiter = {
+      options,
+      enqueuedAt,
+      admit: () => {
+        stopWaiting();
+        state = "running";
+        startedAt = performance.now();
+        resolveReady();
+      },
+      leave: (reason) => {
+        if (state !== "waiting") return;
+        state = "left";
+        stopWaiting();
+        this.queue.remove(entry);
+        rejectReady(reason);
+        // Someone further back may fit now that this place is free.
+        this.pump();
+      },
+    };
+    const entry = this.queue.push(options.flow, options.weight, waiter);
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    this.startTicker(settings.updateEveryMs);
+
+    return {
+      queued: true,
+      ready,
+      waitedMs: () => (settledAt ?? performance.now()) - enqueuedAt,
+      position: () => (state === "waiting" ? this.updateFor(this.queue.ordered().indexOf(entry) + 1, this.settings()) : null),
+      release: (measured = true) => {
+        if (state === "waiting") waiter.leave(new Error("released while waiting"));
+        else if (state === "running") {
+          state = "released";
+          this.finishRun(startedAt, measured);
+        }
+      },
+    };
+  }
+
+  private finishRun(startedAt: number, measured: boolean): void {
+    this.running--;
+    if (measured) this.measure(performance.now() - startedAt);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (!this.closed && this.running < this.settings().capacity) {
+      const entry = this.queue.shift();
+      if (!entry) break;
+      this.running++;
+      this.observer.waited?.(this.model, performance.now() - entry.value.enqueuedAt);
+      entry.value.admit();
+    }
+    this.stopTickerIfIdle();
+  }
+
+  private measure(ms: number): void {
+    this.serviceMs = this.serviceMs === null ? ms : this.serviceMs + EWMA_WEIGHT * (ms - this.serviceMs);
+  }
+
+  private updateFor(position: number, settings: QueueSettings): QueueUpdate {
+    return {
+      position,
+      queueLength: this.queue.length,
+      estimatedWaitS: Math.ceil((position * this.serviceEstimateMs) / settings.capacity / 1000),
+    };
+  }
+
+  private startTicker(everyMs: number): void {
+    if (this.ticker) return;
+    this.ticker = setInterval(() => this.broadcast(), everyMs);
+    this.ticker.unref();
+  }
+
+  private stopTickerIfIdle(): void {
+    if (this.queue.length > 0 || !this.ticker) return;
+    clearInterval(this.ticker);
+    this.ticker = null;
+  }
+
+  /** One sort per tick for every waiter, rather than one per waiter. */
+  private broadcast(): void {
+    const settings = this.settings();
+    this.queue.ordered().forEach((entry, index) => {
+      try {
+        entry.value.options.onUpdate?.(this.updateFor(index + 1, settings));
+      } catch {
+        // A listener's failure (its client is gone) must not stop the others' updates.
+      }
+    });
+  }
+
+  private refusal(reason: QueueRejection, status: number, message: string, retryMs: number): ApiError {
+    this.observer.rejected?.(this.model, reason);
+    return new ApiError(status, message, reason, null, { "retry-after": String(retryAfterSeconds(retryMs)) });
+  }
+
+  /** Shutting down: every waiting request is refused at once instead of holding the close up. */
+  close(): void {
+    this.closed = true;
+    for (const entry of this.queue.ordered()) entry.value.leave(shuttingDown());
+    if (this.ticker) clearInterval(this.ticker);
+    this.ticker = null;
+  }
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError(503, "The server is shutting down. Please retry shortly.", "shutting_down", null, { "retry-after": "5" });
+}
+
+/** Whole seconds, at least 1 and at most an hour: what a Retry-After header can honestly promise. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.min(3600, Math.max(1, Math.ceil(ms / 1000)));
+}

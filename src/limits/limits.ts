@@ -1,0 +1,203 @@
+import type { FastifyRequest } from "fastify";
+import { AdmissionQueue, type QueueUpdate } from "./admissionQueue.ts";
+import { cachedAttackMode, limitsInForce } from "./attackMode.ts";
+import { ConcurrencyCaps } from "./concurrencyCaps.ts";
+import type { LimitsConfig } from "./config.ts";
+import { flowOf, identityOf, type Identity } from "./identity.ts";
+import { RateLimits, type IpBucket, type RateVerdict } from "./rateLimits.ts";
+import { checkMessages } from "./requestHygiene.ts";
+import type { BucketStore } from "./tokenBucket.ts";
+
+/** Where refusals and waits are reported (the metrics registry). */
+export interface LimitsObserver {
+  rejected(reason: string): void;
+  queueWait(model: string, seconds: number): void;
+}
+
+export interface LimitsDeps {
+  config: LimitsConfig;
+  /** Token-bucket balances: in memory, or in Redis to share them between processes. */
+  store: BucketStore;
+  /** Requests a model runs at once; undefined for a model that does not exist (the router answers 404). */
+  capacityOf(model: string): number | undefined;
+  /** A plan's queue weight (billing's `concurrencyWeight`); 1 when not given. */
+  weightOf?(planId: string | null): number | Promise<number>;
+  /** Whether an admin switched attack mode on; asked at most once a second. */
+  attackMode?(): Promise<boolean>;
+  observer?: LimitsObserver;
+}
+
+export interface CompletionRequest {
+  identity: Identity;
+  model: string;
+  /** Aborted when the client leaves: a waiting request leaves the queue at once. */
+  signal?: AbortSignal;
+  /** Place in line, every `queue.keepAliveMs` while waiting (`CompletionPass.position()` gives the first). */
+  onQueue?: (update: QueueUpdate) => void;
+}
+
+/** A completion's admission: its place (waiting or running) and its share of every limit. */
+export interface CompletionPass {
+  /** x-ratelimit-* headers to send with the response. */
+  headers: Record<string, string>;
+  /** True when the request waits in line: `ready` resolves once it may run. */
+  queued: boolean;
+  /** Rejects with ApiError 503 (queue_timeout, shutting_down) or the signal's reason. */
+  ready: Promise<void>;
+  waitedMs(): number;
+  /** The place in line now; null when running. */
+  position(): QueueUpdate | null;
+  /**
+   * Frees the request's place and concurrency and charges its tokens. Idempotent; call it however
+   * the request ended. `completed: false` (cut short) keeps it out of the service-time estimate.
+   */
+  finish(outcome?: { totalTokens?: number; completed?: boolean }): void;
+}
+
+/**
+ * Every limit in one place, for routes to call:
+ *   - `admitCompletion` before generating (rate limits → concurrency caps → fair admission queue),
+ *   - `consumeIp("auth-ip", ip)` on login, sign-up and code redemption,
+ *   - `checkMessages` on a chat body.
+ * Each refusal is an ApiError (429 or 503 with Retry-After) thrown before anything is written.
+ */
+export class Limits {
+  readonly rates: RateLimits;
+  readonly caps: ConcurrencyCaps;
+  private readonly queues = new Map<string, AdmissionQueue>();
+  private readonly attackMode: () => Promise<boolean>;
+  private attackNow = false;
+
+  constructor(private readonly deps: LimitsDeps) {
+    const rejected = (reason: string) => deps.observer?.rejected(reason);
+    this.rates = new RateLimits(deps.store, rejected);
+    this.caps = new ConcurrencyCaps(rejected);
+    const lookup = deps.attackMode ?? (async () => false);
+    const cached = cachedAttackMode(lookup);
+    this.attackMode = async () => (this.attackNow = await cached());
+  }
+
+  /** The limits as configured (attack mode not applied). */
+  get config(): LimitsConfig {
+    return this.deps.config;
+  }
+
+  /** Counts a refusal decided outside this class (connection caps, attack-mode gate). */
+  noteRejection(reason: string): void {
+    this.deps.observer?.rejected(reason);
+  }
+
+  identify(request: FastifyRequest): Identity {
+    return identityOf(request);
+  }
+
+  /** The limits now in force (tightened while attack mode is on). */
+  async inForce(): Promise<LimitsConfig> {
+    return limitsInForce(this.deps.config, await this.attackMode());
+  }
+
+  async isAttackMode(): Promise<boolean> {
+    return this.attackMode();
+  }
+
+  /** One attempt from `ip` against a per-IP bucket; throws ApiError 429 when over the rate. */
+  async consumeIp(bucket: IpBucket, ip: string): Promise<RateVerdict> {
+    return this.rates.consumeIp(bucket, ip, await this.inForce());
+  }
+
+  /** Throws ApiError 400 naming the message when a chat body is over the configured bounds. */
+  checkMessages(messages: ReadonlyArray<{ content?: string | null }>): void {
+    checkMessages(messages, this.deps.config, (reason) => this.deps.observer?.rejected(reason));
+  }
+
+  async admitCompletion(request: CompletionRequest): Promise<CompletionPass> {
+    const limits = await this.inForce();
+    const { identity } = request;
+    const verdict = await this.rates.admitCompletion(identity, limits);
+    const queue = this.queueFor(request.model);
+    const releaseCaps = this.caps.acquire(
+      identity,
+      { perIp: limits.maxConcurrentPerIp, perKey: limits.maxConcurrentPerKey },
+      (queue?.serviceEstimateMs ?? 1000) / 1000,
+    );
+    let slot;
+    try {
+      const weight = queue ? await this.weightOf(identity.planId) : 1;
+      slot = queue?.enter({ flow: flowOf(identity), weight, signal: request.signal, onUpdate: request.onQueue });
+    } catch (error) {
+      releaseCaps();
+      throw error;
+    }
+    let finished = false;
+    return {
+      headers: verdict.headers,
+      queued: slot?.queued ?? false,
+      ready: slot?.ready ?? Promise.resolve(),
+      waitedMs: () => slot?.waitedMs() ?? 0,
+      position: () => slot?.position() ?? null,
+      finish: (outcome = {}) => {
+        if (finished) return;
+        finished = true;
+        slot?.release(outcome.completed ?? true);
+        releaseCaps();
+        if (outcome.totalTokens) {
+          // Charged after the fact; a failing store (Redis away) must not fail the finished request.
+          this.rates.chargeTokens(identity, limits, outcome.totalTokens).catch(() => undefined);
+        }
+      },
+    };
+  }
+
+  /** Queue figures per model, for /metrics and /health. */
+  load(): Array<{ model: string; queued: number; running: number; capacity: number }> {
+    return [...this.queues.values()].map((q) => ({
+      model: q.model,
+      queued: q.queuedCount,
+      running: q.runningCount,
+      capacity: this.deps.capacityOf(q.model) ?? 0,
+    }));
+  }
+
+  /** Refuses every waiting request (503 shutting_down) so a shutdown is not held up by the queue. */
+  async close(): Promise<void> {
+    for (const queue of this.queues.values()) queue.close();
+    await this.deps.store.close();
+  }
+
+  private queueFor(model: string): AdmissionQueue | undefined {
+    let queue = this.queues.get(model);
+    if (queue) return queue;
+    const capacity = this.deps.capacityOf(model);
+    if (capacity === undefined) return undefined;
+    queue = new AdmissionQueue(
+      model,
+      () => {
+        const limits = limitsInForce(this.deps.config, this.attackNow);
+        return {
+          capacity,
+          maxLength: limits.queue.maxLength,
+          maxPerUser: limits.queue.maxPerUser,
+          maxWaitMs: limits.queue.maxWaitMs,
+          assumedServiceMs: limits.queue.assumedServiceMs,
+          updateEveryMs: limits.queue.keepAliveMs,
+        };
+      },
+      {
+        waited: (m, ms) => this.deps.observer?.queueWait(m, ms / 1000),
+        rejected: (_m, reason) => this.deps.observer?.rejected(reason),
+      },
+    );
+    this.queues.set(model, queue);
+    return queue;
+  }
+
+  private async weightOf(planId: string | null): Promise<number> {
+    if (!this.deps.weightOf) return 1;
+    try {
+      const weight = await this.deps.weightOf(planId);
+      return Number.isFinite(weight) && weight > 0 ? weight : 1;
+    } catch {
+      return 1;
+    }
+  }
+}

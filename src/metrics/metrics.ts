@@ -1,0 +1,156 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { Usage } from "../engines/types.ts";
+
+/** What the admission layer reports per model when scraped. */
+export interface ModelLoad {
+  model: string;
+  queued: number;
+  running: number;
+  capacity: number;
+}
+
+/** One finished completion, as the HTTP layer records it. */
+export interface CompletionObservation {
+  model: string;
+  /** "none" when the model does not exist: such requests are not observed (the name is client input). */
+  engine: string;
+  status: number;
+  usage: Usage;
+  /** From arrival to the first generated event, queue wait included (what the client sees). */
+  ttftMs: number | null;
+  totalMs: number;
+}
+
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/**
+ * Sputnik's Prometheus metrics, in a registry of its own (not prom-client's global one), so two
+ * services in one process (tests) never mix their figures. Names follow Prometheus conventions:
+ * `_total` counters, `_seconds` histograms, gauges read at scrape time.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests: Counter<"route" | "method" | "status">;
+  readonly rejected: Counter<"reason">;
+  readonly queueWait: Histogram<"model">;
+  readonly ttft: Histogram<"model">;
+  readonly tokensPerSecond: Histogram<"model">;
+  private readonly promptTokens: Counter<"model">;
+  private readonly completionTokens: Counter<"model">;
+  private readonly cacheHitTokens: Counter<"model">;
+  private readonly cacheMissTokens: Counter<"model">;
+  private readonly cacheTotals = new Map<string, { hit: number; miss: number }>();
+
+  constructor(load: () => ModelLoad[] = () => []) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.httpRequests = new Counter({
+      name: "sputnik_http_requests_total",
+      help: "HTTP requests by route pattern, method and status (499: the client left first)",
+      labelNames: ["route", "method", "status"],
+      registers,
+    });
+    this.rejected = new Counter({
+      name: "sputnik_rejected_requests_total",
+      help: "Requests refused by a limit, by reason (rate limits, queue, concurrency caps, hygiene, attack mode)",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.queueWait = new Histogram({
+      name: "sputnik_queue_wait_seconds",
+      help: "Time requests waited in the admission queue before reaching the engine (0 when admitted at once)",
+      labelNames: ["model"],
+      buckets: [0, ...SECONDS_BUCKETS],
+      registers,
+    });
+    this.ttft = new Histogram({
+      name: "sputnik_time_to_first_token_seconds",
+      help: "From a request's arrival to its first generated token, queue wait included",
+      labelNames: ["model"],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.tokensPerSecond = new Histogram({
+      name: "sputnik_generation_tokens_per_second",
+      help: "Decode speed of each completion: completion tokens over the time after the first token",
+      labelNames: ["model"],
+      buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000],
+      registers,
+    });
+    this.promptTokens = new Counter({ name: "sputnik_prompt_tokens_total", help: "Prompt tokens of finished completions", labelNames: ["model"], registers });
+    this.completionTokens = new Counter({ name: "sputnik_completion_tokens_total", help: "Generated tokens", labelNames: ["model"], registers });
+    this.cacheHitTokens = new Counter({
+      name: "sputnik_prompt_cache_hit_tokens_total",
+      help: "Prompt tokens whose KV state was reused",
+      labelNames: ["model"],
+      registers,
+    });
+    this.cacheMissTokens = new Counter({
+      name: "sputnik_prompt_cache_miss_tokens_total",
+      help: "Prompt tokens that were evaluated",
+      labelNames: ["model"],
+      registers,
+    });
+    const totals = this.cacheTotals;
+    new Gauge({
+      name: "sputnik_prompt_cache_hit_ratio",
+      help: "Share of prompt tokens served from the KV cache since start",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [model, { hit, miss }] of totals) if (hit + miss > 0) this.set({ model }, hit / (hit + miss));
+      },
+    });
+    new Gauge({
+      name: "sputnik_queue_length",
+      help: "Requests waiting in a model's admission queue",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of load()) this.set({ model: m.model }, m.queued);
+      },
+    });
+    new Gauge({
+      name: "sputnik_active_sequences",
+      help: "Requests running on a model's engine sequences",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of load()) this.set({ model: m.model }, m.running);
+      },
+    });
+    new Gauge({
+      name: "sputnik_sequences",
+      help: "Requests a model can run at once (local: parallel sequences; remote: configured concurrency)",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of load()) this.set({ model: m.model }, m.capacity);
+      },
+    });
+  }
+
+  observeCompletion(entry: CompletionObservation): void {
+    if (entry.engine === "none") return;
+    const labels = { model: entry.model };
+    if (entry.ttftMs !== null && entry.status < 400) this.ttft.observe(labels, entry.ttftMs / 1000);
+    const usage = entry.usage;
+    this.promptTokens.inc(labels, usage.prompt_tokens);
+    this.completionTokens.inc(labels, usage.completion_tokens);
+    this.cacheHitTokens.inc(labels, usage.prompt_cache_hit_tokens);
+    this.cacheMissTokens.inc(labels, usage.prompt_cache_miss_tokens);
+    const totals = this.cacheTotals.get(entry.model) ?? { hit: 0, miss: 0 };
+    totals.hit += usage.prompt_cache_hit_tokens;
+    totals.miss += usage.prompt_cache_miss_tokens;
+    this.cacheTotals.set(entry.model, totals);
+    const decodeMs = entry.totalMs - (entry.ttftMs ?? entry.totalMs);
+    // The first token arrives at TTFT; the rate is over the tokens after it.
+    if (usage.completion_tokens > 1 && decodeMs > 0) {
+      this.tokensPerSecond.observe(labels, (usage.completion_tokens - 1) / (decodeMs / 1000));
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import { isOwner } from "../auth/actor.ts";
+import { definePolicy } from "./policy.ts";
+
+// Conversations are private to their owner: to everyone else, admins included, they don't exist.
+// Their messages are reached only through the conversation, so this one policy guards both.
+declare module "./policy.ts" {
+  interface PolicyRegistry {
+    conversation: {
+      subject: { user_id: string };
+      objectActions: "read" | "update" | "delete" | "reply";
+      classActions: "list" | "create";
+    };
+  }
+}
+
+const own = (actor: Parameters<typeof isOwner>[0], conversation: { user_id: string }) => isOwner(actor, conversation.user_id);
+
+definePolicy("conversation", {
+  label: "Conversation",
+  object: { read: own, update: own, delete: own, reply: own },
+  class: {
+    // Conversations hang on an account: the local single-user actor (no account) has none.
+    list: (actor) => actor.kind === "user",
+    create: (actor) => actor.kind === "user",
+  },
+});

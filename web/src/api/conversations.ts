@@ -1,0 +1,114 @@
+import { createParser } from "eventsource-parser";
+import { api, ApiError, NetworkError, request } from "./http.ts";
+
+export type MessageStatus = "complete" | "streaming" | "stopped" | "error" | "interrupted";
+
+export interface Conversation {
+  id: string;
+  title: string | null;
+  model: string | null;
+  current_message_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface Message {
+  id: string;
+  conversation_id: string;
+  parent_id: string | null;
+  role: "user" | "assistant";
+  content: string;
+  reasoning: string;
+  model: string | null;
+  thinking: boolean;
+  status: MessageStatus;
+  error: string | null;
+  prompt_tokens: number;
+  completion_tokens: number;
+  reasoning_tokens: number;
+  ttft_ms: number | null;
+  reasoning_ms: number | null;
+  total_ms: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ReplyError {
+  message: string;
+  code: string;
+  status: number;
+  retry_after_s?: number;
+}
+
+/** Events of POST /api/conversations/:id/messages (src/chat/conversationReplies.ts). */
+export type ReplyEvent =
+  | { type: "start"; user_message: Message | null; assistant_message: Message }
+  | { type: "queue"; position: number; estimated_wait_s: number }
+  | { type: "reasoning"; text: string }
+  | { type: "content"; text: string }
+  | { type: "title"; conversation_id: string; title: string }
+  | { type: "done"; message: Message }
+  | { type: "error"; error: ReplyError; message?: Message };
+
+export type ReplyRequest =
+  | { content: string; parent_id: string | null; model: string; thinking: boolean }
+  | { regenerate: string; model: string; thinking: boolean };
+
+export const listConversations = (q = "", cursor?: string) => {
+  const params = new URLSearchParams({ limit: "100" });
+  if (q) params.set("q", q);
+  if (cursor) params.set("cursor", cursor);
+  return api<{ data: Conversation[]; next_cursor: string | null }>("GET", `/api/conversations?${params}`);
+};
+export const createConversation = (model: string | null) => api<Conversation>("POST", "/api/conversations", { model });
+export const getConversation = (id: string) =>
+  api<{ conversation: Conversation; messages: Message[] }>("GET", `/api/conversations/${encodeURIComponent(id)}`);
+export const renameConversation = (id: string, title: string) =>
+  api<Conversation>("PATCH", `/api/conversations/${encodeURIComponent(id)}`, { title });
+export const selectBranch = (id: string, messageId: string) =>
+  api<Conversation>("PATCH", `/api/conversations/${encodeURIComponent(id)}`, { current_message_id: messageId });
+export const deleteConversation = (id: string) => api<void>("DELETE", `/api/conversations/${encodeURIComponent(id)}`);
+export const stopReply = (id: string, messageId: string) =>
+  api<Message>("POST", `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/stop`);
+
+/**
+ * Sends a message (or regenerates an answer) and calls `onEvent` for each server-sent event until
+ * the stream ends. Throws ApiError when the server refuses before streaming (busy: 503/429 with
+ * Retry-After), NetworkError when the connection breaks.
+ */
+export async function streamReply(
+  conversationId: string,
+  body: ReplyRequest,
+  onEvent: (event: ReplyEvent) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const response = await request("POST", `/api/conversations/${encodeURIComponent(conversationId)}/messages`, body, {
+    signal,
+    headers: { accept: "text/event-stream" },
+  });
+  if (!response.body) throw new ApiError("The server sent no stream.", 502);
+  const parser = createParser({
+    onEvent: (event) => {
+      let parsed: ReplyEvent;
+      try {
+        parsed = JSON.parse(event.data) as ReplyEvent;
+      } catch {
+        return; // not ours (a proxy's comment line): ignore
+      }
+      onEvent(parsed);
+    },
+  });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parser.feed(value);
+    }
+  } catch (error) {
+    if ((error as Error).name === "AbortError") throw error;
+    throw new NetworkError(error);
+  } finally {
+    reader.releaseLock();
+  }
+}

@@ -1,0 +1,157 @@
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { siblingsOf } from "../../../src/chat/messageTree.ts";
+import type { ModelInfo } from "../api/models.ts";
+import { Composer } from "./Composer.tsx";
+import { MessageView } from "./MessageView.tsx";
+import { useChat, type ChatNotice } from "./useChat.ts";
+
+export interface ChatPageProps {
+  conversationId: string | null;
+  models: ModelInfo[] | null;
+  modelsError: string | null;
+  onListChanged: () => void;
+}
+
+const MODEL_KEY = "sputnik.model";
+const THINKING_KEY = "sputnik.deepthink";
+
+/** One conversation (or a new one at `/`): the thread, notices and the composer. */
+export function ChatPage({ conversationId, models, modelsError, onListChanged }: ChatPageProps) {
+  const [model, setModel] = useState<string | null>(() => localStorage.getItem(MODEL_KEY));
+  const [thinking, setThinking] = useState(() => localStorage.getItem(THINKING_KEY) !== "off");
+  const chat = useChat({ conversationId, model, thinking, onListChanged });
+
+  // Keep the chosen model valid: the remembered one if still served, else the conversation's, else the first.
+  useEffect(() => {
+    if (!models || models.length === 0) return;
+    if (model && models.some((m) => m.id === model)) return;
+    const fallback = models.find((m) => m.id === chat.conversation?.model) ?? models[0]!;
+    setModel(fallback.id);
+  }, [models, model, chat.conversation?.model]);
+
+  const chooseModel = (id: string) => {
+    setModel(id);
+    localStorage.setItem(MODEL_KEY, id);
+  };
+  const chooseThinking = (on: boolean) => {
+    setThinking(on);
+    localStorage.setItem(THINKING_KEY, on ? "on" : "off");
+  };
+
+  // Esc stops the answer being written, wherever the focus is.
+  const { stop, live } = chat;
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === "Escape" && live) {
+        event.preventDefault();
+        void stop();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [stop, live]);
+
+  const scroller = useRef<HTMLDivElement>(null);
+  const pinned = useRef(true);
+  const onScroll = useCallback(() => {
+    const el = scroller.current;
+    if (el) pinned.current = el.scrollHeight - el.scrollTop - el.clientHeight < 80;
+  }, []);
+  // Follow the stream while the reader is at the bottom; leave them be when they scrolled up.
+  useLayoutEffect(() => {
+    const el = scroller.current;
+    if (el && pinned.current) el.scrollTop = el.scrollHeight;
+  }, [chat.thread]);
+
+  const last = chat.thread.at(-1);
+  const idle = chat.live === null;
+
+  return (
+    <div className="chat">
+      <div className="thread" ref={scroller} onScroll={onScroll} data-testid="thread">
+        <div className="thread-inner">
+          {chat.loading ? <div className="empty-state">Loading the conversation…</div> : null}
+          {chat.loadError ? (
+            <div className="empty-state error-text" role="alert">
+              {chat.loadError}
+            </div>
+          ) : null}
+          {!chat.loading && !chat.loadError && chat.thread.length === 0 ? (
+            <div className="empty-state welcome">
+              <h1>How can I help you today?</h1>
+              <p>Ask anything. Turn on DeepThink to watch the model reason before it answers.</p>
+            </div>
+          ) : null}
+          {chat.thread.map((message) => {
+            const siblings = siblingsOf(chat.messages, message);
+            return (
+              <MessageView
+                key={message.id}
+                message={message}
+                branch={{ index: siblings.indexOf(message) + 1, count: siblings.length }}
+                live={chat.live}
+                idle={idle}
+                isLast={message === last}
+                onBranch={(offset) => chat.showSibling(message, offset)}
+                onRegenerate={() => void chat.regenerate(message)}
+                onEdit={(content) => void chat.send(content, message.parent_id)}
+              />
+            );
+          })}
+        </div>
+      </div>
+      {chat.notice ? <NoticeBar notice={chat.notice} onCancel={chat.cancelRetry} onDismiss={chat.dismissNotice} /> : null}
+      <Composer
+        models={models}
+        modelsError={modelsError}
+        model={model}
+        onModel={chooseModel}
+        thinking={thinking}
+        onThinking={chooseThinking}
+        streaming={!idle}
+        disabled={Boolean(chat.loadError) || chat.loading}
+        onSend={(text) => void chat.send(text, last?.id ?? null)}
+        onStop={() => void chat.stop()}
+      />
+    </div>
+  );
+}
+
+function NoticeBar({ notice, onCancel, onDismiss }: { notice: ChatNotice; onCancel: () => void; onDismiss: () => void }) {
+  const seconds = useCountdown(notice.kind === "busy" ? notice.retryAt : null);
+  if (notice.kind === "busy") {
+    return (
+      <div className="notice notice-warn" role="status" data-testid="notice">
+        Server busy — retrying in {seconds} s
+        <button type="button" className="btn-ghost btn-small" onClick={onCancel}>
+          Cancel
+        </button>
+      </div>
+    );
+  }
+  if (notice.kind === "connection-lost") {
+    return (
+      <div className="notice notice-warn" role="status" data-testid="notice">
+        Connection lost. What was written so far is saved; it will show when the connection is back.
+      </div>
+    );
+  }
+  return (
+    <div className="notice notice-error" role="alert" data-testid="notice">
+      {notice.text}
+      <button type="button" className="btn-ghost btn-small" onClick={onDismiss}>
+        Dismiss
+      </button>
+    </div>
+  );
+}
+
+function useCountdown(until: number | null): number {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    if (until === null) return;
+    const timer = window.setInterval(() => setNow(Date.now()), 250);
+    return () => window.clearInterval(timer);
+  }, [until]);
+  return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
+}

@@ -1,0 +1,358 @@
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { defaultLeaf, newestLeafUnder, pathTo, siblingsOf } from "../../../src/chat/messageTree.ts";
+import {
+  createConversation,
+  getConversation,
+  selectBranch,
+  stopReply,
+  streamReply,
+  type Conversation,
+  type Message,
+  type ReplyEvent,
+  type ReplyRequest,
+} from "../api/conversations.ts";
+import { ApiError, describeError, NetworkError } from "../api/http.ts";
+import { navigate } from "../router.tsx";
+
+/** What is happening right now in the thread, beyond the stored messages. */
+export type ChatNotice =
+  | { kind: "busy"; retryAt: number; detail: string }
+  | { kind: "error"; text: string }
+  | { kind: "connection-lost" };
+
+export interface LiveReply {
+  assistantId: string | null;
+  /** Set from the stream's `queue` events while the request waits for a free slot. */
+  queue: { position: number; estimated_wait_s: number } | null;
+  reasoningStartedAt: number | null;
+  reasoningEndedAt: number | null;
+  stopping: boolean;
+}
+
+export interface ChatOptions {
+  conversationId: string | null;
+  model: string | null;
+  thinking: boolean;
+  /** Called when the sidebar should refresh (new conversation, new title, new activity). */
+  onListChanged: () => void;
+}
+
+const MAX_BUSY_RETRIES = 5;
+const POLL_STREAMING_MS = 2000;
+const TEMP_PREFIX = "pending-";
+
+/**
+ * One conversation's state and actions: loading, sending with a live stream, stop, regenerate,
+ * edit-and-resend, branch switching, busy-server retries and reconnects.
+ */
+export function useChat(options: ChatOptions) {
+  const { conversationId, onListChanged } = options;
+  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [messages, setMessages] = useState<Message[]>([]);
+  const [leafId, setLeafId] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [loadError, setLoadError] = useState<string | null>(null);
+  const [live, setLive] = useState<LiveReply | null>(null);
+  const [notice, setNotice] = useState<ChatNotice | null>(null);
+
+  const abortRef = useRef<AbortController | null>(null);
+  const liveRef = useRef<LiveReply | null>(null);
+  liveRef.current = live;
+  const settingsRef = useRef(options);
+  settingsRef.current = options;
+  /** The conversation this hook created itself: navigating to it must not reload over the stream. */
+  const createdRef = useRef<string | null>(null);
+  const retryTimer = useRef<number | undefined>(undefined);
+  /** Messages shown while a busy retry waits; dropped if the retry is cancelled. */
+  const retryTemps = useRef<string[]>([]);
+
+  const load = useCallback(async (id: string, quiet = false) => {
+    if (!quiet) setLoading(true);
+    try {
+      const result = await getConversation(id);
+      setConversation(result.conversation);
+      setMessages(result.messages);
+      const remembered = result.conversation.current_message_id;
+      setLeafId(remembered && result.messages.some((m) => m.id === remembered) ? remembered : (defaultLeaf(result.messages)?.id ?? null));
+      setLoadError(null);
+    } catch (error) {
+      if (!quiet) setLoadError(error instanceof ApiError && error.status === 404 ? "This conversation does not exist (or is not yours)." : describeError(error));
+    } finally {
+      if (!quiet) setLoading(false);
+    }
+  }, []);
+
+  // Switching conversations: stop listening to the old stream, load the new one.
+  useEffect(() => {
+    window.clearTimeout(retryTimer.current);
+    setNotice(null);
+    if (conversationId !== null && conversationId === createdRef.current) return;
+    abortRef.current?.abort();
+    abortRef.current = null;
+    setLive(null);
+    createdRef.current = null;
+    if (conversationId === null) {
+      setConversation(null);
+      setMessages([]);
+      setLeafId(null);
+      setLoadError(null);
+      return;
+    }
+    void load(conversationId);
+  }, [conversationId, load]);
+
+  useEffect(() => () => abortRef.current?.abort(), []);
+
+  // An answer another tab (or a dead stream) is writing: follow it until it settles.
+  const foreignStreaming = live === null && messages.some((m) => m.status === "streaming");
+  useEffect(() => {
+    if (!foreignStreaming || !conversation) return;
+    const timer = window.setInterval(() => void load(conversation.id, true), POLL_STREAMING_MS);
+    return () => window.clearInterval(timer);
+  }, [foreignStreaming, conversation, load]);
+
+  // Back online after a broken stream: the server kept what was written; show it.
+  useEffect(() => {
+    const onOnline = () => {
+      if (conversation && (notice?.kind === "connection-lost" || live === null)) void load(conversation.id, true);
+      if (notice?.kind === "connection-lost") setNotice(null);
+    };
+    window.addEventListener("online", onOnline);
+    return () => window.removeEventListener("online", onOnline);
+  }, [conversation, notice, live, load]);
+
+  // Deltas arrive far faster than the screen refreshes: collect them and apply once per frame.
+  const pending = useRef({ reasoning: "", content: "", frame: 0 });
+  const flushDeltas = useCallback(() => {
+    const p = pending.current;
+    cancelAnimationFrame(p.frame);
+    p.frame = 0;
+    const id = liveRef.current?.assistantId;
+    if (!id || (p.reasoning === "" && p.content === "")) return;
+    const { reasoning, content } = p;
+    p.reasoning = "";
+    p.content = "";
+    setMessages((list) => list.map((m) => (m.id === id ? { ...m, reasoning: m.reasoning + reasoning, content: m.content + content } : m)));
+  }, []);
+
+  const replaceMessage = (message: Message) =>
+    setMessages((list) => (list.some((m) => m.id === message.id) ? list.map((m) => (m.id === message.id ? message : m)) : [...list, message]));
+
+  const run = useCallback(
+    async (conv: Conversation, body: ReplyRequest, attempt: number, tempIds: string[]) => {
+      const abort = new AbortController();
+      abortRef.current = abort;
+      const state: LiveReply = { assistantId: null, queue: null, reasoningStartedAt: null, reasoningEndedAt: null, stopping: false };
+      liveRef.current = state;
+      setLive(state);
+      setNotice(null);
+      const update = (patch: Partial<LiveReply>) => {
+        const next = { ...liveRef.current!, ...patch };
+        liveRef.current = next;
+        setLive(next);
+      };
+      let retry: { seconds: number; body: ReplyRequest; tempIds: string[] } | null = null;
+
+      const onEvent = (event: ReplyEvent) => {
+        switch (event.type) {
+          case "start": {
+            const started = [event.user_message, event.assistant_message].filter((m): m is Message => m !== null);
+            setMessages((list) => {
+              const kept = list.filter((m) => !tempIds.includes(m.id) && !started.some((s) => s.id === m.id));
+              return [...kept, ...started];
+            });
+            setLeafId(event.assistant_message.id);
+            update({ assistantId: event.assistant_message.id });
+            onListChanged();
+            break;
+          }
+          case "queue":
+            update({ queue: { position: event.position, estimated_wait_s: event.estimated_wait_s } });
+            break;
+          case "reasoning":
+            if (liveRef.current?.reasoningStartedAt === null) update({ reasoningStartedAt: performance.now(), queue: null });
+            pending.current.reasoning += event.text;
+            pending.current.frame ||= requestAnimationFrame(flushDeltas);
+            break;
+          case "content":
+            if (liveRef.current?.reasoningStartedAt !== null && liveRef.current?.reasoningEndedAt === null) {
+              update({ reasoningEndedAt: performance.now() });
+            }
+            if (liveRef.current?.queue) update({ queue: null });
+            pending.current.content += event.text;
+            pending.current.frame ||= requestAnimationFrame(flushDeltas);
+            break;
+          case "title":
+            setConversation((c) => (c && c.id === event.conversation_id ? { ...c, title: event.title } : c));
+            onListChanged();
+            break;
+          case "done":
+            flushDeltas();
+            replaceMessage(event.message);
+            break;
+          case "error":
+            flushDeltas();
+            if (event.message) replaceMessage(event.message);
+            if (event.error.retry_after_s && event.message && attempt < MAX_BUSY_RETRIES) {
+              retry = {
+                seconds: event.error.retry_after_s,
+                body: { regenerate: event.message.id, model: body.model, thinking: body.thinking },
+                tempIds: [],
+              };
+            } else {
+              setNotice({ kind: "error", text: event.error.message });
+            }
+            break;
+        }
+      };
+
+      try {
+        await streamReply(conv.id, body, onEvent, abort.signal);
+      } catch (error) {
+        flushDeltas();
+        if ((error as Error).name === "AbortError") {
+          // Navigated away or stopped hard: nothing to show here.
+        } else if (error instanceof ApiError && error.busy && attempt < MAX_BUSY_RETRIES) {
+          retry = { seconds: error.retryAfterS ?? 5, body, tempIds };
+        } else if (error instanceof NetworkError && liveRef.current?.assistantId) {
+          setNotice({ kind: "connection-lost" });
+        } else {
+          setMessages((list) => list.filter((m) => !tempIds.includes(m.id)));
+          setNotice({ kind: "error", text: describeError(error) });
+        }
+      } finally {
+        if (abortRef.current === abort) abortRef.current = null;
+        liveRef.current = null;
+        setLive(null);
+      }
+
+      if (retry && !abort.signal.aborted) {
+        const { seconds, body: again, tempIds: waiting } = retry;
+        retryTemps.current = waiting;
+        setNotice({ kind: "busy", retryAt: Date.now() + seconds * 1000, detail: "The server is busy." });
+        retryTimer.current = window.setTimeout(() => {
+          retryTemps.current = [];
+          setNotice(null);
+          void run(conv, again, attempt + 1, waiting);
+        }, seconds * 1000);
+      }
+    },
+    [flushDeltas, onListChanged],
+  );
+
+  const cancelRetry = useCallback(() => {
+    window.clearTimeout(retryTimer.current);
+    const temps = retryTemps.current;
+    retryTemps.current = [];
+    if (temps.length > 0) setMessages((list) => list.filter((m) => !temps.includes(m.id)));
+    setNotice(null);
+  }, []);
+
+  const thread = useMemo(() => pathTo(messages, leafId), [messages, leafId]);
+
+  /** Sends `content` after `parentId` (the current leaf for a new message; the edited message's parent for an edit). */
+  const send = useCallback(
+    async (content: string, parentId: string | null) => {
+      const { model, thinking } = settingsRef.current;
+      if (!model || liveRef.current) return;
+      cancelRetry();
+      let conv = conversation;
+      if (!conv) {
+        try {
+          conv = await createConversation(model);
+        } catch (error) {
+          setNotice({ kind: "error", text: describeError(error) });
+          return;
+        }
+        createdRef.current = conv.id;
+        setConversation(conv);
+        navigate(`/c/${conv.id}`);
+        onListChanged();
+      }
+      const now = Date.now();
+      const temp: Message = {
+        id: `${TEMP_PREFIX}${now}`,
+        conversation_id: conv.id,
+        parent_id: parentId,
+        role: "user",
+        content,
+        reasoning: "",
+        model: null,
+        thinking,
+        status: "complete",
+        error: null,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        reasoning_tokens: 0,
+        ttft_ms: null,
+        reasoning_ms: null,
+        total_ms: null,
+        created_at: now,
+        updated_at: now,
+      };
+      setMessages((list) => [...list, temp]);
+      setLeafId(temp.id);
+      await run(conv, { content, parent_id: parentId, model, thinking }, 0, [temp.id]);
+    },
+    [conversation, run, onListChanged, cancelRetry],
+  );
+
+  const regenerate = useCallback(
+    async (assistant: Message) => {
+      const { model, thinking } = settingsRef.current;
+      if (!conversation || !model || liveRef.current) return;
+      cancelRetry();
+      await run(conversation, { regenerate: assistant.id, model, thinking }, 0, []);
+    },
+    [conversation, run, cancelRetry],
+  );
+
+  const stop = useCallback(async () => {
+    const current = liveRef.current;
+    if (!current || current.stopping || !conversation) return;
+    liveRef.current = { ...current, stopping: true };
+    setLive(liveRef.current);
+    if (!current.assistantId) {
+      abortRef.current?.abort();
+      return;
+    }
+    try {
+      // The server stores the partial answer as stopped, then ends the stream with `done`.
+      await stopReply(conversation.id, current.assistantId);
+    } catch {
+      abortRef.current?.abort();
+    }
+  }, [conversation]);
+
+
+  const showSibling = useCallback(
+    (message: Message, offset: -1 | 1) => {
+      if (liveRef.current || !conversation) return;
+      const siblings = siblingsOf(messages, message);
+      const target = siblings[siblings.indexOf(message) + offset];
+      if (!target) return;
+      const leaf = newestLeafUnder(messages, target.id) ?? target;
+      setLeafId(leaf.id);
+      selectBranch(conversation.id, leaf.id).catch((error) => setNotice({ kind: "error", text: describeError(error) }));
+    },
+    [conversation, messages],
+  );
+
+  return {
+    conversation,
+    messages,
+    thread,
+    loading,
+    loadError,
+    live,
+    notice,
+    send,
+    regenerate,
+    stop,
+    cancelRetry,
+    showSibling,
+    dismissNotice: () => setNotice(null),
+  };
+}
+
+export type Chat = ReturnType<typeof useChat>;
