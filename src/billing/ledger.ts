@@ -64,16 +64,20 @@ export async function renewLeases(db: Kysely<Database>, holder: string, until: n
   return Number(result.numUpdatedRows);
 }
 
-/** Open rows whose holder stopped renewing them before `now`: their process is gone. */
-export async function expiredOpenEntries(db: Kysely<Database>, now: number, limit = 500): Promise<LedgerRow[]> {
-  return db
-    .selectFrom("usage_ledger")
-    .selectAll()
-    .where("status", "=", "open")
-    .where("lease_until", "<", now)
-    .orderBy("lease_until")
-    .limit(limit)
-    .execute();
+/**
+ * Open rows whose process is gone: those whose lease ran out before `now` or, when `everyOther`
+ * (the database has no other server: SQLite), every one `holder` (this process) does not hold.
+ */
+export async function abandonedOpenEntries(
+  db: Kysely<Database>,
+  opts: { now: number; holder: string; everyOther: boolean },
+  limit = 500,
+): Promise<LedgerRow[]> {
+  let q = db.selectFrom("usage_ledger").selectAll().where("status", "=", "open");
+  q = opts.everyOther
+    ? q.where((eb) => eb.or([eb("holder", "is", null), eb("holder", "!=", opts.holder)]))
+    : q.where("lease_until", "<", opts.now);
+  return q.orderBy("lease_until").limit(limit).execute();
 }
 
 export async function getEntry(db: Kysely<Database>, id: string): Promise<LedgerRow | undefined> {

@@ -311,3 +311,20 @@ forEachDatabase("a live process renews its leases, so the sweep leaves its reque
     await meter.close();
   }
 });
+
+forEachDatabase("on a database no other server shares, a restart releases what the dead process left open at once", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const dead = meterFor(store);
+  const orphan = await dead.admit(request());
+  const restarted = meterFor(store, { exclusiveDatabase: true });
+  const own = await restarted.admit(request());
+  await restarted.start();
+  try {
+    assert.equal((await getEntry(store.db, orphan.id))?.status, "interrupted", "released without waiting for its lease");
+    assert.equal((await getEntry(store.db, own.id))?.status, "open", "its own reservations are kept");
+    assert.equal((await getBalance(store.db, "alice")).reservedMicros, own.reservedMicros);
+  } finally {
+    await restarted.close();
+  }
+});

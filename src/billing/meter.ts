@@ -3,7 +3,7 @@ import type { Usage } from "../engines/types.ts";
 import { newId } from "../store/ids.ts";
 import type { Database } from "../store/schema.ts";
 import { reserveFunds, settleFunds, getBalance, availableMicros } from "./balances.ts";
-import { closeEntry, expiredOpenEntries, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
+import { abandonedOpenEntries, closeEntry, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
 import { formatMicros } from "./money.ts";
 import { planAllowsModel, resolvePlan, type Plan } from "./plans.ts";
 import { priceSetFor } from "./priceBook.ts";
@@ -28,6 +28,11 @@ export interface MeterOptions {
   defaultPlanId: string;
   /** How long an open reservation survives without its process renewing it. */
   leaseMs: number;
+  /**
+   * True when no other server shares the database (SQLite): at start, every reservation left open
+   * is a dead process's and is released at once instead of when its lease runs out.
+   */
+  exclusiveDatabase?: boolean;
   /** Output tokens reserved (and imposed as max_tokens) when neither the request nor the model bounds them. */
   defaultMaxOutputTokens: number;
   now?: () => number;
@@ -99,7 +104,8 @@ export interface Settlement {
  * Crash rule: a request whose process dies before it settles is charged NOTHING. Its ledger row
  * stays `open` with a lease its process renews every leaseMs/3; once the lease runs out, any
  * process (the restarted one, or another replica) closes it as `interrupted`, with no tokens and
- * no charge, and releases its reservation — one transaction per row.
+ * no charge, and releases its reservation — one transaction per row. On SQLite, where one server
+ * owns the database, the restarted server does so at once (`exclusiveDatabase`).
  */
 export class Meter {
   /** Identifies this process's reservations, so its heartbeat renews only its own leases. */
@@ -120,7 +126,7 @@ export class Meter {
 
   /** Releases what dead processes left open, then keeps doing so every lease period. */
   async start(): Promise<void> {
-    await this.sweep();
+    await this.sweep({ everyOther: this.options.exclusiveDatabase === true });
     this.sweepTimer = setInterval(() => void this.sweep().catch((e) => this.options.onError?.(e, "sweep expired reservations")), this.options.leaseMs);
     this.sweepTimer.unref();
     this.renewTimer = setInterval(() => {
@@ -272,34 +278,44 @@ export class Meter {
     return this.db.transaction().execute((trx) => this.settle(trx, charge, outcome));
   }
 
-  /** Closes every open row whose lease ran out (its process died) as `interrupted`, charging nothing. */
-  async sweep(): Promise<number> {
+  /**
+   * Closes open rows of dead processes as `interrupted`, charging nothing: those whose lease ran
+   * out, or with `everyOther`, every row this process does not hold.
+   */
+  async sweep(options: { everyOther?: boolean } = {}): Promise<number> {
     const now = this.now();
     let released = 0;
-    for (const row of await expiredOpenEntries(this.db, now)) {
-      const closed = await this.db.transaction().execute(async (trx) => {
-        const entry = await closeEntry(trx, row.id, {
-          status: "interrupted",
-          cacheHitTokens: 0,
-          cacheMissTokens: 0,
-          reasoningTokens: 0,
-          answerTokens: 0,
-          costMicros: 0,
-          chargedMicros: 0,
-          endedAt: now,
+    for (;;) {
+      const batch = await abandonedOpenEntries(this.db, { now, holder: this.holder, everyOther: options.everyOther === true }, SWEEP_BATCH);
+      for (const row of batch) {
+        const closed = await this.db.transaction().execute(async (trx) => {
+          const entry = await closeEntry(trx, row.id, {
+            status: "interrupted",
+            cacheHitTokens: 0,
+            cacheMissTokens: 0,
+            reasoningTokens: 0,
+            answerTokens: 0,
+            costMicros: 0,
+            chargedMicros: 0,
+            endedAt: now,
+          });
+          if (entry && entry.user_id !== null && entry.reserved_micros > 0) {
+            await settleFunds(trx, entry.user_id, entry.reserved_micros, 0, now);
+          }
+          return entry !== undefined;
         });
-        if (entry && entry.user_id !== null && entry.reserved_micros > 0) {
-          await settleFunds(trx, entry.user_id, entry.reserved_micros, 0, now);
-        }
-        return entry !== undefined;
-      });
-      if (closed) released++;
+        if (closed) released++;
+      }
+      // Every row of a batch leaves the open set (closed here or by another sweeper): no repeats.
+      if (batch.length < SWEEP_BATCH) break;
     }
     return released;
   }
 }
 
 class InsufficientBalance extends Error {}
+
+const SWEEP_BATCH = 500;
 
 /** The engine's usage as the ledger prices it: reasoning is output. */
 export function meteredTokens(usage: Usage): MeteredTokens {

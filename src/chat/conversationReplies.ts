@@ -307,27 +307,22 @@ function toPrompt(thread: Message[]): ChatMessage[] {
   return thread.map((m) => ({ role: m.role, content: m.content }));
 }
 
+/**
+ * The user-facing words for a failed reply. Engine errors (EngineError) and refusals from the
+ * admission queue (ApiError) both carry an HTTP status and a code; busy ones get a retry hint.
+ */
 function describeFailure(error: unknown): ReplyError {
-  if (error instanceof EngineError) {
-    const busy = error.status === 503 || error.status === 429;
-    return {
-      message: busy ? "The server is busy." : error.message,
-      code: error.code,
-      status: error.status,
-      ...(busy ? { retry_after_s: DEFAULT_RETRY_AFTER_S } : {}),
-    };
+  const e = error as { status?: unknown; code?: unknown; message?: unknown; headers?: Record<string, string> };
+  const status = typeof e?.status === "number" && e.status >= 400 && e.status <= 599 ? e.status : 500;
+  const code = typeof e?.code === "string" ? e.code : "internal_error";
+  if (status === 503 || status === 429) {
+    const retryAfter = Number(e.headers?.["retry-after"] ?? e.headers?.["Retry-After"]);
+    return { message: "The server is busy.", code, status, retry_after_s: retryAfter > 0 ? Math.ceil(retryAfter) : DEFAULT_RETRY_AFTER_S };
   }
-  const withStatus = error as { status?: number; code?: string; message?: string; headers?: Record<string, string> };
-  if (typeof withStatus?.status === "number" && withStatus.status < 500) {
-    const retryAfter = Number(withStatus.headers?.["retry-after"]);
-    return {
-      message: withStatus.message ?? "The request was refused.",
-      code: withStatus.code ?? "refused",
-      status: withStatus.status,
-      ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retry_after_s: retryAfter } : {}),
-    };
+  if (status >= 500 && !(error instanceof EngineError)) {
+    return { message: "The answer failed because of a server error.", code: "internal_error", status: 500 };
   }
-  return { message: "The answer failed because of a server error.", code: "internal_error", status: 500 };
+  return { message: typeof e.message === "string" && e.message ? e.message : "The answer failed.", code, status };
 }
 
 /**

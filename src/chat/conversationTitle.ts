@@ -25,7 +25,8 @@ function summarize(text: string): string {
     .map((l) => l.replace(/\s+/g, " ").trim())
     .find((l) => /[\p{L}\p{N}]/u.test(l));
   if (!line) return "";
-  const sentence = line.match(/^.*?[.!?？。](?=\s|$)/u)?.[0] ?? line;
+  // Latin sentence ends need a space after them ("3.14" is not one); CJK ones don't.
+  const sentence = line.match(/^.*?(?:[.!?](?=\s|$)|[？！。])/u)?.[0] ?? line;
   return cut(sentence.replace(/[.。]$/u, ""), MAX_TITLE_LENGTH);
 }
 

@@ -1,6 +1,7 @@
 import type { Kysely } from "kysely";
 import { codePrefix, redeemAccessCode, type AccessCodeGrant } from "../auth/accessCodes.ts";
 import { writeAudit } from "../auth/audit.ts";
+import { addCredit } from "../billing/balances.ts";
 import type { PasswordHasher } from "../auth/passwords.ts";
 import { getSignupMode } from "../auth/signupMode.ts";
 import { CODE_IP_RULE, CODE_PREFIX_RULE, Throttle } from "../auth/throttle.ts";
@@ -61,6 +62,10 @@ export async function signUp(deps: { db: Kysely<Database>; hasher: PasswordHashe
       const status = mode === "approval" && !first && !grant ? "pending" : "active";
       const role = first ? "admin" : "user";
       const planId = grant?.planId ?? DEFAULT_PLAN_ID;
+      // The code's starting credit, in the same transaction: granted credit, spent before topped-up.
+      if (grant && grant.creditMicros > 0) {
+        await addCredit(trx, { userId: user.id, kind: "granted", amountMicros: grant.creditMicros, source: "access_code", note: grant.accessCodeId }, now);
+      }
       if (status !== user.status || role !== user.role || planId !== user.plan_id) {
         await updateUser(trx, user.id, { status, role, plan_id: planId }, now);
       }

@@ -1,25 +1,33 @@
 /**
  * The named models Sputnik generates, and `ensureModel`, which writes one on first use.
  *
- * What node-llama-cpp 3.21.1 reports for a scripted model (measured with LlamaChatSession and
- * LlamaChat, DeepSeekChatWrapper chosen from the embedded R1-Distill template; see
- * scripted-models.test.ts). The model emits exactly what a real R1 distill emits:
+ * What node-llama-cpp 3.21.1 returns for a scripted model (measured; scripted-models.test.ts
+ * asserts it). The embedded R1-Distill template makes it pick DeepSeekChatWrapper, whose prompt
+ * ends with `<｜Assistant｜>`; the model then emits what a real R1 distill emits:
  *
  *     <think> "\n" reasoning "\n" </think> "\n\n" answer <｜end▁of▁sentence｜>
  *
- * - thought segment (`onResponseChunk` chunks with `type: "segment"`, `segmentType: "thought"`,
- *   concatenated): `"\n" + reasoning + "\n"`. The `<think>`/`</think>` tags are not in the text
- *   (only in the chunks' `segmentStartTime`/`raw` bookkeeping); an empty-text start chunk comes first.
- * - response (`responseText`, or the chunks with `type: undefined`): `"\n\n" + answer`.
- * - stopReason `"eogToken"`.
- * So `reasoning_content` = thought.trim() and `content` = response with leading whitespace
- * removed give the script texts exactly (no script text starts or ends with whitespace). A
- * streaming engine must hold back leading whitespace of the content, and trailing whitespace of
- * the reasoning, until it knows more text follows.
+ * - Thought: the `onResponseChunk` chunks with `type: "segment"`, `segmentType: "thought"` join
+ *   to `"\n" + reasoning + "\n"` (tags not included). The first such chunk is empty and carries
+ *   `segmentStartTime`; the last is empty and carries `segmentEndTime`. In `LlamaChat`'s
+ *   `fullResponse` it is `{type: "segment", segmentType: "thought", text, ended: true, raw}`.
+ * - Response: `responseText` (session) / `response` (LlamaChat), and the chunks with
+ *   `type: undefined`, are `"\n\n" + answer`. A leading empty text chunk comes before the thought.
+ *   stopReason is `"eogToken"`.
+ * - So `reasoning_content` = thought.trim() and `content` = response.trimStart() are the script
+ *   texts exactly (script texts never start or end with whitespace). A streaming engine has to
+ *   hold back the content's leading whitespace and the reasoning's trailing whitespace.
+ * - Chunk texts are whole characters: node-llama-cpp holds back partial UTF-8 itself, so "你"
+ *   (3 byte tokens) or "👋" (4) arrive as one chunk carrying several tokens.
  * - `budgets: { thoughtTokens: N }`: the thought holds the first N generated thought tokens (the
- *   first is the "\n"; N = 5 gives "\nThe user asks a" for `scripted`), node-llama-cpp then
- *   forces `</think>`, and the response is still `"\n\n" + answer`. N = 0 gives an empty thought.
- * - Same on any later turn and under sampling (temperature 1.5, top_p, repeat penalties).
+ *   first is "\n": N = 5 gives "\nThe user asks a" for `scripted`), then node-llama-cpp forces
+ *   `</think>` and the response is still `"\n\n" + answer`. N = 0: empty thought, same response.
+ * - With a `grammar`, node-llama-cpp opens no thought: thought "", response = the grammar-shaped
+ *   answer with no leading newlines (`scripted-json` gives exactly its JSON).
+ * - A prompt rendered from the Jinja template (ending `<think>\n`) continues with
+ *   reasoning + "\n</think>\n\n" + answer.
+ * - The same holds on later turns, with any user/system text, with parallel sequences, flash
+ *   attention, temperature 1.5, top-p and repeat penalties (the scripted logit is 100, others 0).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, rename, stat, unlink } from "node:fs/promises";

@@ -33,6 +33,10 @@ const LONG_REASONING = [
   "These thoughts are long on purpose, because a long think is what this test model is for.",
   "Tenth, I will think about the answer itself.",
   "The answer is a number, and the number is small.",
+  "Eleventh, I will make sure the answer matches the question.",
+  "The answer matches the question, so the plan is complete.",
+  "Twelfth, I will think about whether anything is missing.",
+  "Nothing is missing, and nothing needs to change.",
   "Now I am ready to write the short answer.",
 ].join(" ");
 

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from "fastify";
+import { ApiError } from "../http/errors.ts";
 import { AdmissionQueue, type QueueUpdate } from "./admissionQueue.ts";
 import { cachedAttackMode, limitsInForce } from "./attackMode.ts";
 import { ConcurrencyCaps } from "./concurrencyCaps.ts";
@@ -67,6 +68,8 @@ export class Limits {
   private readonly queues = new Map<string, AdmissionQueue>();
   private readonly attackMode: () => Promise<boolean>;
   private attackNow = false;
+  private draining = false;
+  private readonly weights = new Map<string | null, { weight: number; at: number }>();
 
   constructor(private readonly deps: LimitsDeps) {
     const rejected = (reason: string) => deps.observer?.rejected(reason);
@@ -114,6 +117,7 @@ export class Limits {
     const limits = await this.inForce();
     const { identity } = request;
     const verdict = await this.rates.admitCompletion(identity, limits);
+    if (this.draining) throw new ApiError(503, "The server is shutting down. Please retry shortly.", "shutting_down", null, { "retry-after": "5" });
     const queue = this.queueFor(request.model);
     const releaseCaps = this.caps.acquire(
       identity,
@@ -158,9 +162,17 @@ export class Limits {
     }));
   }
 
-  /** Refuses every waiting request (503 shutting_down) so a shutdown is not held up by the queue. */
-  async close(): Promise<void> {
+  /**
+   * Refuses every waiting request and any new one (503 shutting_down), so a shutdown is not held
+   * up by the queue. Running requests finish.
+   */
+  drain(): void {
+    this.draining = true;
     for (const queue of this.queues.values()) queue.close();
+  }
+
+  async close(): Promise<void> {
+    this.drain();
     await this.deps.store.close();
   }
 
@@ -191,13 +203,20 @@ export class Limits {
     return queue;
   }
 
+  /** Plans change rarely and are read on every request: each weight is kept for 10 s. */
   private async weightOf(planId: string | null): Promise<number> {
     if (!this.deps.weightOf) return 1;
+    const cached = this.weights.get(planId);
+    if (cached && performance.now() - cached.at < 10_000) return cached.weight;
+    let weight = 1;
     try {
-      const weight = await this.deps.weightOf(planId);
-      return Number.isFinite(weight) && weight > 0 ? weight : 1;
+      const found = await this.deps.weightOf(planId);
+      if (Number.isFinite(found) && found > 0) weight = found;
     } catch {
-      return 1;
+      // An unreadable plan schedules like the default one rather than failing the request.
     }
+    if (this.weights.size > 1000) this.weights.clear();
+    this.weights.set(planId, { weight, at: performance.now() });
+    return weight;
   }
 }

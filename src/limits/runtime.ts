@@ -9,7 +9,9 @@ import { MemoryBucketStore, type BucketStore } from "./tokenBucket.ts";
 export interface LimitsRuntime {
   limits: Limits;
   metrics: Metrics;
-  /** Refuses waiting requests, then lets go of Redis. Call before closing the HTTP server. */
+  /** Refuses waiting and new completions (503): call before closing the HTTP server. */
+  drain(): void;
+  /** Lets go of Redis: call after the HTTP server closed. */
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function startLimits(
   return {
     limits: built,
     metrics,
+    drain: () => built.drain(),
     close: async () => {
       await built.close();
       if (redis) await redis.quit().catch(() => redis?.disconnect());

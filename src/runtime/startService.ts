@@ -8,7 +8,11 @@ import { LocalEngine } from "../engines/local/localEngine.ts";
 import { RemoteEngine } from "../engines/remote/remoteEngine.ts";
 import { ModelRouter } from "../engines/router.ts";
 import type { Engine } from "../engines/types.ts";
+import { isAttackMode } from "../auth/signupMode.ts";
 import { Meter } from "../billing/meter.ts";
+import { planWeight, resolvePlan } from "../billing/plans.ts";
+import { modelCapacities } from "../limits/capacity.ts";
+import { startLimits } from "../limits/runtime.ts";
 import { buildServer } from "../http/server.ts";
 import { createCompletionMetering } from "../http/openai/metering.ts";
 import type { CompletionRecord } from "../http/openai/chatCompletions.ts";
@@ -45,11 +49,23 @@ export async function startService(config: Config, options: { logger?: Logger } 
     throw error;
   }
   const router = new ModelRouter(engines);
+  // Rate limits, admission queue and metrics. A configured Redis that is down stops the start here.
+  const guard = await startLimits(config, {
+    logger,
+    capacityOf: modelCapacities(engines, config.remoteModels),
+    weightOf: async (planId) => planWeight(await resolvePlan(store.db, planId, config.billing.defaultPlan)),
+    attackMode: () => isAttackMode(store.db),
+  }).catch(async (error: unknown) => {
+    await router.close();
+    await store.close();
+    throw error;
+  });
   // Billing: releases reservations that dead processes left open, then keeps live ones leased.
   const meter = new Meter(store.db, {
     timeZone: config.billing.timeZone,
     defaultPlanId: config.billing.defaultPlan,
     leaseMs: config.billing.reservationLeaseMs,
+    exclusiveDatabase: store.dialect === "sqlite",
     defaultMaxOutputTokens: config.billing.defaultMaxOutputTokens,
     onError: (err, what) => logger.error({ err }, `billing could not ${what}`),
   });
@@ -61,7 +77,13 @@ export async function startService(config: Config, options: { logger?: Logger } 
     bodyLimit: config.bodyLimit,
     admit: metering.admit,
     // The ledger row, the balance change and the request log row commit together.
-    record: (entry) => metering.record(entry, recordCompletion),
+    record: (entry) => {
+      guard.metrics.observeCompletion(entry);
+      return metering.record(entry, recordCompletion);
+    },
+    limits: guard.limits,
+    metrics: guard.metrics,
+    metricsToken: config.metricsToken,
     billing: { store, currency: config.billing.currency, timeZone: config.billing.timeZone, defaultPlanId: config.billing.defaultPlan },
   });
   const address = await app.listen({ host: config.host, port: config.port });
@@ -78,7 +100,10 @@ export async function startService(config: Config, options: { logger?: Logger } 
     config,
     close: () =>
       (closing ??= (async () => {
+        // Waiting requests are refused first: the server's close waits for every open request.
+        guard.drain();
         await app.close();
+        await guard.close();
         await meter.close();
         await router.close();
         await store.close();
@@ -100,7 +125,7 @@ async function recordCompletion(db: Kysely<Database>, entry: CompletionRecord): 
     reasoning_tokens: entry.usage.completion_tokens_details.reasoning_tokens,
     cache_hit_tokens: entry.usage.prompt_cache_hit_tokens,
     cache_miss_tokens: entry.usage.prompt_cache_miss_tokens,
-    queue_ms: 0,
+    queue_ms: entry.queueMs,
     ttft_ms: entry.ttftMs,
     total_ms: entry.totalMs,
     client_ip: entry.clientIp,

@@ -1,6 +1,7 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import pino from "pino";
+import { remoteModelSchema } from "../../config/schema.ts";
 import { LocalEngine } from "../../engines/local/localEngine.ts";
 import { RemoteEngine } from "../../engines/remote/remoteEngine.ts";
 import type { ChatMessage, Engine } from "../../engines/types.ts";
@@ -43,7 +44,7 @@ async function openEngine(
     const baseUrl = opts.url.replace(/\/+$/, "");
     const apiKey = opts.apiKey ?? process.env.SPUTNIK_API_KEY;
     const model = opts.model ?? (await firstRemoteModel(baseUrl, apiKey));
-    const engine = new RemoteEngine([{ id: model, baseUrl, ...(apiKey ? { apiKey } : {}), reasoning: true, timeoutMs: 600_000 }]);
+    const engine = new RemoteEngine([remoteModelSchema.parse({ id: model, baseUrl, ...(apiKey ? { apiKey } : {}) })]);
     return { engine, model };
   }
   const config = cliConfig(program, {
@@ -110,7 +111,10 @@ async function chatLoop(engine: Engine, model: string, system: string | undefine
 }
 
 async function* promptLines(rl: readline.Interface): AsyncGenerator<string> {
-  while (true) {
+  // Input can end while an answer is streaming (piped stdin): then there is nothing left to ask.
+  let closed = false;
+  rl.once("close", () => (closed = true));
+  while (!closed) {
     const line = await new Promise<string | null>((resolve) => {
       const onClose = () => resolve(null);
       rl.once("close", onClose);

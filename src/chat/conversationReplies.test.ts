@@ -1,0 +1,157 @@
+import assert from "node:assert/strict";
+import { after, before } from "node:test";
+import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
+import { startTestService } from "../../test/support/service.ts";
+import type { ModelRouter } from "../engines/router.ts";
+import { MODEL_SCRIPTS } from "../gguf/catalog.ts";
+import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "./conversationReplies.ts";
+import { titleFromExchange } from "./conversationTitle.ts";
+import { createConversation, findConversation, findMessage, insertMessage, listMessages, type Conversation } from "./conversations.ts";
+
+// One real service (llama.cpp, generated scripted models) for the whole file; each test gets its own database.
+let router: ModelRouter;
+before(async () => {
+  const service = await startTestService({ after }, { models: ["scripted", "scripted-long"] });
+  router = service.router;
+});
+
+function repliesFor(store: TestStore, flushIntervalMs = 500): ConversationReplies {
+  const replies = new ConversationReplies({ db: store.db, router, dialect: store.dialect, flushIntervalMs });
+  return replies;
+}
+
+async function send(replies: ConversationReplies, store: TestStore, conversation: Conversation, input: ReplyInput, model = "scripted", emit: (e: ReplyEvent) => void = () => {}) {
+  const messages = await listMessages(store.db, conversation.id);
+  const current = (await findConversation(store.db, conversation.id))!;
+  const abort = new AbortController();
+  const generation = replyGeneration(messages, input, { model, thinking: true, signal: abort.signal });
+  return replies.reply({ conversation: current, messages, input, generation, emit });
+}
+
+forEachDatabase("a reply streams reasoning then content and is stored complete, naming the conversation", async (store) => {
+  const replies = repliesFor(store);
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const events: ReplyEvent[] = [];
+  const outcome = await send(replies, store, conversation, { kind: "send", content: "What is the answer?", parentId: null }, "scripted", (e) => events.push(e));
+
+  const script = MODEL_SCRIPTS.scripted;
+  const types = events.map((e) => e.type);
+  assert.equal(types[0], "start");
+  assert.ok(types.indexOf("reasoning") < types.indexOf("content"), types.join(","));
+  assert.deepEqual(types.slice(-2), ["done", "title"]);
+  const start = events[0] as Extract<ReplyEvent, { type: "start" }>;
+  assert.equal(start.assistant_message.status, "streaming");
+  assert.equal(start.user_message?.content, "What is the answer?");
+  const streamed = (type: "reasoning" | "content") =>
+    events.filter((e): e is Extract<ReplyEvent, { type: typeof type }> => e.type === type).map((e) => e.text).join("");
+  assert.equal(streamed("reasoning"), script.reasoning);
+  assert.equal(streamed("content"), script.answer);
+
+  const stored = await findMessage(store.db, start.assistant_message.id);
+  assert.equal(stored?.status, "complete");
+  assert.equal(stored?.reasoning, script.reasoning);
+  assert.equal(stored?.content, script.answer);
+  assert.equal(stored?.model, "scripted");
+  assert.ok((stored?.completion_tokens ?? 0) > 0 && (stored?.reasoning_tokens ?? 0) > 0);
+  assert.ok(stored?.reasoning_ms !== null && stored?.ttft_ms !== null && stored?.total_ms !== null);
+  assert.equal(outcome.status, 200);
+  assert.equal(outcome.usage.completion_tokens, stored?.completion_tokens);
+
+  const after1 = await findConversation(store.db, conversation.id);
+  assert.equal(after1?.current_message_id, stored?.id);
+  assert.equal(after1?.title, titleFromExchange("What is the answer?", script.answer));
+
+  // A follow-up keeps the title and answers after the first answer.
+  const next = await send(replies, store, after1!, { kind: "send", content: "And again?", parentId: stored!.id });
+  assert.equal((await findConversation(store.db, conversation.id))?.title, after1?.title);
+  const question = await findMessage(store.db, next.message.parent_id!);
+  assert.equal(question?.parent_id, stored?.id);
+});
+
+forEachDatabase("stop keeps the partial answer, stored as stopped; partial text is written while streaming", async (store) => {
+  const replies = repliesFor(store, 5);
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  let assistantId = "";
+  let sawStoredPartial: Promise<boolean> | null = null;
+  let stopped: Promise<unknown> | null = null;
+  const outcome = await send(replies, store, conversation, { kind: "send", content: "Think long", parentId: null }, "scripted-long", (e) => {
+    if (e.type === "start") assistantId = e.assistant_message.id;
+    if (e.type === "reasoning" && sawStoredPartial === null) {
+      // Wait until the flusher has written some reasoning while the answer is still streaming, then stop.
+      sawStoredPartial = (async () => {
+        for (;;) {
+          const row = await findMessage(store.db, assistantId);
+          if (row?.status !== "streaming") return false;
+          if (row.reasoning !== "") return true;
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      })();
+      stopped = sawStoredPartial.then(() => replies.stop(assistantId));
+    }
+  });
+  assert.equal(await sawStoredPartial, true, "partial reasoning was written before the end");
+  await stopped;
+  const row = await findMessage(store.db, assistantId);
+  assert.equal(row?.status, "stopped");
+  assert.equal(outcome.status, 499);
+  const script = MODEL_SCRIPTS["scripted-long"];
+  assert.ok(row!.reasoning.length > 0 && row!.reasoning.length < script.reasoning.length, "a strict part of the reasoning");
+  assert.ok(script.reasoning.startsWith(row!.reasoning));
+  assert.equal(row?.content, "");
+});
+
+forEachDatabase("regenerating keeps the old answer as a sibling; retrying an empty failure reuses it", async (store) => {
+  const replies = repliesFor(store);
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const first = await send(replies, store, conversation, { kind: "send", content: "Hi", parentId: null });
+  const again = await send(replies, store, conversation, { kind: "regenerate", target: first.message });
+  assert.notEqual(again.message.id, first.message.id);
+  assert.equal(again.message.parent_id, first.message.parent_id);
+  assert.equal((await findMessage(store.db, first.message.id))?.status, "complete");
+
+  // An answer that failed before writing anything: its retry replaces it instead of branching.
+  const failed = await send(replies, store, conversation, { kind: "send", content: "Break", parentId: again.message.id }, "no-such-model");
+  assert.equal(failed.message.status, "error");
+  assert.match(failed.message.error ?? "", /does not exist/);
+  assert.equal(failed.status, 404);
+  const retried = await send(replies, store, conversation, { kind: "regenerate", target: failed.message });
+  assert.equal(retried.message.id, failed.message.id);
+  assert.equal(retried.message.status, "complete");
+  assert.equal((await findMessage(store.db, failed.message.id))?.content, MODEL_SCRIPTS.scripted.answer);
+});
+
+forEachDatabase("recover marks answers a dead process left streaming as interrupted", async (store) => {
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const q = await insertMessage(store.db, { conversationId: conversation.id, parentId: null, role: "user", content: "q", status: "complete" });
+  const now = Date.now();
+  const old = await insertMessage(store.db, { conversationId: conversation.id, parentId: q.id, role: "assistant", status: "streaming", now: now - 60_000 });
+  const recent = await insertMessage(store.db, { conversationId: conversation.id, parentId: q.id, role: "assistant", status: "streaming", now });
+  const replies = repliesFor(store);
+  try {
+    await replies.recover(now);
+  } finally {
+    await replies.close();
+  }
+  assert.equal((await findMessage(store.db, old.id))?.status, "interrupted");
+  // SQLite has one serving process, so every leftover is dead; PostgreSQL replicas may still be writing fresh ones.
+  assert.equal((await findMessage(store.db, recent.id))?.status, store.dialect === "sqlite" ? "interrupted" : "streaming");
+});
+
+forEachDatabase("the prompt is the branch's thread without earlier reasoning", async (store) => {
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const q1 = await insertMessage(store.db, { conversationId: conversation.id, parentId: null, role: "user", content: "one", status: "complete" });
+  const a1 = await insertMessage(store.db, { conversationId: conversation.id, parentId: q1.id, role: "assistant", content: "ans", status: "complete" });
+  const other = await insertMessage(store.db, { conversationId: conversation.id, parentId: q1.id, role: "assistant", content: "other branch", status: "complete" });
+  const messages = (await listMessages(store.db, conversation.id)).map((m) => (m.id === a1.id ? { ...m, reasoning: "secret thoughts" } : m));
+  const signal = new AbortController().signal;
+  const generation = replyGeneration(messages, { kind: "send", content: "two", parentId: a1.id }, { model: "scripted", thinking: false, signal });
+  assert.deepEqual(generation.messages, [
+    { role: "user", content: "one" },
+    { role: "assistant", content: "ans" },
+    { role: "user", content: "two" },
+  ]);
+  assert.equal(generation.thinking, false);
+  const regen = replyGeneration(messages, { kind: "regenerate", target: messages.find((m) => m.id === other.id)! }, { model: "scripted", thinking: true, signal });
+  assert.deepEqual(regen.messages, [{ role: "user", content: "one" }]);
+  assert.equal(regen.thinking, undefined);
+});

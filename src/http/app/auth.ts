@@ -1,0 +1,114 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { UserActor } from "../../auth/actor.ts";
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords.ts";
+import type { AuthServices } from "../../auth/requestAuth.ts";
+import { createSession, findSession, listLiveSessions, revokeSession } from "../../auth/sessions.ts";
+import { getSignupMode } from "../../auth/signupMode.ts";
+import { anyUserExists, emailSchema, findUserById, usernameSchema, type UserRow } from "../../auth/users.ts";
+import { logIn } from "../../commands/logIn.ts";
+import { signUp } from "../../commands/signUp.ts";
+import { authorize, requireUser } from "../../policies/index.ts";
+import { presentSession } from "../../presenters/session.ts";
+import { presentUser } from "../../presenters/user.ts";
+import { ApiError } from "../errors.ts";
+import { idParam } from "./params.ts";
+
+export const passwordSchema = z.string().min(MIN_PASSWORD_LENGTH, `at least ${MIN_PASSWORD_LENGTH} characters`).max(MAX_PASSWORD_LENGTH);
+
+// Only these fields exist for sign-up: anything else a client sends (role, plan, credit…) is dropped.
+const signupBody = z.object({
+  username: usernameSchema,
+  email: emailSchema.nullish(),
+  password: passwordSchema,
+  access_code: z.string().trim().min(1).max(64).nullish(),
+});
+
+const loginBody = z.object({
+  /** User name or e-mail address. */
+  login: z.string().trim().min(1).max(254),
+  password: z.string().min(1).max(MAX_PASSWORD_LENGTH),
+});
+
+const PUBLIC = { config: { access: "public" as const } };
+
+/** /api/auth/*: sign-up, sign-in, sign-out, who am I, my sessions. */
+export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): void {
+  const db = auth.store.db;
+
+  app.get("/api/auth/state", PUBLIC, async (request, reply) => {
+    const actor = request.actor;
+    const user = actor.kind === "user" ? await findUserById(db, actor.userId) : undefined;
+    return {
+      user: user ? presentUser(user) : null,
+      csrf_token: auth.cookies.ensureCsrfCookie(request, reply, actor.kind === "user" ? actor.sessionId : null),
+      signup_mode: await getSignupMode(db),
+      setup_required: !(await anyUserExists(db)),
+    };
+  });
+
+  app.post("/api/auth/signup", PUBLIC, async (request, reply) => {
+    const body = signupBody.parse(request.body);
+    const { user } = await signUp(
+      { db, hasher: auth.hasher },
+      { username: body.username, email: body.email ?? null, password: body.password, accessCode: body.access_code ?? null, ip: request.ip },
+    );
+    if (user.status !== "active") {
+      return reply.status(202).send({ user: presentUser(user), csrf_token: auth.cookies.ensureCsrfCookie(request, reply, null) });
+    }
+    const csrf = await startSession(request, reply, user);
+    return reply.status(201).send({ user: presentUser(user), csrf_token: csrf });
+  });
+
+  app.post("/api/auth/login", PUBLIC, async (request, reply) => {
+    const body = loginBody.parse(request.body);
+    const { user, token, session } = await logIn(
+      { db, hasher: auth.hasher, lifetime: auth.lifetime },
+      { login: body.login, password: body.password, ip: request.ip, userAgent: request.headers["user-agent"] ?? null, previousSessionId: currentSessionId(request) },
+    );
+    const csrf = auth.cookies.setSession(request, reply, token, session.id);
+    return { user: presentUser(user), csrf_token: csrf };
+  });
+
+  app.post("/api/auth/logout", PUBLIC, async (request, reply) => {
+    const sessionId = currentSessionId(request);
+    if (sessionId) await revokeSession(db, sessionId);
+    auth.cookies.clearSession(request, reply);
+    return reply.status(204).send();
+  });
+
+  app.get("/api/auth/me", async (request, reply) => {
+    const actor = requireUser(request.actor);
+    const user = await findUserById(db, actor.userId);
+    if (!user) throw new ApiError(401, "You are not signed in.", "unauthenticated");
+    return { user: presentUser(user), csrf_token: auth.cookies.ensureCsrfCookie(request, reply, actor.sessionId) };
+  });
+
+  app.get("/api/auth/sessions", async (request) => {
+    authorize(request.actor, "session.list");
+    const actor = requireUser(request.actor);
+    const sessions = await listLiveSessions(db, actor.userId, auth.lifetime);
+    return { data: sessions.map((s) => presentSession(s, actor.sessionId)) };
+  });
+
+  app.delete("/api/auth/sessions/:id", async (request, reply) => {
+    const id = idParam(request);
+    const session = id ? await findSession(db, id) : undefined;
+    authorize(request.actor, "session.delete", session?.revoked_at === null ? session : undefined);
+    await revokeSession(db, session.id);
+    if (session.id === currentSessionId(request)) auth.cookies.clearSession(request, reply);
+    return reply.status(204).send();
+  });
+
+  async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow): Promise<string> {
+    const previous = currentSessionId(request);
+    if (previous) await revokeSession(db, previous);
+    const { token, session } = await createSession(db, { userId: user.id, userAgent: request.headers["user-agent"] ?? null, ip: request.ip, lifetime: auth.lifetime });
+    return auth.cookies.setSession(request, reply, token, session.id);
+  }
+}
+
+function currentSessionId(request: FastifyRequest): string | null {
+  const actor = request.actor;
+  return actor.kind === "user" ? (actor as UserActor).sessionId : null;
+}
