@@ -42,16 +42,15 @@ export const originSchema = z.string().refine((value) => {
 }, "must be an exact origin such as https://chat.example.com (scheme, host and optional port; no path, no trailing slash, no wildcard)");
 
 /**
- * Fastify's trustProxy: true (trust every hop), a hop count, or addresses/CIDRs of the proxies.
- * Text from the environment ("true", "1", "10.0.0.0/8,127.0.0.1") is turned into one of those.
+ * Fastify's trustProxy: true (trust every hop) or the addresses/CIDRs of the proxies (safer).
+ * Text from the environment ("true", "10.0.0.0/8,127.0.0.1") is turned into one of those.
  */
 export const trustProxySchema = z.preprocess(
   (value) => {
     if (typeof value !== "string") return value;
     if (/^(true|yes|on)$/i.test(value)) return true;
     if (/^(false|no|off|)$/i.test(value)) return false;
-    if (/^\d+$/.test(value)) return Number(value);
     return value.split(",").map((s) => s.trim()).filter(Boolean);
   },
-  z.union([z.boolean(), z.number().int().min(0).max(100), z.array(z.string().min(1))]),
+  z.union([z.boolean(), z.array(z.string().min(1))]),
 );

@@ -90,7 +90,14 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     const authorization = request.headers.authorization;
     if (authorization !== undefined && access !== "public") {
       if (appApi) throw new ApiError(401, "API keys work on /v1 only; the app API needs a signed-in session.", "api_key_not_accepted");
-      request.actor = await actorFromApiKey(store, authorization);
+      try {
+        request.actor = await actorFromApiKey(store, authorization);
+      } catch (error) {
+        // Local mode means no account, hence no key, exists: clients that insist on sending some
+        // key (the OpenAI SDK does) get the local actor, as with Ollama.
+        if (access !== "user-or-local" || !(await localMode.appliesTo(request))) throw error;
+        request.actor = LOCAL;
+      }
     } else {
       const token = request.cookies[SESSION_COOKIE];
       if (token !== undefined) {

@@ -34,11 +34,6 @@ export function planWeight(plan: Pick<Plan, "concurrencyWeight"> | null | undefi
   return plan ? Math.max(1, plan.concurrencyWeight) : 1;
 }
 
-/** The admission queue's `weightOf(planId)`: the weight of a user's plan, resolved as billing resolves it. */
-export async function planWeightFor(db: Kysely<Database>, planId: string | null, defaultPlanId: string): Promise<number> {
-  return planWeight(await resolvePlan(db, planId, defaultPlanId));
-}
-
 export function planAllowsModel(plan: Plan, model: string): boolean {
   return plan.allowedModels === null || plan.allowedModels.includes(model);
 }

@@ -66,7 +66,7 @@ const BUCKET_MS = 15 * 60 * 1000;
 export async function dailyUsage(db: Kysely<Database>, filter: UsageFilter, timeZone: string): Promise<DailyUsage[]> {
   const buckets = await filtered(db, filter)
     .select((eb) => [
-      sql<number>`started_at / ${BUCKET_MS}`.as("bucket"),
+      sql<number>`started_at / ${sql.lit(BUCKET_MS)}`.as("bucket"),
       "model",
       eb.fn.countAll<number>().as("requests"),
       eb.fn.sum<number>("cache_hit_tokens").as("hit"),
@@ -77,7 +77,8 @@ export async function dailyUsage(db: Kysely<Database>, filter: UsageFilter, time
       eb.fn.sum<number>("charged_micros").as("charged"),
       sql<number>`sum(cache_hit_tokens * (price_input_cache_miss - price_input_cache_hit))`.as("saved"),
     ])
-    .groupBy([sql`started_at / ${BUCKET_MS}`, "model"])
+    // A literal, not a parameter: PostgreSQL must see the very same expression in SELECT and GROUP BY.
+    .groupBy([sql`started_at / ${sql.lit(BUCKET_MS)}`, "model"])
     .execute();
   const days = new Map<string, DailyUsage & { savedExact: number }>();
   for (const b of buckets) {

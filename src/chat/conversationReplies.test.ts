@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
-import { startTestService } from "../../test/support/service.ts";
+import { startTestService, type TestService } from "../../test/support/service.ts";
 import type { ModelRouter } from "../engines/router.ts";
 import { MODEL_SCRIPTS } from "../gguf/catalog.ts";
 import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "./conversationReplies.ts";
@@ -9,11 +9,13 @@ import { titleFromExchange } from "./conversationTitle.ts";
 import { createConversation, findConversation, findMessage, insertMessage, listMessages, type Conversation } from "./conversations.ts";
 
 // One real service (llama.cpp, generated scripted models) for the whole file; each test gets its own database.
+let service: TestService;
 let router: ModelRouter;
 before(async () => {
-  const service = await startTestService({ after }, { models: ["scripted", "scripted-long"] });
+  service = await startTestService({ models: ["scripted", "scripted-long"] });
   router = service.router;
 });
+after(() => service.stop());
 
 function repliesFor(store: TestStore, flushIntervalMs = 500): ConversationReplies {
   const replies = new ConversationReplies({ db: store.db, router, dialect: store.dialect, flushIntervalMs });

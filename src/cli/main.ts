@@ -1,4 +1,5 @@
 import { Command } from "commander";
+import { registerAdminCommand } from "./commands/admin.ts";
 import { registerChatCommand } from "./commands/chat.ts";
 import { registerModelsCommand } from "./commands/models.ts";
 import { registerPullCommand } from "./commands/pull.ts";
@@ -20,6 +21,7 @@ registerServeCommand(program);
 registerChatCommand(program);
 registerPullCommand(program, { modelsDir });
 registerModelsCommand(program, { modelsDir });
+registerAdminCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`sputnik: ${(error as Error).message}`);

@@ -66,6 +66,7 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_PUBLIC_URL: { key: "publicUrl", kind: "string" },
   SPUTNIK_AUTH: { key: "auth", kind: "json" },
   SPUTNIK_LIMITS: { key: "limits", kind: "json" },
+  SPUTNIK_LOCAL_ENGINE: { key: "localEngine", kind: "json" },
   SPUTNIK_METRICS_TOKEN: { key: "metricsToken", kind: "string" },
 };
 

@@ -2,6 +2,7 @@ import os from "node:os";
 import { z } from "zod";
 import { authConfigSchema, originSchema, trustProxySchema } from "../auth/config.ts";
 import { billingConfigSchema } from "../billing/config.ts";
+import { localEngineConfigSchema } from "../engines/local/config.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
 
 /** A model served by an OpenAI-compatible upstream. The client never chooses the URL: only operators do. */
@@ -53,6 +54,8 @@ export const configSchema = z.object({
   trustProxy: trustProxySchema.default(false),
   /** The address users reach Sputnik at; an https:// URL makes cookies Secure. */
   publicUrl: z.string().url().optional(),
+  /** Local engine: disk context cache, memory budget, per-model thinking caps and speculative decoding (src/engines/local/config.ts). */
+  localEngine: localEngineConfigSchema,
   /** Accounts, sessions, passwords (src/auth/config.ts). */
   auth: authConfigSchema,
   /** Rate limits, admission queue and request hygiene (src/limits/config.ts). */

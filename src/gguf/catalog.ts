@@ -35,18 +35,18 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildBenchModel } from "./bench.ts";
 import { readMetadataString } from "./header.ts";
-import { buildScriptedModel } from "./scripted.ts";
+import { buildScriptedModel, type Script } from "./scripted.ts";
 import { MODEL_SCRIPTS } from "./scripts.ts";
 import type { GgufWriter } from "./writer.ts";
 
-export { MODEL_SCRIPTS, PULL_HINT, type ScriptedModelName } from "./scripts.ts";
+export { MODEL_SCRIPTS, PULL_HINT } from "./scripts.ts";
 export type { Script } from "./scripted.ts";
 
 /** Bump when the construction changes so cached files are rebuilt. */
 export const GENERATOR_VERSION = "1";
 const STAMP_KEY = "sputnik.generator";
 
-export const MODEL_NAMES = [...Object.keys(MODEL_SCRIPTS), "bench"] as const;
+export const MODEL_NAMES: readonly string[] = [...Object.keys(MODEL_SCRIPTS), "bench"];
 
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.cache/models");
 
@@ -57,7 +57,7 @@ export class UnknownModelError extends Error {
 }
 
 /** What node-llama-cpp's thought segment and response text are for a script (see above). */
-export function rawModelTexts(script: { reasoning: string; answer: string }): { thought: string; response: string } {
+export function rawModelTexts(script: Script): { thought: string; response: string } {
   return { thought: `\n${script.reasoning}\n`, response: `\n\n${script.answer}` };
 }
 
@@ -114,8 +114,8 @@ export async function writeModel(name: string, file: string): Promise<number> {
   return (await stat(file)).size;
 }
 
-function scriptOf(name: string) {
-  const script = (MODEL_SCRIPTS as Record<string, { reasoning: string; answer: string }>)[name];
+function scriptOf(name: string): Script {
+  const script = Object.hasOwn(MODEL_SCRIPTS, name) ? MODEL_SCRIPTS[name] : undefined;
   if (!script) throw new UnknownModelError(name);
   return script;
 }

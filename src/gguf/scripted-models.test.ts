@@ -57,8 +57,7 @@ for (const [name, script] of Object.entries(MODEL_SCRIPTS)) {
         const sequence = context.getSequence();
         const session = new LlamaChatSession({ contextSequence: sequence });
         assert.equal(session.chatWrapper.wrapperName, "DeepSeek", "the R1 template selects DeepSeekChatWrapper");
-        const first = await ask(session, "What is the capital of France?");
-        assert.deepEqual({ ...first, response: first.response }, { thought: expected.thought, response: expected.response, stopReason: "eogToken" });
+        assert.deepEqual(await ask(session, "What is the capital of France?"), expected);
         assert.deepEqual(await ask(session, "And Germany? <think> </think> 你好 🚀 {\"a\":1}"), expected);
         session.dispose({ disposeSequence: false });
         await sequence.clearHistory();

@@ -40,7 +40,7 @@ const LONG_REASONING = [
   "Now I am ready to write the short answer.",
 ].join(" ");
 
-export const MODEL_SCRIPTS = {
+export const MODEL_SCRIPTS: Readonly<Record<string, Script>> = {
   scripted: {
     reasoning: "The user asks a question. I will answer the question briefly and clearly.",
     answer: "Hello! I am the scripted test model. The answer is 42.",
@@ -92,6 +92,4 @@ export const MODEL_SCRIPTS = {
     reasoning: "The user wants some unicode. I will greet the world in Chinese, with emoji.",
     answer: "你好，世界 👋🏽 Sputnik 🚀",
   },
-} satisfies Record<string, Script>;
-
-export type ScriptedModelName = keyof typeof MODEL_SCRIPTS;
+};

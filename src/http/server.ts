@@ -1,19 +1,26 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { registerAuth } from "../auth/requestAuth.ts";
+import type { Config } from "../config/schema.ts";
 import type { ModelRouter } from "../engines/router.ts";
 import { registerAttackModeGate, registerFloodGuard } from "../limits/httpGuards.ts";
 import type { Limits } from "../limits/limits.ts";
-import { guardConnections } from "../limits/requestHygiene.ts";
+import { capConnectionsPerIp, httpTimeouts } from "../limits/requestHygiene.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { registerMetrics } from "../metrics/route.ts";
+import { registerAccountRoutes } from "./app/accounts.ts";
 import { registerBillingRoutes, type BillingRoutesDeps } from "./app/billing.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { registerHealth } from "./health.ts";
 import { registerBalance } from "./openai/balance.ts";
 import { registerChatCompletions, type ChatCompletionDeps, type CompletionRecord } from "./openai/chatCompletions.ts";
 import { registerModels } from "./openai/models.ts";
+import type { Store } from "../store/database.ts";
 
 export interface ServerDeps {
+  /** Accounts (sessions, API keys, /api/auth, /api/keys, /api/admin): with both, every route needs auth unless public. */
+  store?: Store;
+  config?: Config;
   router: ModelRouter;
   logger: Logger;
   bodyLimit: number;
@@ -35,24 +42,26 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit,
-    // Slowloris: a client must send its headers and body in bounded time (headers: guardConnections).
-    requestTimeout: deps.limits?.config.requestTimeoutMs ?? 120_000,
+    // Slowloris: a client must send its headers and body in bounded time.
+    ...(deps.limits ? httpTimeouts(deps.limits.config) : { requestTimeout: 120_000 }),
     connectionTimeout: 0,
     keepAliveTimeout: 10_000,
     // Treat /v1/models and /v1/models/ alike, but nothing looser (no case folding).
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, caseSensitive: true },
+    // Believe X-Forwarded-* (client IP, https) only from the configured proxies.
+    trustProxy: deps.config?.trustProxy ?? false,
   });
   installErrorHandlers(app);
   if (deps.metrics) registerMetrics(app, { metrics: deps.metrics, token: deps.metricsToken });
   if (deps.limits) {
     const limits = deps.limits;
-    guardConnections(app.server, { maxPerIp: limits.config.maxConnectionsPerIp, headersTimeoutMs: limits.config.headersTimeoutMs }, (reason) =>
-      limits.noteRejection(reason),
-    );
+    capConnectionsPerIp(app.server, limits.config.maxConnectionsPerIp, (reason) => limits.noteRejection(reason));
     // Before the auth hook, so a flood is refused before any credential lookup.
     registerFloodGuard(app, limits);
     registerAttackModeGate(app, limits);
   }
+  // Sets request.actor and enforces each route's access; routes below are deny-by-default.
+  const auth = deps.store && deps.config ? await registerAuth(app, { store: deps.store, config: deps.config }) : null;
   registerHealth(app, deps);
   registerModels(app, { router: deps.router, startedAt: Date.now() });
   registerChatCompletions(app, deps);
@@ -60,5 +69,6 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     registerBalance(app, deps.billing);
     registerBillingRoutes(app, deps.billing);
   }
+  if (auth) registerAccountRoutes(app, auth);
   return app;
 }

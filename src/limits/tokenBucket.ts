@@ -70,7 +70,8 @@ export function applyBucket(
 
 export function outcomeOf(tokens: number, allowed: boolean, cost: number, rule: BucketRule): BucketOutcome {
   const rate = rule.capacity / rule.windowMs;
-  const needed = Math.min(Math.max(cost, Number.MIN_VALUE), rule.capacity);
+  // A cost of 0 ("out of debt?") is answered with the wait for one whole token.
+  const needed = Math.min(Math.max(cost, 1), rule.capacity);
   return {
     allowed,
     limit: rule.capacity,

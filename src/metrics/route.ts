@@ -20,7 +20,8 @@ export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; 
     });
   });
 
-  app.get("/metrics", async (request, reply) => {
+  // Public to the auth hook: this route checks its own token (or loopback) below.
+  app.get("/metrics", { config: { access: "public" } }, async (request, reply) => {
     authorize(request, deps.token);
     const body = await metrics.registry.metrics();
     return reply.header("content-type", metrics.registry.contentType).header("cache-control", "no-store").send(body);

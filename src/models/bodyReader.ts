@@ -50,6 +50,9 @@ export async function readBody(
     if (!ended) failure ??= new Error("connection closed before the end of the body");
     notify();
   });
+  // In case it ended or failed before these listeners were attached.
+  if (response.readableEnded) ended = true;
+  else if (response.destroyed) failure = response.errored ?? new Error("connection closed before the end of the body");
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
 

@@ -80,7 +80,11 @@ async function request(options: DownloadOptions, resume: { bytes: number; state:
   if (status === 206 && resume) {
     const range = parseContentRange(response.headers["content-range"]);
     const known = resume.state.totalBytes;
-    if (range && range.start === resume.bytes && range.total !== null && range.end === range.total - 1 && (known === null || known === range.total)) {
+    const rangeFits = range !== null && range.start === resume.bytes && range.total !== null && range.end === range.total - 1;
+    // A server that honours Range but ignores If-Range would splice a changed file: compare ourselves too.
+    const etag = strongEtag(response.headers.etag);
+    const sameFile = (known === null || known === range?.total) && (etag === null || resume.state.etag === null || etag === resume.state.etag);
+    if (rangeFits && sameFile) {
       return { kind: "body", response, url, offset: resume.bytes, totalBytes: range.total };
     }
     response.destroy();
@@ -103,13 +107,17 @@ async function receive(options: DownloadOptions, answer: Extract<Answer, { kind:
     lastModified: response.headers["last-modified"] ?? null,
     totalBytes,
   };
-  // Written before the first byte, so that whatever lands in the partial file can be resumed.
-  await writeFile(statePath(options.partialPath), JSON.stringify(state));
-
   let downloaded = offset;
   const report = () => options.onProgress?.({ downloadedBytes: downloaded, totalBytes, resumedFrom: offset });
   report();
-  const file = await open(options.partialPath, offset > 0 ? "a" : "w");
+  // The state is written before the first byte, so that whatever lands in the partial file can be
+  // resumed. readBody starts listening at once (no await before it): the events of a connection
+  // that drops meanwhile must not be missed.
+  const opening = storage(
+    options.partialPath,
+    writeFile(statePath(options.partialPath), JSON.stringify(state)).then(() => open(options.partialPath, offset > 0 ? "a" : "w")),
+  );
+  opening.catch(() => {}); // consumed through `reading` or below; never left unhandled
   try {
     // Each chunk is on disk before the next is taken, so a cut or an abort leaves a resumable prefix.
     await readBody(
@@ -118,21 +126,21 @@ async function receive(options: DownloadOptions, answer: Extract<Answer, { kind:
         if (totalBytes !== null && downloaded + chunk.length > totalBytes) {
           throw new ModelError("download_failed", `${redact(answer.url)} sent more bytes than announced.`);
         }
-        await file.write(chunk);
+        await storage(options.partialPath, (await opening).write(chunk));
         downloaded += chunk.length;
         report();
       },
       options.signal,
     );
-    await file.sync();
+    await storage(options.partialPath, (await opening).sync());
   } catch (error) {
     if ((error as Error).name === "AbortError" || error instanceof ModelError) throw error;
-    throw interrupted(options, downloaded, totalBytes, error);
+    throw interrupted(options, downloaded, totalBytes, state, error);
   } finally {
-    await file.close();
+    await (await opening.catch(() => null))?.close();
   }
   if (totalBytes !== null && downloaded !== totalBytes) {
-    throw interrupted(options, downloaded, totalBytes);
+    throw interrupted(options, downloaded, totalBytes, state);
   }
   return { bytes: downloaded, resumed: offset > 0 };
 }
@@ -155,15 +163,25 @@ async function resumableBytes(options: DownloadOptions): Promise<{ bytes: number
   return { bytes: size, state: state! };
 }
 
-function interrupted(options: DownloadOptions, downloaded: number, total: number | null, cause?: unknown): ModelError {
+function interrupted(options: DownloadOptions, downloaded: number, total: number | null, state: PartialState, cause?: unknown): ModelError {
   const of = total === null ? "" : ` of ${total}`;
+  const resumable = state.etag !== null || state.lastModified !== null;
   return new ModelError(
     "download_failed",
     `Download from ${redact(options.url)} was interrupted after ${downloaded}${of} bytes` +
       (cause instanceof Error ? ` (${cause.message})` : "") +
-      "; run the same pull again to resume.",
+      (resumable ? "; run the same pull again to resume." : "; the server gives no ETag or Last-Modified, so a new pull starts over."),
     { cause },
   );
+}
+
+/** File system failures (disk full, permissions) are not network trouble: no "rerun to resume". */
+async function storage<T>(path: string, operation: Promise<T>): Promise<T> {
+  try {
+    return await operation;
+  } catch (error) {
+    throw new ModelError("storage_error", `Cannot write ${path}: ${(error as Error).message}`, { cause: error });
+  }
 }
 
 /** A weak ETag ("W/...") must not be used for If-Range, which requires byte-for-byte identity. */

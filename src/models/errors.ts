@@ -11,10 +11,12 @@ export type ModelErrorCode =
   | "insecure_protocol"
   | "too_many_redirects"
   | "http_error"
+  | "network_error"
   | "download_failed"
   | "no_matching_file"
   | "ambiguous_file"
   | "split_model"
+  | "storage_error"
   | "busy"
   | "invalid_model";
 

@@ -123,5 +123,5 @@ function send(url: URL, options: GetOptions): Promise<IncomingMessage> {
 
 function asModelError(error: Error, url: URL): Error {
   if (error instanceof ModelError || error.name === "AbortError") return error;
-  return new ModelError("download_failed", `Request to ${redact(url)} failed: ${error.message}`, { cause: error });
+  return new ModelError("network_error", `Request to ${redact(url)} failed: ${error.message}`, { cause: error });
 }

@@ -44,6 +44,7 @@ beforeEach(async () => {
   hub.repos.clear();
   hub.requests.length = 0;
   hub.ignoreRange = false;
+  hub.ignoreIfRange = false;
   hub.cutNextAt = hub.stallNextAt = null;
   hub.redirectBase = null;
   hub.redirectLoop = false;
@@ -192,6 +193,20 @@ describe("pull from a URL", () => {
     assert.deepEqual(await readFile(result.path), goodModel);
   });
 
+  test("a server that ignores If-Range cannot splice a changed file: its 206 is checked against the ETag", async () => {
+    hub.files.set("/files/splice.gguf", otherModel);
+    hub.cutNextAt = 30_000;
+    await assert.rejects(pullModel(local(`${hub.baseUrl}/files/splice.gguf`)), withCode("download_failed"));
+    hub.files.set("/files/splice.gguf", goodModel);
+    hub.ignoreIfRange = true;
+    const result = await pullModel(local(`${hub.baseUrl}/files/splice.gguf`));
+    const [, ranged, fresh] = hub.requestsFor("/files/splice.gguf");
+    assert.equal(ranged.headers.range, "bytes=30000-");
+    assert.equal(fresh.headers.range, undefined, "started over without a range");
+    assert.equal(result.resumed, false);
+    assert.deepEqual(await readFile(result.path), goodModel);
+  });
+
   test("aborting (Ctrl-C) keeps the partial file and the next pull resumes", async () => {
     hub.files.set("/files/abort.gguf", goodModel);
     hub.stallNextAt = 40_000;
@@ -211,6 +226,19 @@ describe("pull from a URL", () => {
     const result = await pullModel(local(`${hub.baseUrl}/files/abort.gguf`));
     assert.equal(result.resumed, true);
     assert.equal(hub.requestsFor("/files/abort.gguf")[1].headers.range, "bytes=40000-");
+    assert.deepEqual(await readFile(result.path), goodModel);
+  });
+
+  test("aborting during the load check keeps the whole file; the next pull only verifies it", async () => {
+    hub.files.set("/files/verify-abort.gguf", goodModel);
+    const controller = new AbortController();
+    const options = local(`${hub.baseUrl}/files/verify-abort.gguf`, { signal: controller.signal, onVerify: () => controller.abort() });
+    await assert.rejects(pullModel(options), { name: "AbortError" });
+    assert.equal((await stat(join(modelsDir, "verify-abort.gguf.partial"))).size, goodModel.length);
+
+    const result = await pullModel(local(`${hub.baseUrl}/files/verify-abort.gguf`));
+    assert.equal(hub.requestsFor("/files/verify-abort.gguf")[1].headers.range, `bytes=${goodModel.length}-`);
+    assert.equal(result.resumed, true);
     assert.deepEqual(await readFile(result.path), goodModel);
   });
 

@@ -76,7 +76,8 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   try {
     const download = await downloadWithRetries(options, { url, partialPath, bearer, policy });
     options.onVerify?.();
-    const verdict = await verifyGguf(partialPath, { timeoutMs: options.verifyTimeoutMs });
+    // An abort here keeps the complete partial file: the next pull finds it whole and only verifies.
+    const verdict = await verifyGguf(partialPath, { timeoutMs: options.verifyTimeoutMs, signal: options.signal });
     if (!verdict.ok) {
       await discard(partialPath);
       throw new ModelError("invalid_model", `Downloaded file is not a usable model and was deleted: ${verdict.reason}`);
@@ -121,7 +122,8 @@ async function downloadWithRetries(
     try {
       return await downloadToPartial({ ...target, signal: options.signal, onProgress: options.onProgress });
     } catch (error) {
-      // Only a dropped connection is worth retrying; HTTP errors, policy refusals and aborts are final.
+      // Only a transfer cut short is retried (it resumes); failing to connect, HTTP errors,
+      // policy refusals and aborts are reported at once.
       const dropped = error instanceof ModelError && error.code === "download_failed";
       if (!dropped || attempt >= retries || options.signal?.aborted) throw error;
       await sleep(1000 * (attempt + 1), options.signal);

@@ -15,11 +15,15 @@ const CHILD_SCRIPT = fileURLToPath(new URL("./verifyChild.ts", import.meta.url))
 const TSX_LOADER = import.meta.resolve("tsx");
 const STDERR_TAIL = 4000;
 
-export function verifyGguf(path: string, options: { timeoutMs?: number } = {}): Promise<VerifyResult> {
+/** Rejects only with an AbortError when `signal` aborts; every verdict about the file resolves. */
+export function verifyGguf(path: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<VerifyResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
-  return new Promise((resolvePromise) => {
+  return new Promise((resolvePromise, reject) => {
+    options.signal?.throwIfAborted();
     const child = spawn(process.execPath, ["--import", TSX_LOADER, CHILD_SCRIPT, path], {
       stdio: ["ignore", "pipe", "pipe"],
+      signal: options.signal,
+      killSignal: "SIGKILL",
     });
     let stdout = "";
     let stderr = "";
@@ -33,12 +37,14 @@ export function verifyGguf(path: string, options: { timeoutMs?: number } = {}): 
 
     child.on("error", (error) => {
       clearTimeout(timer);
+      if (error.name === "AbortError") return reject(error);
       resolvePromise({ ok: false, reason: `could not start the verifier: ${error.message}` });
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      if (options.signal?.aborted) return reject(options.signal.reason);
       if (timedOut) {
-        return resolvePromise({ ok: false, reason: `loading the model did not finish within ${Math.round(timeoutMs / 1000)} s` });
+        return resolvePromise({ ok: false, reason: `loading the model did not finish within ${timeoutMs / 1000} s` });
       }
       const reported = parseResult(stdout);
       if (code === 0 && reported) return resolvePromise(reported);

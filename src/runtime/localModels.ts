@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Logger } from "pino";
 import { modelsDirOf } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { LocalModel } from "../engines/local/localModel.ts";
+import { LocalModel, type LocalModelOptions } from "../engines/local/localModel.ts";
 import { ensureModel } from "../gguf/catalog.ts";
 import { pullModel } from "../models/pull.ts";
 import { resolveModelPath } from "../models/registry.ts";
@@ -41,6 +41,7 @@ export async function loadLocalModels(config: Config, logger: Logger): Promise<L
           parallel: config.parallel,
           contextSize: config.contextSize,
           ...(plan.note ? { note: plan.note } : {}),
+          ...localEngineOptions(config, plan.id, logger),
         }),
       );
     }
@@ -49,6 +50,20 @@ export async function loadLocalModels(config: Config, logger: Logger): Promise<L
     throw error;
   }
   return loaded;
+}
+
+/** The local engine's settings for one model: its operator settings, the disk cache, the memory budget. */
+function localEngineOptions(config: Config, id: string, logger: Logger): Partial<LocalModelOptions> {
+  const engine = config.localEngine;
+  const cache = engine.contextCache;
+  return {
+    ...(engine.models[id] ? { settings: engine.models[id] } : {}),
+    ...(cache.enabled && cache.maxBytes > 0
+      ? { contextCache: { dir: path.resolve(cache.dir ?? path.join(config.dataDir, "context-cache")), maxBytes: cache.maxBytes, minTokens: cache.minTokens } }
+      : {}),
+    ...(engine.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: engine.memoryBudgetBytes } : {}),
+    warn: (message) => logger.warn({ model: id }, message),
+  };
 }
 
 async function configuredModels(config: Config): Promise<PlannedModel[]> {

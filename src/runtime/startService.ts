@@ -17,6 +17,7 @@ import { buildServer } from "../http/server.ts";
 import { createCompletionMetering } from "../http/openai/metering.ts";
 import type { CompletionRecord } from "../http/openai/chatCompletions.ts";
 import { openDatabase, type Store } from "../store/database.ts";
+import { assertSafeBinding } from "../auth/localMode.ts";
 import { recordRequest } from "../store/requestLog.ts";
 import type { Database } from "../store/schema.ts";
 import { loadLocalModels } from "./localModels.ts";
@@ -38,6 +39,11 @@ export async function startService(config: Config, options: { logger?: Logger } 
   fs.mkdirSync(modelsDirOf(config), { recursive: true });
 
   const store = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, logger });
+  // Never serve the network before any account exists (src/auth/localMode.ts).
+  await assertSafeBinding(store.db, config.host).catch(async (error: unknown) => {
+    await store.close();
+    throw error;
+  });
   const engines: Engine[] = [];
   try {
     const local = await loadLocalModels(config, logger);
@@ -72,6 +78,8 @@ export async function startService(config: Config, options: { logger?: Logger } 
   await meter.start();
   const metering = createCompletionMetering({ meter, router, store });
   const app = await buildServer({
+    store,
+    config,
     router,
     logger,
     bodyLimit: config.bodyLimit,

@@ -21,7 +21,7 @@ export function registerPullCommand(program: Command, deps: { modelsDir(): strin
     .option("--hf-endpoint <url>", "Hugging Face endpoint (default: $SPUTNIK_HF_ENDPOINT or https://huggingface.co)")
     .option("--allow-private-network", "allow downloads from loopback, private and link-local addresses")
     .option("--allow-http", "allow plain http:// URLs")
-    .addHelpText("after", "\nA Hugging Face token is read from $HF_TOKEN.")
+    .addHelpText("after", "\nA Hugging Face token is read from $HF_TOKEN.\n")
     .action(async (source: string, flags: PullFlags) => {
       process.exitCode = await runPull(source, flags, deps.modelsDir());
     });

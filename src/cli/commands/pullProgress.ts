@@ -31,8 +31,8 @@ class Rate {
     const seconds = (now - this.startedAt) / 1000;
     const speed = seconds > 0 ? (p.downloadedBytes - this.startBytes) / seconds : 0;
     const remaining = p.totalBytes === null ? null : p.totalBytes - p.downloadedBytes;
-    const eta = remaining !== null && speed > 0 ? formatDuration(remaining / speed) : "?";
-    return { speed: `${formatBytes(speed)}/s`, eta };
+    const timeLeft = remaining !== null && speed > 0 ? formatDuration(remaining / speed) : "?";
+    return { speed: `${formatBytes(speed)}/s`, timeLeft };
   }
 }
 
@@ -52,7 +52,7 @@ class BarReporter implements ProgressReporter {
     if (this.bar === null) {
       this.bar = new cliProgress.SingleBar({
         stream: this.stream,
-        format: "{bar} {percentage}% | {done} / {size} | {speed} | ETA {eta}",
+        format: "{bar} {percentage}% | {done} / {size} | {speed} | ETA {timeLeft}",
         hideCursor: true,
         barsize: 30,
       }, cliProgress.Presets.shades_classic);
@@ -91,9 +91,9 @@ class LineReporter implements ProgressReporter {
     this.last = null;
   }
 
-  private write(p: DownloadProgress, figures: { speed: string; eta: string }): void {
+  private write(p: DownloadProgress, figures: { speed: string; timeLeft: string }): void {
     const percent = p.totalBytes ? ` ${((100 * p.downloadedBytes) / p.totalBytes).toFixed(1)}%` : "";
     const size = p.totalBytes === null ? "" : ` / ${formatBytes(p.totalBytes)}`;
-    this.stream.write(`download:${percent} ${formatBytes(p.downloadedBytes)}${size}, ${figures.speed}, ETA ${figures.eta}\n`);
+    this.stream.write(`download:${percent} ${formatBytes(p.downloadedBytes)}${size}, ${figures.speed}, ETA ${figures.timeLeft}\n`);
   }
 }

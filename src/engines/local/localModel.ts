@@ -1,16 +1,27 @@
+import path from "node:path";
 import {
+  DraftSequenceTokenPredictor,
+  InputLookupTokenPredictor,
   LlamaChat,
   resolveChatWrapper,
   type ChatWrapper,
+  type Llama,
   type LlamaContext,
   type LlamaGrammar,
   type LlamaModel,
   type Token,
+  type TokenPredictor,
 } from "node-llama-cpp";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
 import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo } from "../types.ts";
+import { BatchScheduler, type BatchStats } from "./batching.ts";
+import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
+import { ContextCache, type CacheStats } from "./contextCache.ts";
 import { sharedLlama } from "./llama.ts";
+import { assertFits, availableMemory, estimateMemory } from "./memoryCheck.ts";
+import { modelFingerprint } from "./modelFingerprint.ts";
+import { placePrefix } from "./prefixPlacement.ts";
 import { toChatHistory } from "./prompt.ts";
 import { SequencePool, sharedPrefixLength, type PooledSequence } from "./sequencePool.ts";
 import { TextAssembler } from "./textAssembler.ts";
@@ -22,6 +33,23 @@ export interface LocalModelOptions {
   parallel: number;
   contextSize: number;
   note?: string;
+  /** Operator settings of this model (thinking cap, speculative decoding). */
+  settings?: LocalModelSettings;
+  /** Disk cache of KV states; absent: no disk cache. */
+  contextCache?: { dir: string; maxBytes: number; minTokens: number };
+  /** Memory the model may use; default: what the system has available. */
+  memoryBudgetBytes?: number;
+  warn?: (message: string) => void;
+}
+
+/** Tokens per llama_decode call: node-llama-cpp's default, stated so the batch statistics know it. */
+const BATCH_SIZE = 512;
+
+export interface LocalModelStats {
+  batches: BatchStats;
+  contextCache: CacheStats | null;
+  /** Speculative decoding: predicted tokens the model confirmed / rejected, summed over sequences. */
+  speculative: { validated: number; refuted: number; acceptanceRate: number | null } | null;
 }
 
 /**
@@ -37,23 +65,57 @@ export class LocalModel {
     private readonly context: LlamaContext,
     readonly pool: SequencePool,
     private readonly chatWrapper: ChatWrapper,
+    private readonly batches: BatchScheduler,
+    private readonly cache: ContextCache | null,
+    private readonly draft: { model: LlamaModel; context: LlamaContext } | null,
   ) {}
 
   static async load(options: LocalModelOptions): Promise<LocalModel> {
     const llama = await sharedLlama();
-    const model = await llama.loadModel({ modelPath: options.path });
+    const speculative = options.settings?.speculative;
+    if (llama.gpu === false) {
+      // On the CPU everything lives in RAM: refuse a load that cannot fit instead of being killed
+      // by the OOM killer halfway through. (With a GPU, node-llama-cpp sizes the offload itself.)
+      const layout = { contextSize: options.contextSize, sequences: options.parallel };
+      const estimate = await estimateMemory(llama, options.path, layout);
+      if (speculative?.type === "draft") {
+        const draft = await estimateMemory(llama, speculative.model, layout);
+        estimate.modelBytes += draft.modelBytes;
+        estimate.contextBytes += draft.contextBytes;
+        estimate.perSequenceBytes += draft.perSequenceBytes;
+      }
+      assertFits(options.id, estimate, availableMemory(options.memoryBudgetBytes), layout);
+    }
+    const cleanup: Array<() => Promise<void>> = [];
     try {
+      const model = await llama.loadModel({ modelPath: options.path });
+      cleanup.push(() => model.dispose());
       const contextSize = Math.min(options.contextSize, model.trainContextSize);
+      const batches = new BatchScheduler(BATCH_SIZE);
       const context = await model.createContext({
         sequences: options.parallel,
         contextSize,
         threads: options.threads,
+        batchSize: BATCH_SIZE,
+        batching: batches.options(),
       });
-      const sequences = Array.from({ length: options.parallel }, () => context.getSequence());
+      cleanup.push(() => context.dispose());
+      const draft = speculative?.type === "draft" ? await loadDraft(llama, speculative.model, options, contextSize) : null;
+      if (draft) cleanup.push(() => draft.model.dispose());
+      const sequences = Array.from({ length: options.parallel }, () =>
+        context.getSequence(speculative ? { tokenPredictor: tokenPredictor(speculative, draft) } : {}),
+      );
+      const cache = options.contextCache
+        ? await ContextCache.open({
+            ...options.contextCache,
+            modelHash: await modelFingerprint(options.path, path.join(options.contextCache.dir, "model-hashes.json")),
+            ...(options.warn ? { warn: options.warn } : {}),
+          })
+        : null;
       const chatWrapper = resolveChatWrapper(model);
-      return new LocalModel(options, model, context, new SequencePool(sequences), chatWrapper);
+      return new LocalModel(options, model, context, new SequencePool(sequences), chatWrapper, batches, cache, draft);
     } catch (error) {
-      await model.dispose();
+      for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
       throw error;
     }
   }
@@ -76,6 +138,29 @@ export class LocalModel {
       reasoning: this.reasoning,
       ...(this.options.note ? { note: this.options.note } : {}),
     };
+  }
+
+  stats(): LocalModelStats {
+    let speculative: LocalModelStats["speculative"] = null;
+    if (this.options.settings?.speculative) {
+      let validated = 0;
+      let refuted = 0;
+      for (const { sequence } of this.pool.sequences()) {
+        validated += sequence.tokenPredictions.validated;
+        refuted += sequence.tokenPredictions.refuted;
+      }
+      const proposed = validated + refuted;
+      speculative = { validated, refuted, acceptanceRate: proposed > 0 ? validated / proposed : null };
+    }
+    return { batches: this.batches.stats(), contextCache: this.cache?.stats() ?? null, speculative };
+  }
+
+  /** The reasoning-token budget of a request, after the operator's cap for this model. */
+  thinkingBudget(request: GenerationRequest): number | undefined {
+    if (request.thinking === false) return 0;
+    const cap = this.options.settings?.maxThinkingTokens;
+    if (cap === undefined) return request.thinkingBudget;
+    return Math.min(request.thinkingBudget ?? cap, cap);
   }
 
   /** Tokenizes the prompt exactly as the chat wrapper will lay it out for the model. */
@@ -116,6 +201,7 @@ export class LocalModel {
     let running: Promise<void> | null = null;
     try {
       if (request.signal?.aborted) return;
+      if (this.cache) await placePrefix(this.cache, pooled.sequence, prompt);
       running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) yield event;
     } finally {
@@ -149,7 +235,7 @@ export class LocalModel {
     const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
     const assembler = new TextAssembler(this.model, (kind, text) => tidy.push(kind, text));
 
-    const thoughtBudget = request.thinking === false ? 0 : request.thinkingBudget;
+    const thoughtBudget = this.thinkingBudget(request);
     try {
       const result = await chat.generateResponse(toChatHistory(request.messages), {
         signal,
@@ -158,6 +244,8 @@ export class LocalModel {
         temperature: request.temperature ?? 0.6,
         topP: request.topP,
         seed: request.seed,
+        // The OpenAI API's default is no penalty; node-llama-cpp's LlamaChat would apply one.
+        repeatPenalty: false,
         customStopTriggers: request.stop && request.stop.length > 0 ? request.stop : undefined,
         ...(grammar ? { grammar } : {}),
         budgets: thoughtBudget !== undefined ? { thoughtTokens: thoughtBudget, includeCurrentResponse: false } : undefined,
@@ -224,10 +312,18 @@ export class LocalModel {
     }
   }
 
+  /** Saves what the sequences hold to the disk cache (so it survives the restart), then frees all. */
   async dispose(): Promise<void> {
+    if (this.cache) {
+      for (const { sequence } of this.pool.sequences()) await this.cache.save(sequence);
+    }
     for (const chat of this.chats.values()) chat.dispose({ disposeSequence: false });
     await this.context.dispose();
     await this.model.dispose();
+    if (this.draft) {
+      await this.draft.context.dispose();
+      await this.draft.model.dispose();
+    }
   }
 }
 
@@ -240,4 +336,29 @@ function toFinishReason(stopReason: string): FinishReason {
     default:
       return "stop";
   }
+}
+
+async function loadDraft(
+  llama: Llama,
+  modelPath: string,
+  options: LocalModelOptions,
+  contextSize: number,
+): Promise<{ model: LlamaModel; context: LlamaContext }> {
+  const model = await llama.loadModel({ modelPath });
+  try {
+    const context = await model.createContext({ sequences: options.parallel, contextSize, threads: options.threads });
+    return { model, context };
+  } catch (error) {
+    await model.dispose();
+    throw error;
+  }
+}
+
+function tokenPredictor(
+  settings: SpeculativeSettings,
+  draft: { context: LlamaContext } | null,
+): TokenPredictor {
+  if (settings.type === "lookup") return new InputLookupTokenPredictor({ predictionLength: { max: settings.maxTokens } });
+  if (!draft) throw new Error("the draft model is not loaded");
+  return new DraftSequenceTokenPredictor(draft.context.getSequence(), { maxTokens: settings.maxTokens, minConfidence: settings.minConfidence });
 }

@@ -4,6 +4,8 @@ export interface PooledSequence {
   readonly index: number;
   readonly sequence: LlamaContextSequence;
   busy: boolean;
+  /** When it was last released (0: never used), to evict the least recently used on a tie. */
+  lastUsed: number;
 }
 
 /**
@@ -11,18 +13,24 @@ export interface PooledSequence {
  * sequences are decoded in the same batch by node-llama-cpp, so the pool size is the number of
  * users served at once. When several sequences are idle, the one whose cached tokens share the
  * longest prefix with the new prompt wins, so the next turn of a conversation lands where its
- * history is already evaluated.
+ * history is already evaluated. On a tie (typically a new conversation, sharing nothing) the least
+ * recently used sequence is taken, so the freshest conversations stay in memory.
  */
 export class SequencePool {
   private readonly entries: PooledSequence[];
   private readonly waiters: Array<{ prompt: readonly Token[]; resolve: (entry: PooledSequence) => void }> = [];
 
   constructor(sequences: LlamaContextSequence[]) {
-    this.entries = sequences.map((sequence, index) => ({ index, sequence, busy: false }));
+    this.entries = sequences.map((sequence, index) => ({ index, sequence, busy: false, lastUsed: 0 }));
   }
 
   get size(): number {
     return this.entries.length;
+  }
+
+  /** Every sequence, busy or not (for statistics and saving at shutdown). */
+  sequences(): readonly PooledSequence[] {
+    return this.entries;
   }
 
   get busyCount(): number {
@@ -58,6 +66,7 @@ export class SequencePool {
   }
 
   release(entry: PooledSequence): void {
+    entry.lastUsed = performance.now();
     const next = this.waiters.shift();
     if (next) {
       next.resolve(entry); // stays busy: handed straight to the next waiter
@@ -72,7 +81,7 @@ export class SequencePool {
     for (const entry of this.entries) {
       if (entry.busy) continue;
       const shared = sharedPrefixLength(entry.sequence.contextTokens, prompt);
-      if (shared > bestShared) {
+      if (shared > bestShared || (shared === bestShared && best !== undefined && entry.lastUsed < best.lastUsed)) {
         best = entry;
         bestShared = shared;
       }

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { UserActor } from "../../auth/actor.ts";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords.ts";
 import type { AuthServices } from "../../auth/requestAuth.ts";
 import { createSession, findSession, listLiveSessions, revokeSession } from "../../auth/sessions.ts";
@@ -30,7 +29,8 @@ const loginBody = z.object({
   password: z.string().min(1).max(MAX_PASSWORD_LENGTH),
 });
 
-const PUBLIC = { config: { access: "public" as const } };
+// Signing in must keep working while attack mode closes the API to anonymous callers.
+const PUBLIC = { config: { access: "public" as const, openInAttackMode: true } };
 
 /** /api/auth/*: sign-up, sign-in, sign-out, who am I, my sessions. */
 export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): void {
@@ -93,8 +93,10 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
 
   app.delete("/api/auth/sessions/:id", async (request, reply) => {
     const id = idParam(request);
-    const session = id ? await findSession(db, id) : undefined;
-    authorize(request.actor, "session.delete", session?.revoked_at === null ? session : undefined);
+    const found = id ? await findSession(db, id) : undefined;
+    // An ended session is gone, as far as anyone can tell.
+    const session = found?.revoked_at === null ? found : undefined;
+    authorize(request.actor, "session.delete", session);
     await revokeSession(db, session.id);
     if (session.id === currentSessionId(request)) auth.cookies.clearSession(request, reply);
     return reply.status(204).send();
@@ -110,5 +112,5 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
 
 function currentSessionId(request: FastifyRequest): string | null {
   const actor = request.actor;
-  return actor.kind === "user" ? (actor as UserActor).sessionId : null;
+  return actor.kind === "user" ? actor.sessionId : null;
 }

@@ -9,14 +9,13 @@ import {
   listConversations,
   listMessages,
   updateConversation,
-  type Conversation,
   type Message,
 } from "../../chat/conversations.ts";
 import { MAX_TITLE_LENGTH } from "../../chat/conversationTitle.ts";
 import type { ModelRouter } from "../../engines/router.ts";
 import { emptyUsage, type Usage } from "../../engines/types.ts";
-import { isUser } from "../../auth/actor.ts";
-import { authorize, unauthenticated } from "../../policies/index.ts";
+import { authorize, requireUser } from "../../policies/index.ts";
+import { presentConversation, presentMessage, presentReplyEvent } from "../../presenters/conversation.ts";
 import type { Store } from "../../store/database.ts";
 import { ApiError, toApiError } from "../errors.ts";
 import type { ChatCompletionDeps, CompletionRecord } from "../openai/chatCompletions.ts";
@@ -218,7 +217,7 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     try {
       const ready = pass?.ready.then(() => undefined);
       const emit = (event: ReplyEvent) => {
-        stream.data(presentEvent(event));
+        stream.data(presentReplyEvent(event));
         // Show the place in line as soon as the answer exists; updates follow from onQueue.
         const place = event.type === "start" ? pass?.position() : null;
         if (place) stream.data({ type: "queue", position: place.position, estimated_wait_s: place.estimatedWaitS });
@@ -242,10 +241,8 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
 
 /** The signed-in account behind a class action; the conversation policy admits only accounts. */
 function accountOf(request: FastifyRequest, action: "conversation.list" | "conversation.create"): string {
-  const actor = request.actor;
-  authorize(actor, action);
-  if (!isUser(actor)) throw unauthenticated();
-  return actor.userId;
+  authorize(request.actor, action);
+  return requireUser(request.actor).userId;
 }
 
 function replyInput(body: z.infer<typeof replyBody>, messages: Message[]): ReplyInput {
@@ -266,36 +263,4 @@ function replyInput(body: z.infer<typeof replyBody>, messages: Message[]): Reply
     }
   }
   return { kind: "send", content, parentId };
-}
-
-function presentConversation(c: Conversation) {
-  return {
-    id: c.id,
-    title: c.title,
-    model: c.model,
-    current_message_id: c.current_message_id,
-    created_at: c.created_at,
-    updated_at: c.updated_at,
-  };
-}
-
-export function presentMessage(m: Message) {
-  const { thinking, ...rest } = m;
-  return { ...rest, thinking: thinking === 1 };
-}
-
-function presentEvent(event: ReplyEvent) {
-  switch (event.type) {
-    case "start":
-      return {
-        ...event,
-        user_message: event.user_message ? presentMessage(event.user_message) : null,
-        assistant_message: presentMessage(event.assistant_message),
-      };
-    case "done":
-    case "error":
-      return { ...event, message: presentMessage(event.message) };
-    default:
-      return event;
-  }
 }

@@ -1,0 +1,12 @@
+import type { FastifyInstance } from "fastify";
+import type { AuthServices } from "../../auth/requestAuth.ts";
+import { registerAdminRoutes } from "./admin.ts";
+import { registerAuthRoutes } from "./auth.ts";
+import { registerKeyRoutes } from "./keys.ts";
+
+/** The accounts part of the app API: /api/auth/*, /api/keys, /api/admin/*. */
+export function registerAccountRoutes(app: FastifyInstance, auth: AuthServices): void {
+  registerAuthRoutes(app, auth);
+  registerKeyRoutes(app, auth);
+  registerAdminRoutes(app, auth);
+}

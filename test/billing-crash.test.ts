@@ -1,0 +1,218 @@
+/**
+ * Crash consistency of billing, with a real server process killed by SIGKILL mid-stream.
+ *
+ * The rule (src/billing/meter.ts): a request whose server dies before it settles is charged
+ * NOTHING. Its ledger row stays `open`, holding its reservation, until the restarted server (at
+ * once on SQLite, which no other server shares) or any live replica (once the dead one's lease has
+ * run out, on PostgreSQL) closes it as `interrupted` and gives the reservation back — so after the
+ * restart the balance is exactly what it was before the request, and every ledger row is closed.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { createApiKey } from "../src/auth/apiKeys.ts";
+import { insertUser } from "../src/auth/users.ts";
+import { addCredit, getBalance } from "../src/billing/balances.ts";
+import { savePlan } from "../src/billing/plans.ts";
+import { savePriceSet } from "../src/billing/priceBook.ts";
+import { ensureModel } from "../src/gguf/catalog.ts";
+import { openDatabase, type OpenDatabaseOptions } from "../src/store/database.ts";
+import { postgresUrlOrSkip } from "./support/services.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const CREDIT = 5_000_000;
+const LEASE_MS = 1_000;
+
+for (const dialect of ["sqlite", "postgres"] as const) {
+  test(`SIGKILL mid-stream leaves ledger and balance consistent after restart: the request is charged nothing [${dialect}]`, async (t) => {
+    const dataDir = await mkdtemp(join(tmpdir(), "sputnik-crash-"));
+    t.after(() => rm(dataDir, { recursive: true, force: true }));
+    const databaseUrl = dialect === "postgres" ? await freshPostgresDatabase(t) : undefined;
+    if (dialect === "postgres" && !databaseUrl) return;
+    const storeOptions: OpenDatabaseOptions = { dataDir, ...(databaseUrl ? { url: databaseUrl } : {}) };
+
+    // An account on a billed plan with credit and an API key, written before the server starts.
+    const seed = await openDatabase(storeOptions);
+    let key: string;
+    let userId: string;
+    try {
+      await savePlan(seed.db, { id: "pro", name: "Pro", billed: true, allowedModels: null, dailyTokenQuota: null, monthlyTokenQuota: null, maxThinkingBudget: null, concurrencyWeight: 1, features: [] });
+      await savePriceSet(seed.db, { model: "*", base: { inputCacheHit: 140_000, inputCacheMiss: 550_000, output: 2_190_000 }, windows: [] }, null);
+      const user = await insertUser(seed.db, { username: "crash", email: null, passwordHash: "unused", role: "user", status: "active", planId: "pro" });
+      userId = user.id;
+      key = (await createApiKey(seed.db, { userId, name: "crash", models: null, expiresAt: null })).key;
+      await addCredit(seed.db, { userId, kind: "topped_up", amountMicros: CREDIT, source: "admin" });
+    } finally {
+      await seed.close();
+    }
+
+    const configFile = join(dataDir, "config.json");
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        host: "127.0.0.1",
+        port: 0,
+        dataDir,
+        models: [await ensureModel("scripted-long")],
+        threads: 1,
+        parallel: 1,
+        contextSize: 2048,
+        pullDefaultModel: false,
+        logLevel: "info",
+        ...(databaseUrl ? { databaseUrl } : {}),
+        billing: { reservationLeaseMs: LEASE_MS },
+      }),
+    );
+
+    const first = await startServer(configFile);
+    t.after(() => first.kill("SIGKILL"));
+    const abort = new AbortController();
+    const response = await fetch(`${first.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "scripted-long", stream: true, messages: [{ role: "user", content: "Think for a long time" }] }),
+      signal: abort.signal,
+    });
+    assert.equal(response.status, 200);
+    await readUntil(response, (text) => (text.match(/"reasoning_content":"[^"]/g) ?? []).length >= 3);
+    first.kill("SIGKILL");
+    await first.exited;
+    abort.abort();
+
+    // The dead server left its reservation open: the request was in flight.
+    let store = await openDatabase(storeOptions);
+    try {
+      const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
+      assert.equal(row?.status, "open");
+      assert.ok(row.reserved_micros > 0);
+      assert.equal((await getBalance(store.db, userId)).reservedMicros, row.reserved_micros);
+    } finally {
+      await store.close();
+    }
+
+    const second = await startServer(configFile);
+    t.after(() => second.kill("SIGKILL"));
+    store = await openDatabase(storeOptions);
+    try {
+      const released = await eventually(
+        () => store.db.selectFrom("usage_ledger").selectAll().execute(),
+        (rows) => rows.length === 1 && rows[0]!.status !== "open",
+        "the interrupted request to be released",
+      );
+      const row = released[0]!;
+      assert.equal(row.status, "interrupted");
+      assert.equal(row.charged_micros, 0);
+      assert.equal(row.cost_micros, 0);
+      assert.ok(row.ended_at !== null);
+      assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
+
+      // The restarted server bills the next request normally: ledger and balance still add up.
+      const next = await fetch(`${second.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+        body: JSON.stringify({ model: "scripted-long", max_tokens: 16, messages: [{ role: "user", content: "Short, please" }] }),
+      });
+      assert.equal(next.status, 200);
+      await next.json();
+      const rows = await eventually(
+        () => store.db.selectFrom("usage_ledger").selectAll().where("status", "=", "completed").execute(),
+        (r) => r.length === 1,
+        "the next request to settle",
+      );
+      const after = await getBalance(store.db, userId);
+      assert.ok(rows[0]!.charged_micros > 0);
+      assert.equal(CREDIT - after.toppedUpMicros, rows[0]!.charged_micros);
+      assert.equal(after.reservedMicros, 0);
+    } finally {
+      await store.close();
+    }
+    second.kill("SIGTERM");
+    await second.exited;
+  });
+}
+
+interface ServerProcess {
+  url: string;
+  exited: Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** `sputnik serve` in its own process, as operators run it; resolves with its URL once it listens. */
+async function startServer(configFile: string): Promise<ServerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [join(root, "bin/sputnik.js"), "-c", configFile, "serve"], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let output = "";
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.on("data", (data: Buffer) => {
+      buffered += data.toString();
+      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        output += `${line}\n`;
+        const url = /"url":"(http:[^"]+)"/.exec(line)?.[1];
+        if (url) resolve(url);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`sputnik exited with ${code} before listening:\n${output}`)));
+  });
+  return { url, exited, kill: (signal) => void (child.exitCode === null && child.signalCode === null && child.kill(signal)) };
+}
+
+async function readUntil(response: Response, done: (text: string) => boolean): Promise<void> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  while (!done(text)) {
+    const { value, done: ended } = await reader.read();
+    if (ended) assert.fail(`the stream ended before the server was killed:\n${text}`);
+    text += decoder.decode(value, { stream: true });
+  }
+}
+
+async function eventually<T>(read: () => Promise<T>, check: (value: T) => boolean, what: string): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const value = await read();
+    if (check(value)) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** A database of its own (the server process opens it by URL), dropped when the test ends. */
+async function freshPostgresDatabase(t: TestContext): Promise<string | undefined> {
+  const url = await postgresUrlOrSkip(t);
+  if (!url) return undefined;
+  const name = `sputnik_crash_${randomBytes(6).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  t.after(async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`drop database if exists ${name} with (force)`);
+    } finally {
+      await client.end();
+    }
+  });
+  const target = new URL(url);
+  target.pathname = `/${name}`;
+  return target.toString();
+}
+
