@@ -12,7 +12,9 @@ import { anyUserExists } from "./users.ts";
  * 3. no account exists yet (the first account ends the mode, at once and for good);
  * 4. the connection itself comes from loopback, and carries no proxy headers (Forwarded,
  *    X-Forwarded-For, X-Real-IP): a reverse proxy on the same machine means the real client is
- *    elsewhere, so the mode never opens a proxied service to the world.
+ *    elsewhere, so the mode never opens a proxied service to the world;
+ * 5. the Host header (and Origin, when sent) names loopback: a web page whose DNS name was
+ *    rebound to 127.0.0.1 sends its own name, and gets nothing.
  * Requests that bring credentials are judged by them instead.
  */
 export class LocalMode {
@@ -28,12 +30,29 @@ export class LocalMode {
     if (!isLoopbackAddress(request.socket.remoteAddress)) return false;
     const h = request.headers;
     if (h.forwarded !== undefined || h["x-forwarded-for"] !== undefined || h["x-real-ip"] !== undefined) return false;
+    if (!isLoopbackHost(hostnameOf(h.host))) return false;
+    if (h.origin !== undefined && !isLoopbackHost(hostnameOf(originHost(h.origin)))) return false;
     // Accounts never disappear, so once seen the answer is final and costs nothing.
     if (await anyUserExists(this.db)) {
       this.accountsSeen = true;
       return false;
     }
     return true;
+  }
+}
+
+/** "localhost:8080" → "localhost", "[::1]:8080" → "[::1]". */
+function hostnameOf(host: string | undefined): string {
+  if (!host) return "";
+  const bracketed = /^\[[^\]]*\]/.exec(host);
+  return bracketed ? bracketed[0] : host.replace(/:\d*$/, "");
+}
+
+function originHost(origin: string): string {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return "";
   }
 }
 

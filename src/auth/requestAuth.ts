@@ -8,6 +8,7 @@ import type { Store } from "../store/database.ts";
 import { ANONYMOUS, LOCAL, type Actor } from "./actor.ts";
 import { keyModels, looksLikeApiKey, resolveApiKey } from "./apiKeys.ts";
 import { CSRF_HEADER, SESSION_COOKIE, SessionCookies } from "./cookies.ts";
+import { startAuthHousekeeping } from "./housekeeping.ts";
 import { localModeFor, type LocalMode } from "./localMode.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { serviceSecret } from "./secrets.ts";
@@ -77,6 +78,8 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
   }
   // Declared up front (null) so every request object keeps one shape; the hook fills it in.
   app.decorateRequest("actor", null as never);
+  const stopHousekeeping = startAuthHousekeeping(db, app.log);
+  app.addHook("onClose", async () => stopHousekeeping());
 
   app.addHook("onRequest", async (request, reply) => {
     request.actor = ANONYMOUS;

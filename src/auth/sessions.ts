@@ -119,3 +119,12 @@ export async function revokeSession(db: Kysely<Database>, id: string, now: numbe
 export async function revokeUserSessions(db: Kysely<Database>, userId: string, now: number = Date.now()): Promise<void> {
   await db.updateTable("sessions").set({ revoked_at: now }).where("user_id", "=", userId).where("revoked_at", "is", null).execute();
 }
+
+/** Deletes sessions that ended (expired or revoked) more than `keepMs` ago. */
+export async function pruneSessions(db: Kysely<Database>, keepMs: number, now: number = Date.now()): Promise<void> {
+  const before = now - keepMs;
+  await db
+    .deleteFrom("sessions")
+    .where((eb) => eb.or([eb("expires_at", "<", before), eb("revoked_at", "<", before)]))
+    .execute();
+}

@@ -53,12 +53,13 @@ export async function closeEntry(trx: Transaction<Database>, id: string, closing
     .executeTakeFirst();
 }
 
-/** Extends the lease of every open row `holder` holds; one statement however many requests run. */
-export async function renewLeases(db: Kysely<Database>, holder: string, until: number): Promise<number> {
+/** Extends the leases of the open rows `ids` (this process's live requests) in one statement. */
+export async function renewLeases(db: Kysely<Database>, ids: string[], until: number): Promise<number> {
+  if (ids.length === 0) return 0;
   const result = await db
     .updateTable("usage_ledger")
     .set({ lease_until: until })
-    .where("holder", "=", holder)
+    .where("id", "in", ids)
     .where("status", "=", "open")
     .executeTakeFirst();
   return Number(result.numUpdatedRows);

@@ -328,3 +328,35 @@ forEachDatabase("on a database no other server shares, a restart releases what t
     await restarted.close();
   }
 });
+
+forEachDatabase("a charge whose settlement rolled back is no longer renewed, so the sweep releases it (charged nothing)", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const meter = meterFor(store, { leaseMs: 300 });
+  await meter.start();
+  try {
+    const lost = await meter.admit(request());
+    const live = await meter.admit(request());
+    await assert.rejects(
+      store.db.transaction().execute(async (trx) => {
+        await meter.settle(trx, lost, { status: "completed", usage: usage(0, 100, 0, 50) });
+        throw new Error("the caller's other write failed");
+      }),
+      /other write failed/,
+    );
+    const lostLease = (await getEntry(store.db, lost.id))!.lease_until!;
+    const liveLease = (await getEntry(store.db, live.id))!.lease_until!;
+    for (let i = 0; i < 100 && (await getEntry(store.db, live.id))!.lease_until! <= liveLease; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok((await getEntry(store.db, live.id))!.lease_until! > liveLease, "the live charge was never renewed");
+    assert.equal((await getEntry(store.db, lost.id))!.lease_until, lostLease, "the lost charge was renewed");
+    const sweeper = meterFor(store, { leaseMs: 300, now: () => lostLease + 1 });
+    assert.equal(await sweeper.sweep(), 1);
+    assert.equal((await getEntry(store.db, lost.id))?.status, "interrupted");
+    await meter.settleAlone(live, { status: "completed", usage: usage(0, 100, 0, 50) });
+    const balance = await getBalance(store.db, "alice");
+    assert.equal(balance.reservedMicros, 0);
+    assert.equal(balance.grantedMicros, 1_000 - 165);
+  } finally {
+    await meter.close();
+  }
+});

@@ -108,10 +108,14 @@ export interface Settlement {
  * owns the database, the restarted server does so at once (`exclusiveDatabase`).
  */
 export class Meter {
-  /** Identifies this process's reservations, so its heartbeat renews only its own leases. */
+  /** Identifies this process's reservations (a restart on SQLite releases every other holder's). */
   readonly holder = newId();
   private readonly now: () => number;
-  private open = 0;
+  /**
+   * Charges admitted here and not settled yet: the heartbeat renews exactly these, so a charge
+   * whose settlement failed stops being renewed and is released by the sweep (charged nothing).
+   */
+  private readonly live = new Set<string>();
   private renewTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private renewing: Promise<unknown> = Promise.resolve();
@@ -130,8 +134,8 @@ export class Meter {
     this.sweepTimer = setInterval(() => void this.sweep().catch((e) => this.options.onError?.(e, "sweep expired reservations")), this.options.leaseMs);
     this.sweepTimer.unref();
     this.renewTimer = setInterval(() => {
-      if (this.open === 0) return;
-      this.renewing = renewLeases(this.db, this.holder, this.now() + this.options.leaseMs).catch((e) =>
+      if (this.live.size === 0) return;
+      this.renewing = renewLeases(this.db, [...this.live], this.now() + this.options.leaseMs).catch((e) =>
         this.options.onError?.(e, "renew reservation leases"),
       );
     }, Math.max(100, Math.floor(this.options.leaseMs / 3)));
@@ -239,7 +243,7 @@ export class Meter {
         "insufficient_balance",
       );
     }
-    this.open++;
+    this.live.add(charge.id);
     return charge;
   }
 
@@ -250,7 +254,7 @@ export class Meter {
    * for failed requests (their usage is usually zero, which releases the whole reservation).
    */
   async settle(trx: Transaction<Database>, charge: Charge, outcome: Outcome): Promise<Settlement> {
-    this.open = Math.max(0, this.open - 1);
+    this.live.delete(charge.id);
     const tokens = meteredTokens(outcome.usage);
     const cost = costMicros(tokens, charge.quote);
     // The output bound makes cost ≤ reservation for every engine that honours max_tokens; an

@@ -7,12 +7,14 @@
 export interface TreeNode {
   id: string;
   parent_id: string | null;
-  created_at: number;
+  /** Milliseconds (server rows) or ISO 8601 text (the app API): either sorts in time order. */
+  created_at: number | string;
 }
 
 /** Siblings in creation order, ids breaking ties (ids are time-ordered). */
 function byAge(a: TreeNode, b: TreeNode): number {
-  return a.created_at - b.created_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  if (a.created_at !== b.created_at) return a.created_at < b.created_at ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /** The thread from the root down to `leafId` (inclusive); empty when the id is unknown. */

@@ -9,9 +9,13 @@ import { capConnectionsPerIp, httpTimeouts } from "../limits/requestHygiene.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { registerMetrics } from "../metrics/route.ts";
 import { registerAccountRoutes } from "./app/accounts.ts";
+import { registerConversations } from "./app/conversations.ts";
+import { registerAppModels } from "./app/models.ts";
 import { registerBillingRoutes, type BillingRoutesDeps } from "./app/billing.ts";
 import { installErrorHandlers } from "./errors.ts";
 import { registerHealth } from "./health.ts";
+import { registerSecurityHeaders } from "./securityHeaders.ts";
+import { registerWebApp } from "./webApp.ts";
 import { registerBalance } from "./openai/balance.ts";
 import { registerChatCompletions, type ChatCompletionDeps, type CompletionRecord } from "./openai/chatCompletions.ts";
 import { registerModels } from "./openai/models.ts";
@@ -52,6 +56,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     trustProxy: deps.config?.trustProxy ?? false,
   });
   installErrorHandlers(app);
+  await registerSecurityHeaders(app);
   if (deps.metrics) registerMetrics(app, { metrics: deps.metrics, token: deps.metricsToken });
   if (deps.limits) {
     const limits = deps.limits;
@@ -70,5 +75,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     registerBillingRoutes(app, deps.billing);
   }
   if (auth) registerAccountRoutes(app, auth);
+  if (auth) {
+    // The web app's API (conversations, its model list) and the app itself at `/`.
+    registerConversations(app, { store: auth.store, router: deps.router, limits: deps.limits, admit: deps.admit, record: deps.record });
+    registerAppModels(app, deps);
+  }
+  await registerWebApp(app);
   return app;
 }

@@ -39,10 +39,12 @@ test("a completion runs at once when its model has room, and waits in line when 
   first.finish({ completed: true });
   await second.ready;
   assert.equal(second.position(), null);
-  assert.deepEqual(limits.load(), [{ model: "m", queued: 0, running: 1, capacity: 1 }]);
+  assert.deepEqual(limits.load(), [{ model: "m", queued: 0, running: 1, capacity: 1, serviceEstimateMs: 10_000 }]);
   second.finish();
   second.finish(); // idempotent
-  assert.deepEqual(limits.load(), [{ model: "m", queued: 0, running: 0, capacity: 1 }]);
+  const [load] = limits.load();
+  assert.deepEqual([load!.queued, load!.running], [0, 0]);
+  assert.ok(load!.serviceEstimateMs < 10_000, "the estimate now rests on a measured run");
   await limits.close();
 });
 

@@ -7,6 +7,8 @@ export interface ModelLoad {
   queued: number;
   running: number;
   capacity: number;
+  /** The mean service time the queue estimates waits with. */
+  serviceEstimateMs: number;
 }
 
 /** One finished completion, as the HTTP layer records it. */
@@ -120,6 +122,16 @@ export class Metrics {
       collect() {
         this.reset();
         for (const m of load()) this.set({ model: m.model }, m.running);
+      },
+    });
+    new Gauge({
+      name: "sputnik_queue_service_time_seconds",
+      help: "Mean time a request holds a sequence, as the queue estimates it (drives estimated waits and early 503s)",
+      labelNames: ["model"],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of load()) this.set({ model: m.model }, m.serviceEstimateMs / 1000);
       },
     });
     new Gauge({

@@ -195,7 +195,7 @@ function contentLength(response: IncomingMessage): number | null {
 }
 
 /** "bytes 100-199/200" → {start: 100, end: 199, total: 200}; total is null for "/*". */
-export function parseContentRange(value: string | undefined): { start: number; end: number; total: number | null } | null {
+function parseContentRange(value: string | undefined): { start: number; end: number; total: number | null } | null {
   const match = value === undefined ? null : /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(value.trim());
   if (!match) return null;
   return { start: Number(match[1]), end: Number(match[2]), total: match[3] === "*" ? null : Number(match[3]) };

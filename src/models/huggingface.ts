@@ -41,7 +41,7 @@ export function hfEndpoint(explicit?: string): string {
   }
 }
 
-export function hfFileUrl(endpoint: string, repo: string, filePath: string): URL {
+function hfFileUrl(endpoint: string, repo: string, filePath: string): URL {
   const encoded = [...repo.split("/"), "resolve", REVISION, ...filePath.split("/")].map(encodeURIComponent).join("/");
   return new URL(`${endpoint}/${encoded}`);
 }

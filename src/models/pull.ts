@@ -65,15 +65,15 @@ export async function pullModel(options: PullOptions): Promise<PullResult> {
   const name = options.name !== undefined ? validateModelName(options.name) : nameFromFile(fileName);
   const finalPath = modelFilePath(options.modelsDir, name);
 
-  const existing = await stat(finalPath).catch(() => null);
-  if (existing) {
-    return { path: finalPath, name, bytes: existing.size, resumed: false, alreadyPresent: true, info: null };
-  }
-
   await mkdir(options.modelsDir, { recursive: true });
   const partialPath = `${finalPath}.partial`;
   const release = await acquirePullLock(`${partialPath}.lock`, name);
   try {
+    // Checked under the lock: a concurrent pull of the same model may just have finished.
+    const existing = await stat(finalPath).catch(() => null);
+    if (existing) {
+      return { path: finalPath, name, bytes: existing.size, resumed: false, alreadyPresent: true, info: null };
+    }
     const download = await downloadWithRetries(options, { url, partialPath, bearer, policy });
     options.onVerify?.();
     // An abort here keeps the complete partial file: the next pull finds it whole and only verifies.

@@ -27,11 +27,15 @@ export async function loadLocalModels(config: Config, logger: Logger): Promise<L
   // A gateway that fronts upstreams only needs no local model (and must not pull one).
   if (config.models.length === 0 && config.remoteModels.length > 0) return [];
   const planned = config.models.length > 0 ? await configuredModels(config) : await firstRunModels(config, logger);
+  // The checks run in child processes, so they can all run at once.
+  const verdicts = await Promise.all(planned.map((plan) => verifyGguf(plan.path)));
+  planned.forEach((plan, i) => {
+    const verdict = verdicts[i]!;
+    if (!verdict.ok) throw new Error(`Model ${plan.id} (${plan.path}) cannot be served: ${verdict.reason}`);
+  });
   const loaded: LocalModel[] = [];
   try {
     for (const plan of planned) {
-      const verdict = await verifyGguf(plan.path);
-      if (!verdict.ok) throw new Error(`Model ${plan.id} (${plan.path}) cannot be served: ${verdict.reason}`);
       logger.info({ model: plan.id, path: plan.path }, "loading model");
       loaded.push(
         await LocalModel.load({

@@ -23,7 +23,7 @@ export function registerModelsCommand(program: Command, deps: { modelsDir(): str
     });
 }
 
-export function renderTable(models: ModelEntry[]): string {
+function renderTable(models: ModelEntry[]): string {
   const header = ["NAME", "SIZE", "ARCH", "QUANT", "PARAMS", "CONTEXT"];
   const rows = models.map((m) =>
     m.error !== undefined

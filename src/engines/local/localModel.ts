@@ -58,6 +58,7 @@ export interface LocalModelStats {
  */
 export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
+  private disposing: Promise<void> | null = null;
 
   private constructor(
     readonly options: LocalModelOptions,
@@ -99,6 +100,7 @@ export class LocalModel {
         batchSize: BATCH_SIZE,
         batching: batches.options(),
       });
+      batches.attach(context);
       cleanup.push(() => context.dispose());
       const draft = speculative?.type === "draft" ? await loadDraft(llama, speculative.model, options, contextSize) : null;
       if (draft) cleanup.push(() => draft.model.dispose());
@@ -236,6 +238,7 @@ export class LocalModel {
     const assembler = new TextAssembler(this.model, (kind, text) => tidy.push(kind, text));
 
     const thoughtBudget = this.thinkingBudget(request);
+    const leaveBatching = this.batches.enter();
     try {
       const result = await chat.generateResponse(toChatHistory(request.messages), {
         signal,
@@ -258,6 +261,7 @@ export class LocalModel {
           assembler.push(isThought ? "reasoning" : "content", chunk.tokens, chunk.text);
         },
       });
+      leaveBatching();
       assembler.flush();
       const finishReason = toFinishReason(result.metadata.stopReason);
       completionTokens = Math.max(completionTokens, pooled.sequence.tokenMeter.usedOutputTokens - sampledBefore);
@@ -278,6 +282,7 @@ export class LocalModel {
       channel.push({ type: "done", finishReason });
       channel.close();
     } catch (error) {
+      leaveBatching();
       channel.close(
         error instanceof EngineError
           ? error
@@ -312,8 +317,16 @@ export class LocalModel {
     }
   }
 
-  /** Saves what the sequences hold to the disk cache (so it survives the restart), then frees all. */
-  async dispose(): Promise<void> {
+  /**
+   * Saves what the sequences hold to the disk cache (so it survives the restart), then frees all.
+   * Idempotent: later calls wait for the first.
+   */
+  dispose(): Promise<void> {
+    this.disposing ??= this.release();
+    return this.disposing;
+  }
+
+  private async release(): Promise<void> {
     if (this.cache) {
       for (const { sequence } of this.pool.sequences()) await this.cache.save(sequence);
     }

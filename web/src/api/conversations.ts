@@ -8,8 +8,8 @@ export interface Conversation {
   title: string | null;
   model: string | null;
   current_message_id: string | null;
-  created_at: number;
-  updated_at: number;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface Message {
@@ -29,8 +29,8 @@ export interface Message {
   ttft_ms: number | null;
   reasoning_ms: number | null;
   total_ms: number | null;
-  created_at: number;
-  updated_at: number;
+  created_at: string;
+  updated_at: string;
 }
 
 export interface ReplyError {

@@ -33,6 +33,18 @@ export class NetworkError extends Error {
 
 type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
 
+/**
+ * Told when the server no longer knows this browser (session expired, revoked, account disabled),
+ * so the app can go back to the sign-in page. Sign-in calls themselves answer 401 for a wrong
+ * password, which is not that.
+ */
+const signedOutListeners = new Set<() => void>();
+const CREDENTIAL_PATHS = new Set(["/api/auth/login", "/api/auth/signup"]);
+export function onSignedOut(listener: () => void): () => void {
+  signedOutListeners.add(listener);
+  return () => signedOutListeners.delete(listener);
+}
+
 export async function request(method: Method, path: string, body?: unknown, init: RequestInit = {}): Promise<Response> {
   const headers: Record<string, string> = { accept: "application/json", ...(method === "GET" ? {} : csrfHeaders()) };
   if (body !== undefined) headers["content-type"] = "application/json";
@@ -50,7 +62,11 @@ export async function request(method: Method, path: string, body?: unknown, init
     if ((error as Error).name === "AbortError") throw error;
     throw new NetworkError(error);
   }
-  if (!response.ok) throw await toApiError(response);
+  if (!response.ok) {
+    const error = await toApiError(response);
+    if (error.status === 401 && !CREDENTIAL_PATHS.has(path)) for (const listener of signedOutListeners) listener();
+    throw error;
+  }
   return response;
 }
 

@@ -151,7 +151,7 @@ function ConversationItem({
           ✎
         </button>
         <button type="button" className="btn-ghost btn-icon" aria-label={`Delete ${label}`} title="Delete" onClick={() => setMode("confirm-delete")}>
-          🗑
+          ×
         </button>
       </span>
     </div>

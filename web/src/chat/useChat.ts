@@ -269,9 +269,9 @@ export function useChat(options: ChatOptions) {
         navigate(`/c/${conv.id}`);
         onListChanged();
       }
-      const now = Date.now();
+      const now = new Date().toISOString();
       const temp: Message = {
-        id: `${TEMP_PREFIX}${now}`,
+        id: `${TEMP_PREFIX}${Date.now()}`,
         conversation_id: conv.id,
         parent_id: parentId,
         role: "user",

@@ -1,7 +1,8 @@
 /**
  * R1 writes formulas as `\( … \)` and `\[ … \]` as often as `$ … $` and `$$ … $$`; remark-math only
- * knows the dollar forms. Rewrite the backslash forms to dollars, leaving code (fenced blocks and
- * inline spans) untouched, where a backslash-bracket is literal text.
+ * knows the dollar forms, and takes `$$x$$` within a line as inline math. Rewrite the backslash
+ * forms to dollars and put every display formula (`$$…$$`, `\[…\]`) on lines of its own, as LaTeX
+ * displays it, leaving code (fenced blocks and inline spans) untouched: there these are literal text.
  */
 export function normalizeMathDelimiters(markdown: string): string {
   return splitCode(markdown)
@@ -10,8 +11,10 @@ export function normalizeMathDelimiters(markdown: string): string {
 }
 
 function rewrite(text: string): string {
+  const display = (_m: string, inner: string) => `\n$$\n${inner.trim()}\n$$\n`;
   return text
-    .replace(/\\\[([\s\S]+?)\\\]/g, (_m, inner: string) => `\n$$\n${inner.trim()}\n$$\n`)
+    .replace(/\$\$([\s\S]+?)\$\$/g, display)
+    .replace(/\\\[([\s\S]+?)\\\]/g, display)
     .replace(/\\\(([\s\S]+?)\\\)/g, (_m, inner: string) => `$${inner.trim()}$`);
 }
 

@@ -16,11 +16,14 @@ export function safeLinkUrl(url: string): string {
   }
 }
 
-/** Images are only ever fetched from http(s) URLs, and only after a click. */
+/**
+ * Images are only ever fetched from https URLs, and only after a click (the Content-Security-Policy
+ * allows no other image origins either).
+ */
 export function safeImageUrl(url: string): string {
   try {
     const parsed = new URL(url.trim());
-    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : "";
+    return parsed.protocol === "https:" ? parsed.href : "";
   } catch {
     return "";
   }

@@ -1,0 +1,37 @@
+/**
+ * Scripts run inside the page (page.evaluate), kept as source text: the project's type-check has no
+ * DOM library. Each watches the DOM with a MutationObserver, because the scripted models stream
+ * faster than any polling from the test process could see.
+ */
+
+/** Records each state the reasoning panel passes through into `window.panelStates`. */
+export const RECORD_PANEL_STATES = `(() => {
+  const states = [];
+  window.panelStates = states;
+  new MutationObserver(() => {
+    const panel = document.querySelector('[data-testid="reasoning"]');
+    if (!panel) return;
+    const entry = {
+      state: panel.getAttribute("data-state") || "",
+      label: panel.querySelector('[data-testid="reasoning-toggle"]')?.textContent || "",
+      text: panel.querySelector('[data-testid="reasoning-text"]')?.textContent || "",
+    };
+    const last = states[states.length - 1];
+    if (!last || last.state !== entry.state || last.text !== entry.text) states.push(entry);
+  }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+})()`;
+
+export const PANEL_STATES = "window.panelStates";
+
+/** Clicks Stop as soon as the first reasoning text shows. */
+export const STOP_ON_FIRST_REASONING = `(() => {
+  const observer = new MutationObserver(() => {
+    const text = document.querySelector('[data-testid="reasoning-text"]')?.textContent || "";
+    const stop = document.querySelector('[data-testid="stop"]');
+    if (text.length > 0 && stop) {
+      observer.disconnect();
+      stop.click();
+    }
+  });
+  observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+})()`;

@@ -1,0 +1,45 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
+import { collect, loadTestModel } from "./support/engine.ts";
+
+const long = MODEL_SCRIPTS["scripted-long"]!;
+
+test("two concurrent requests are decoded in the same llama.cpp batches", async (t) => {
+  const model = await loadTestModel(t, "scripted-long", { parallel: 2 });
+  const before = model.stats().batches;
+  const [a, b] = await Promise.all([
+    collect(model, [{ role: "user", content: "First user" }]),
+    collect(model, [{ role: "user", content: "Second user" }]),
+  ]);
+  const after = model.stats().batches;
+
+  // Batching must not change what each request gets.
+  assert.equal(a.reasoning, long.reasoning);
+  assert.equal(b.reasoning, long.reasoning);
+  assert.equal(a.content, long.answer);
+  assert.equal(b.content, long.answer);
+
+  const batches = after.batches - before.batches;
+  const shared = after.sharedBatches - before.sharedBatches;
+  assert.equal(after.maxSequencesInBatch, 2, "a batch carried tokens of both sequences");
+  // One at a time would need a batch per generated token of each request; together they need
+  // about one per token of the longer one.
+  const generated = a.usage.completion_tokens + b.usage.completion_tokens;
+  assert.ok(batches < generated * 0.75, `${batches} batches for ${generated} generated tokens`);
+  assert.ok(shared > batches / 2, `${shared} of ${batches} batches were shared`);
+});
+
+test("the benchmark model batches concurrent requests too", async (t) => {
+  // The realistic shape (24 layers, 151,936-token vocabulary) but only a few tokens: it is slow here.
+  const model = await loadTestModel(t, "bench", { parallel: 2, contextSize: 256 });
+  const before = model.stats().batches;
+  const results = await Promise.all([
+    collect(model, [{ role: "user", content: "one" }], { maxTokens: 6 }),
+    collect(model, [{ role: "user", content: "two" }], { maxTokens: 6 }),
+  ]);
+  const after = model.stats().batches;
+  for (const r of results) assert.equal(r.usage.completion_tokens, 6);
+  assert.ok(after.sharedBatches - before.sharedBatches >= 3, `shared batches: ${after.sharedBatches - before.sharedBatches}`);
+  assert.equal(after.maxSequencesInBatch, 2);
+});
