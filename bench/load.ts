@@ -179,8 +179,12 @@ async function sustained(server: LoadServer): Promise<void> {
     while (performance.now() < stopAt && !cut.signal.aborted) {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      outcomes.push(await streamOnce(server.url, body(i), agentFor(i), cut.signal));
+      const outcome = await streamOnce(server.url, body(i), agentFor(i), cut.signal);
+      outcomes.push(outcome);
       inFlight--;
+      // A well-behaved client (as the OpenAI SDKs are) waits as long as Retry-After asks.
+      const retryAfterS = Number(outcome.retryAfter);
+      if (outcome.status !== 200 && retryAfterS > 0) await sleep(Math.min(retryAfterS * 1000, Math.max(0, stopAt - performance.now())));
     }
   };
   const all = Promise.all(Array.from({ length: clients }, (_, i) => client(i)));
@@ -203,22 +207,24 @@ async function sustained(server: LoadServer): Promise<void> {
   log(`  throughput: ${(ok.length / elapsedS).toFixed(1)} completions/s, ${(tokens / elapsedS).toFixed(0)} generated tokens/s over ${elapsedS.toFixed(1)} s`);
   log(`  TTFT (client, queue included): p50 ${s(percentile(ttft, 50))}, p99 ${s(percentile(ttft, 99))}, max ${s(Math.max(...ttft))}`);
   log(`  queue wait (server): p50 ${s(percentile(waits, 50))}, p99 ${s(percentile(waits, 99))}, max ${s(Math.max(...waits))} over ${waits.length} logged requests`);
-  log(`  queue (sampled every 2 s): longest ${queue.maxLength}, most running ${queue.maxRunning}, estimated service time ${queue.service}`);
+  log(`  queue (sampled every 2 s): longest ${queue.maxLength}, most running ${queue.maxRunning}, estimated time per place in line ${queue.service}`);
   log(`  keep-alives: ${waited.length} completed streams waited and heard ${waited.reduce((n, o) => n + o.keepAlives, 0)} keep-alive comments`);
   log(`  ${rssLine(server, rssFrom)}`);
 }
 
 async function overload(server: LoadServer): Promise<void> {
-  // Capacity: two clients per sequence, so a sequence never idles between one client's requests.
+  // Capacity: three clients per sequence, so a sequence never idles between one client's
+  // requests; counted after a 2 s warm-up, over 8 s.
   const calibration: Outcome[] = [];
   const calibrationStarted = performance.now();
   const never = cutSignal().signal;
   await Promise.all(
-    Array.from({ length: 2 * parallel }, async (_, i) => {
-      while (performance.now() - calibrationStarted < 5000) calibration.push(await streamOnce(server.url, body(i), agentFor(i), never));
+    Array.from({ length: 3 * parallel }, async (_, i) => {
+      while (performance.now() - calibrationStarted < 10_000) calibration.push(await streamOnce(server.url, body(i), agentFor(i), never));
     }),
   );
-  const capacity = calibration.filter((o) => o.status === 200).length / ((performance.now() - calibrationStarted) / 1000);
+  const counted = calibration.filter((o) => o.status === 200 && o.startedAt + o.totalMs > calibrationStarted + 2000);
+  const capacity = counted.length / ((performance.now() - calibrationStarted - 2000) / 1000);
   const rate = 2 * capacity;
   const rssFrom = server.rss.length;
   const outcomes: Promise<Outcome>[] = [];
@@ -252,6 +258,11 @@ async function overload(server: LoadServer): Promise<void> {
   log(`  refusals: ${refused.length}, all before any stream byte (JSON answers); without Retry-After ${withoutRetryAfter}; later than 1 s ${refusedLate}`);
   log(`  time to refusal: p50 ${s(percentile(refusal, 50))}, p99 ${s(percentile(refusal, 99))}, max ${s(Math.max(...refusal))}`);
   log(`  refused by reason (server): ${reasons}`);
+  const timedOut = done.filter((o) => o.streamError === "queue_timeout");
+  if (timedOut.length > 0) {
+    const told = timedOut.map((o) => o.firstEstimateS ?? 0);
+    log(`  timed out in line after 200: ${timedOut.length}; they had been told p50 ${percentile(told, 50)} s, max ${Math.max(...told)} s`);
+  }
   log(`  ${rssLine(server, rssFrom)}`);
 }
 
@@ -264,7 +275,7 @@ function watchQueue(server: LoadServer, id: string): { stop(): { maxLength: numb
     server.metrics().then((text) => {
       maxLength = Math.max(maxLength, metricValue(text, `sputnik_queue_length{model="${id}"}`) ?? 0);
       maxRunning = Math.max(maxRunning, metricValue(text, `sputnik_active_sequences{model="${id}"}`) ?? 0);
-      const estimate = metricValue(text, `sputnik_queue_service_time_seconds{model="${id}"}`);
+      const estimate = metricValue(text, `sputnik_queue_turn_seconds{model="${id}"}`);
       if (estimate !== undefined) service.push(estimate * 1000);
     }, () => undefined);
   }, 2000);

@@ -13,6 +13,8 @@ export interface Outcome {
   retryAfter: string | null;
   /** SSE comments received (keep-alives while waiting in line). */
   keepAlives: number;
+  /** The estimated wait the first keep-alive announced, in seconds. */
+  firstEstimateS: number | null;
   /** The stream ended with [DONE]. */
   done: boolean;
   /** The code of an error event inside the stream. */
@@ -48,6 +50,7 @@ export function streamOnce(baseUrl: string, body: object, agent: http.Agent, cut
     totalMs: 0,
     retryAfter: null,
     keepAlives: 0,
+    firstEstimateS: null,
     done: false,
     streamError: null,
     refusal: null,
@@ -88,14 +91,16 @@ export function streamOnce(baseUrl: string, body: object, agent: http.Agent, cut
           while ((end = buffer.indexOf("\n\n")) >= 0) {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            if (block.startsWith(":")) outcome.keepAlives++;
-            else if (block.startsWith("data: ")) onData(block.slice(6));
+            if (block.startsWith(":")) {
+              outcome.keepAlives++;
+              const estimate = /estimated_wait_s=(\d+)/.exec(block);
+              if (estimate && outcome.firstEstimateS === null) outcome.firstEstimateS = Number(estimate[1]);
+            } else if (block.startsWith("data: ")) onData(block.slice(6));
           }
         });
         response.on("error", finish);
         response.on("close", () => {
           if (outcome.status !== 200) outcome.refusal = /"code":"([^"]*)"/.exec(buffer)?.[1] ?? null;
-          if (outcome.status !== 200 && process.env.DEBUG_LOAD) console.log(buffer);
           finish();
         });
       },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import OpenAI from "openai";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { collect, loadTestModel } from "./support/engine.ts";
@@ -31,11 +31,12 @@ test("a budget of N reasoning tokens yields at most N, and the answer still foll
   }
 });
 
-test("the operator's cap per model bounds every request, through the API", async () => {
-  const service = await startTestService(
-    { after },
-    { models: ["scripted-long", "scripted"], config: { localEngine: { models: { "scripted-long": { maxThinkingTokens: 8 } } } } },
-  );
+test("the operator's cap per model bounds every request, through the API", async (t) => {
+  const service = await startTestService({
+    models: ["scripted-long", "scripted"],
+    config: { localEngine: { models: { "scripted-long": { maxThinkingTokens: 8 } } } },
+  });
+  t.after(() => service.stop());
   const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: "unused", maxRetries: 0 });
   const ask = async (model: string, extra: Record<string, unknown>) => {
     const completion = await client.chat.completions.create({ model, messages: [{ role: "user", content: "Go" }], ...extra } as never);

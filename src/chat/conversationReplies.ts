@@ -163,14 +163,14 @@ export class ConversationReplies {
         status: "complete",
       });
       question = userMessage;
-      assistant = await this.newAssistant(conversation.id, question.id, generation.model, thinking);
+      assistant = await this.newAssistant(conversation.id, question, generation.model, thinking);
     } else {
       const parent = options.messages.find((m) => m.id === input.target.parent_id);
       if (!parent) throw new Error(`message ${input.target.id} has no question to answer again`);
       question = parent;
       assistant = isEmptyFailure(input.target)
         ? await this.resetAssistant(input.target, generation.model, thinking)
-        : await this.newAssistant(conversation.id, question.id, generation.model, thinking);
+        : await this.newAssistant(conversation.id, question, generation.model, thinking);
     }
     await updateConversation(db, conversation.id, { current_message_id: assistant.id, model: generation.model, updated_at: Date.now() });
     options.emit({ type: "start", user_message: userMessage, assistant_message: assistant });
@@ -197,8 +197,10 @@ export class ConversationReplies {
     }
   }
 
-  private newAssistant(conversationId: string, parentId: string, model: string, thinking: boolean): Promise<Message> {
-    return insertMessage(this.opts.db, { conversationId, parentId, role: "assistant", model, thinking, status: "streaming" });
+  private newAssistant(conversationId: string, question: Message, model: string, thinking: boolean): Promise<Message> {
+    // Ids order only by millisecond: a later millisecond keeps every answer listed after its question.
+    const now = Math.max(Date.now(), question.created_at + 1);
+    return insertMessage(this.opts.db, { conversationId, parentId: question.id, role: "assistant", model, thinking, status: "streaming", now });
   }
 
   /** Retrying an answer that failed before writing anything reuses it, so retries leave no empty branches. */

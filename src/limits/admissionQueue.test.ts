@@ -134,9 +134,9 @@ test("releasing a waiting request takes it out of the line", async () => {
   assert.equal(await settled(waiting), "rejected");
 });
 
-test("a request that waited past maxWaitMs is refused with 503 queue_timeout", async () => {
+test("a request still waiting after twice maxWaitMs (its estimate was wrong) is refused with 503 queue_timeout", async () => {
   const reasons: QueueRejection[] = [];
-  const q = queue({ maxWaitMs: 20, assumedServiceMs: 1 }, reasons);
+  const q = queue({ maxWaitMs: 500, assumedServiceMs: 1 }, reasons);
   q.enter({ flow: "a", weight: 1 });
   const waiting = q.enter({ flow: "b", weight: 1 });
   // The queue's timers do not keep a process alive (a server's sockets do): this test's must.
@@ -146,6 +146,7 @@ test("a request that waited past maxWaitMs is refused with 503 queue_timeout", a
   assert.ok(error instanceof ApiError);
   assert.equal(error.status, 503);
   assert.equal(error.code, "queue_timeout");
+  assert.match(error.message, /waited 1 s/, "twice the 500 ms limit");
   assert.ok(Number(error.headers["retry-after"]) >= 1);
   assert.deepEqual(reasons, ["queue_timeout"]);
   assert.equal(q.queuedCount, 0);

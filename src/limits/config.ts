@@ -49,7 +49,10 @@ export const limitsConfigSchema = z
         maxLength: z.number().int().min(0).max(100_000).default(256),
         /** Requests one user (or one IP, without an account) may have waiting per model. */
         maxPerUser: z.number().int().min(1).max(100_000).default(64),
-        /** Longest wait; a request whose estimated wait is longer gets 503 at once. */
+        /**
+         * Longest wait: a request whose estimated wait is longer gets 503 at once. One that was
+         * admitted but still waits after twice this (the estimate was wrong) gets 503 then.
+         */
         maxWaitMs: z.number().int().min(0).max(3_600_000).default(120_000),
         /** Service time assumed for a model until real requests have been measured. */
         assumedServiceMs: z.number().int().min(1).max(3_600_000).default(10_000),

@@ -76,3 +76,37 @@ test("per-flow counts follow pushes, shifts and removals", () => {
   assert.equal(q.queuedFor("b"), 1);
   assert.equal(q.length, 1);
 });
+
+test("the expected turns before a new request count other waiting flows' future requests that will overtake it", () => {
+  const q = new FairQueue<string>();
+  for (let i = 0; i < 10; i++) q.push("heavy", 1, "h");
+  q.push("light", 1, "l");
+  assert.equal(q.aheadOfNew("heavy"), 11);
+  // light's next requests would be tagged 1, 2, …, 9: all below heavy's next tag (10).
+  assert.equal(q.turnsBeforeNew("heavy"), 11 + 9);
+  // A newcomer from a third flow is tagged like light's first request: only the two tagged 0 go first.
+  assert.equal(q.turnsBeforeNew("third"), 2);
+  const waiting = q.ordered().at(-1)!; // heavy's last (tag 9)
+  assert.equal(q.turnsBefore(waiting), 10 + 8);
+});
+
+test("under steady overload those expectations hold: admitted requests seldom wait longer than told", () => {
+  // 50 flows, two arrivals per turn (twice the capacity), refused when more than 66 turns away.
+  const q = new FairQueue<{ expected: number; at: number }>();
+  const limit = 66;
+  let admitted = 0;
+  let longer = 0;
+  for (let turn = 0, id = 0; turn < 5000; turn++) {
+    for (let a = 0; a < 2; a++, id++) {
+      const flow = `f${id % 50}`;
+      const expected = q.turnsBeforeNew(flow) + 1;
+      if (expected > limit) continue;
+      admitted++;
+      q.push(flow, 1, { expected, at: turn });
+    }
+    const next = q.shift()!;
+    if (turn + 1 - next.value.at > next.value.expected * 1.1) longer++;
+  }
+  assert.ok(admitted > 4000, `${admitted} admitted`);
+  assert.ok(longer / admitted < 0.01, `${longer} of ${admitted} waited over 110% of what they were told`);
+});

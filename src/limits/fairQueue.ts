@@ -19,6 +19,7 @@ export interface FairEntry<T> {
 export class FairQueue<T> {
   private entries: FairEntry<T>[] = [];
   private readonly lastFinish = new Map<string, number>();
+  private readonly weights = new Map<string, number>();
   private readonly perFlow = new Map<string, number>();
   private virtualTime = 0;
   private seq = 0;
@@ -47,8 +48,37 @@ export class FairQueue<T> {
     return ahead;
   }
 
+  /**
+   * How many requests will probably run before a new request of `flow`, if every flow that has
+   * requests waiting keeps sending: those queued ahead of it, and the turns other waiting flows'
+   * future requests will take because their tags are still below its tag. Fair queueing lets
+   * lighter flows overtake a heavy flow's request, so counting only the requests queued now
+   * would promise heavy users waits that turn out longer.
+   */
+  turnsBeforeNew(flow: string): number {
+    return this.turnsBeforeTag(flow, this.nextStart(flow), Number.POSITIVE_INFINITY);
+  }
+
+  /** The same count for a request already waiting. */
+  turnsBefore(entry: FairEntry<T>): number {
+    return this.turnsBeforeTag(entry.flow, entry.start, entry.seq);
+  }
+
+  private turnsBeforeTag(flow: string, start: number, seq: number): number {
+    let turns = 0;
+    for (const e of this.entries) if (e.start < start || (e.start === start && e.seq < seq)) turns++;
+    for (const other of this.perFlow.keys()) {
+      if (other === flow) continue;
+      // The other flow's next request would be tagged `from`, then every 1/weight after it.
+      const from = Math.max(this.virtualTime, this.lastFinish.get(other) ?? 0);
+      if (from < start) turns += Math.ceil((start - from) * (this.weights.get(other) ?? 1));
+    }
+    return turns;
+  }
+
   push(flow: string, weight: number, value: T): FairEntry<T> {
     const entry = { flow, value, start: this.nextStart(flow), seq: this.seq++ };
+    this.weights.set(flow, weight);
     this.lastFinish.set(flow, entry.start + 1 / weight);
     this.entries.push(entry);
     this.perFlow.set(flow, this.queuedFor(flow) + 1);
@@ -61,6 +91,7 @@ export class FairQueue<T> {
    */
   admitDirectly(flow: string, weight: number): void {
     const start = this.nextStart(flow);
+    this.weights.set(flow, weight);
     this.lastFinish.set(flow, start + 1 / weight);
     this.virtualTime = start;
   }
@@ -105,7 +136,10 @@ export class FairQueue<T> {
   private forgetIdleFlows(): void {
     if (this.lastFinish.size <= 2 * this.perFlow.size + 64) return;
     for (const [flow, finish] of this.lastFinish) {
-      if (finish <= this.virtualTime && !this.perFlow.has(flow)) this.lastFinish.delete(flow);
+      if (finish <= this.virtualTime && !this.perFlow.has(flow)) {
+        this.lastFinish.delete(flow);
+        this.weights.delete(flow);
+      }
     }
   }
 }

@@ -153,13 +153,13 @@ export class Limits {
   }
 
   /** Queue figures per model, for /metrics and /health. */
-  load(): Array<{ model: string; queued: number; running: number; capacity: number; serviceEstimateMs: number }> {
+  load(): Array<{ model: string; queued: number; running: number; capacity: number; turnEstimateMs: number }> {
     return [...this.queues.values()].map((q) => ({
       model: q.model,
       queued: q.queuedCount,
       running: q.runningCount,
       capacity: this.deps.capacityOf(q.model) ?? 0,
-      serviceEstimateMs: q.serviceEstimateMs,
+      turnEstimateMs: q.turnEstimateMs,
     }));
   }
 

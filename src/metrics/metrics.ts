@@ -7,8 +7,8 @@ export interface ModelLoad {
   queued: number;
   running: number;
   capacity: number;
-  /** The mean service time the queue estimates waits with. */
-  serviceEstimateMs: number;
+  /** How long the line takes to move up one place, as the queue estimates it. */
+  turnEstimateMs: number;
 }
 
 /** One finished completion, as the HTTP layer records it. */
@@ -125,13 +125,13 @@ export class Metrics {
       },
     });
     new Gauge({
-      name: "sputnik_queue_service_time_seconds",
-      help: "Mean time a request holds a sequence, as the queue estimates it (drives estimated waits and early 503s)",
+      name: "sputnik_queue_turn_seconds",
+      help: "Time for a model's queue to move up one place, as the queue estimates it (drives estimated waits and early 503s)",
       labelNames: ["model"],
       registers,
       collect() {
         this.reset();
-        for (const m of load()) this.set({ model: m.model }, m.serviceEstimateMs / 1000);
+        for (const m of load()) this.set({ model: m.model }, m.turnEstimateMs / 1000);
       },
     });
     new Gauge({

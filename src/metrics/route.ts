@@ -13,9 +13,11 @@ import type { Metrics } from "./metrics.ts";
 export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; token?: string | undefined }): void {
   const { metrics } = deps;
   app.addHook("onRequest", async (request, reply) => {
-    // Counted when the socket's response ends, so hijacked (SSE) replies are counted too.
+    // Counted when the raw response ends, so hijacked (SSE) replies are counted too.
+    let finished = false;
+    reply.raw.once("finish", () => (finished = true));
     reply.raw.once("close", () => {
-      const status = reply.raw.writableFinished ? reply.raw.statusCode : 499;
+      const status = finished ? reply.raw.statusCode : 499;
       metrics.httpRequests.inc({ route: request.routeOptions.url ?? "unmatched", method: request.method, status: String(status) });
     });
   });

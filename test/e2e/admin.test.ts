@@ -27,7 +27,7 @@ async function signIn(page: Page, username: string, password: string): Promise<v
 
 const userRow = (page: Page, username: string) => page.getByTestId("users-table").locator(`tr[data-username="${username}"]`);
 
-test("an admin sets sign-up to codes, creates a code shown once, and a visitor signs up with it", { timeout: 60_000 }, async () => {
+test("an admin sets sign-up to codes, creates a code shown once, and a visitor signs up with it", { timeout: 120_000 }, async () => {
   await signIn(admin, ADMIN.username, ADMIN.password);
   await admin.getByRole("link", { name: "Admin" }).click();
   await admin.getByRole("link", { name: "Sign-up & attack mode" }).click();
@@ -57,7 +57,7 @@ test("an admin sets sign-up to codes, creates a code shown once, and a visitor s
   assert.match(await row.innerText(), /used up/);
 });
 
-test("a pending account waits for approval, then signs in", { timeout: 60_000 }, async () => {
+test("a pending account waits for approval, then signs in", { timeout: 120_000 }, async () => {
   await admin.getByRole("link", { name: "Sign-up & attack mode" }).click();
   await admin.getByLabel("Sign-up mode").selectOption("approval");
   await admin.getByTestId("effective-mode").getByText("approval").waitFor();
@@ -81,7 +81,7 @@ test("a pending account waits for approval, then signs in", { timeout: 60_000 },
   }
 });
 
-test("disabling a user ends their session at once", { timeout: 60_000 }, async () => {
+test("disabling a user ends their session at once", { timeout: 120_000 }, async () => {
   const { context, page: user } = await newPage(e2e);
   try {
     await signIn(user, "visitor", "visitor-pass-1");
@@ -101,7 +101,7 @@ test("disabling a user ends their session at once", { timeout: 60_000 }, async (
   }
 });
 
-test("attack mode is switched and shown, and the audit log records every action", { timeout: 60_000 }, async () => {
+test("attack mode is switched and shown, and the audit log records every action", { timeout: 120_000 }, async () => {
   await admin.getByRole("link", { name: "Sign-up & attack mode" }).click();
   await admin.getByRole("button", { name: "Turn attack mode on" }).click();
   await admin.getByTestId("attack-banner").waitFor();

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Page } from "playwright-core";
 import { MODEL_SCRIPTS } from "../../src/gguf/catalog.ts";
-import { PANEL_STATES, RECORD_PANEL_STATES, STOP_ON_FIRST_REASONING } from "./pageScripts.ts";
+import { PANEL_STATES, RECORD_PANEL_STATES, stopOnFirstReasoning } from "./pageScripts.ts";
 import { accessCodeFor, newPage, sendMessage, signUpInBrowser, startE2E, type E2E, type Watch } from "./browser.ts";
 
 let e2e: E2E;
@@ -21,7 +21,7 @@ after(() => e2e?.close());
 
 const assistant = (p: Page) => p.getByTestId("assistant-message");
 
-test("a new user signs up with an access code and lands in an empty chat", { timeout: 60_000 }, async () => {
+test("a new user signs up with an access code and lands in an empty chat", { timeout: 120_000 }, async () => {
   const code = await accessCodeFor(e2e);
   await signUpInBrowser(page, e2e.url, { username: "newcomer", password: "newcomer-pass-1", code });
   await page.getByText("How can I help you today?").waitFor();
@@ -29,7 +29,7 @@ test("a new user signs up with an access code and lands in an empty chat", { tim
   assert.equal(await page.getByTestId("conversation-list").getByText("No conversations yet.").count(), 1);
 });
 
-test("an answer shows its reasoning folded to 'Thought for N seconds', with the right text, and survives a reload", { timeout: 60_000 }, async () => {
+test("an answer shows its reasoning folded to 'Thought for N seconds', with the right text, and survives a reload", { timeout: 120_000 }, async () => {
   const script = MODEL_SCRIPTS.scripted;
   await sendMessage(page, "scripted", "What is the answer?");
   const answer = assistant(page).last();
@@ -55,7 +55,7 @@ test("an answer shows its reasoning folded to 'Thought for N seconds', with the 
   await check();
 });
 
-test("the reasoning streams live in a 'Thinking…' panel before it folds", { timeout: 60_000 }, async () => {
+test("the reasoning streams live in a 'Thinking…' panel before it folds", { timeout: 120_000 }, async () => {
   await page.getByRole("button", { name: "+ New chat" }).click();
   await page.evaluate(RECORD_PANEL_STATES);
   await sendMessage(page, "scripted-long", "Think it through");
@@ -70,10 +70,10 @@ test("the reasoning streams live in a 'Thinking…' panel before it folds", { ti
   assert.match(states.at(-1)!.label, /Thought for \d+ seconds?/);
 });
 
-test("stopping an answer keeps the partial text, marked stopped, after a reload", { timeout: 60_000 }, async () => {
+test("stopping an answer keeps the partial text, marked stopped, after a reload", { timeout: 120_000 }, async () => {
   await page.getByRole("button", { name: "+ New chat" }).click();
   // Press Stop as soon as the first reasoning shows: the whole answer takes well under a second.
-  await page.evaluate(STOP_ON_FIRST_REASONING);
+  await page.evaluate(stopOnFirstReasoning("button"));
   await sendMessage(page, "scripted-long", "Think, then stop");
   const stopped = page.locator('[data-testid="assistant-message"][data-status="stopped"]');
   await stopped.waitFor();
@@ -87,9 +87,14 @@ test("stopping an answer keeps the partial text, marked stopped, after a reload"
   assert.ok(full.startsWith(kept));
   // Nothing is being written any more: the composer offers Send again.
   await page.getByTestId("send").waitFor();
+
+  // Esc stops too.
+  await page.evaluate(stopOnFirstReasoning("escape"));
+  await sendMessage(page, "scripted-long", "Think, then Esc");
+  await page.locator('[data-testid="assistant-message"][data-status="stopped"]').nth(1).waitFor();
 });
 
-test("editing a message and regenerating an answer keep both branches, with ‹ 1/2 › navigation", { timeout: 60_000 }, async () => {
+test("editing a message and regenerating an answer keep both branches, with ‹ 1/2 › navigation", { timeout: 120_000 }, async () => {
   await page.getByRole("button", { name: "+ New chat" }).click();
   await sendMessage(page, "scripted", "First version");
   await page.locator('[data-testid="assistant-message"][data-status="complete"]').waitFor();
@@ -116,7 +121,7 @@ test("editing a message and regenerating an answer keep both branches, with ‹ 
   assert.equal((await assistant(page).getByTestId("branch-nav").innerText()).replace(/\s+/g, ""), "‹2/2›");
 });
 
-test("the sidebar lists conversations newest first, searches titles, renames and deletes", { timeout: 60_000 }, async () => {
+test("the sidebar lists conversations newest first, searches titles, renames and deletes", { timeout: 120_000 }, async () => {
   const list = page.getByTestId("conversation-list");
   const titles = async () => (await list.locator(".conversation-link").allInnerTexts()).map((t) => t.trim());
   assert.deepEqual((await titles()).slice(0, 2), ["First version", "Think, then stop"]);

@@ -23,15 +23,22 @@ export const RECORD_PANEL_STATES = `(() => {
 
 export const PANEL_STATES = "window.panelStates";
 
-/** Clicks Stop as soon as the first reasoning text shows. */
-export const STOP_ON_FIRST_REASONING = `(() => {
+/**
+ * Stops the answer being written as soon as its first reasoning text shows: with the Stop button, or with the Esc
+ * key pressed in the message box (where the focus is after sending).
+ */
+export function stopOnFirstReasoning(how: "button" | "escape"): string {
+  return `(() => {
   const observer = new MutationObserver(() => {
-    const text = document.querySelector('[data-testid="reasoning-text"]')?.textContent || "";
+    const streaming = '[data-testid="assistant-message"][data-status="streaming"] [data-testid="reasoning-text"]';
+    const text = document.querySelector(streaming)?.textContent || "";
     const stop = document.querySelector('[data-testid="stop"]');
     if (text.length > 0 && stop) {
       observer.disconnect();
-      stop.click();
+      if (${JSON.stringify(how)} === "button") stop.click();
+      else document.querySelector('textarea[aria-label="Message"]').dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
     }
   });
   observer.observe(document.body, { subtree: true, childList: true, characterData: true });
 })()`;
+}

@@ -26,7 +26,7 @@ after(() => e2e?.close());
 
 const complete = (p: Page) => p.locator('[data-testid="assistant-message"][data-status="complete"]');
 
-test("markdown, highlighted code, a table and LaTeX in all four delimiters render", { timeout: 60_000 }, async () => {
+test("markdown, highlighted code, a table and LaTeX in all four delimiters render", { timeout: 120_000 }, async () => {
   await sendMessage(page, "scripted-markdown", "Show me some formatting");
   const answer = complete(page).getByTestId("answer");
   await answer.waitFor();
@@ -54,7 +54,7 @@ test("markdown, highlighted code, a table and LaTeX in all four delimiters rende
   assert.ok(file.endsWith("artifacts/conversation.png"));
 });
 
-test("hostile HTML, links and formulas in answers and messages execute and load nothing", { timeout: 60_000 }, async () => {
+test("hostile HTML, links and formulas in answers and messages execute and load nothing", { timeout: 120_000 }, async () => {
   await page.getByRole("button", { name: "+ New chat" }).click();
   const payload = [
     "<img src=x onerror=alert(1)>",
@@ -93,7 +93,7 @@ test("hostile HTML, links and formulas in answers and messages execute and load 
   assert.equal(MODEL_SCRIPTS["scripted-xss"].answer.includes("evil.example"), true);
 });
 
-test("the app is served with a strict Content-Security-Policy and works at a phone's width in dark mode", { timeout: 60_000 }, async () => {
+test("the app is served with a strict Content-Security-Policy and works at a phone's width in dark mode", { timeout: 120_000 }, async () => {
   const response = await page.goto(e2e.url);
   const headers = response!.headers();
   const csp = headers["content-security-policy"] ?? "";

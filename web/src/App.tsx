@@ -172,7 +172,7 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
           </button>
           <span className="topbar-title">Sputnik</span>
           <button type="button" className="btn-ghost" aria-label="New chat" onClick={() => navigate("/")}>
-            ＋
+            +
           </button>
         </div>
         {!online ? (

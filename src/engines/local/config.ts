@@ -19,6 +19,8 @@ export const speculativeSchema = z.discriminatedUnion("type", [
       /** Path to the draft model's GGUF file. */
       model: z.string().min(1),
       maxTokens: z.number().int().min(1).max(64).default(8),
+      /** Tokens the model waits for the draft to propose; 0 lets it go on without waiting. */
+      minTokens: z.number().int().min(0).max(64).default(0),
       /** Below this probability the draft stops proposing. */
       minConfidence: z.number().min(0).max(1).default(0.6),
     })

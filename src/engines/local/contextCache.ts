@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { createReadStream } from "node:fs";
-import fs from "node:fs/promises";
+import fs from "node:fs";
 import path from "node:path";
 import type { LlamaContextSequence, Token } from "node-llama-cpp";
 import { sharedPrefixLength } from "./sequencePool.ts";
@@ -54,6 +53,10 @@ export interface CacheStats {
  * (format, model hash, size, SHA-256 of the whole file, llama.cpp's header and its tokens):
  * llama.cpp trusts the file it reads, and a damaged or foreign one could crash the process.
  * Anything that fails a check is deleted and the request simply computes the prefix.
+ *
+ * File operations are synchronous on purpose: they are small (metadata, one header, one hash)
+ * and Sputnik runs libuv's thread pool with a single thread that is mostly busy with llama.cpp
+ * decode jobs, so asynchronous ones would each wait behind a decode.
  */
 export class ContextCache {
   private readonly entries = new Map<string, CacheEntry>();
@@ -64,11 +67,11 @@ export class ContextCache {
     private readonly folder: string,
   ) {}
 
-  static async open(options: ContextCacheOptions): Promise<ContextCache> {
+  static open(options: ContextCacheOptions): ContextCache {
     const folder = path.join(options.dir, options.modelHash.slice(0, 32));
-    await fs.mkdir(folder, { recursive: true });
+    fs.mkdirSync(folder, { recursive: true });
     const cache = new ContextCache(options, folder);
-    await cache.scan();
+    cache.scan();
     return cache;
   }
 
@@ -109,21 +112,21 @@ export class ContextCache {
     const temp = `${statePath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
       await sequence.saveStateToFile(temp);
-      const { size } = await fs.stat(temp);
-      const sha256 = await fileSha256(temp);
+      const { size } = fs.statSync(temp);
+      const sha256 = fileSha256(temp);
       const meta: EntryMeta = { format: FORMAT, modelHash: this.options.modelHash, tokens, bytes: size, sha256, created: new Date().toISOString() };
       // State first, then the meta that makes it an entry: a crash in between leaves an orphan
       // state file that the next scan removes, never a meta pointing at a half-written state.
-      await fs.rename(temp, statePath);
-      await writeFileAtomic(this.metaPath(key), JSON.stringify(meta));
+      fs.renameSync(temp, statePath);
+      writeFileAtomic(this.metaPath(key), JSON.stringify(meta));
       const entry: CacheEntry = { key, tokens, bytes: size, sha256, lastUsed: Date.now() };
       this.entries.set(key, entry);
       this.counters.saves++;
-      await this.evict(key);
+      this.evict(key);
       return this.entries.get(key) ?? null;
     } catch (error) {
       this.warn(`could not save a context state: ${(error as Error).message}`);
-      await fs.rm(temp, { force: true });
+      fs.rmSync(temp, { force: true });
       return null;
     }
   }
@@ -133,86 +136,86 @@ export class ContextCache {
    * file is missing, damaged, foreign or refused by llama.cpp. The sequence is left empty then.
    */
   async load(entry: CacheEntry, sequence: LlamaContextSequence): Promise<boolean> {
-    const problem = await this.verify(entry);
+    const problem = this.verify(entry);
     if (problem) {
-      await this.reject(entry, problem);
+      this.reject(entry, problem);
       return false;
     }
     try {
       await sequence.loadStateFromFile(this.statePath(entry.key), { acceptRisk: true });
     } catch (error) {
       await sequence.clearHistory().catch(() => undefined);
-      await this.reject(entry, `llama.cpp refused it: ${(error as Error).message}`);
+      this.reject(entry, `llama.cpp refused it: ${(error as Error).message}`);
       return false;
     }
     if (sharedPrefixLength(sequence.contextTokens, entry.tokens) !== entry.tokens.length) {
       await sequence.clearHistory().catch(() => undefined);
-      await this.reject(entry, "the loaded tokens differ from the recorded ones");
+      this.reject(entry, "the loaded tokens differ from the recorded ones");
       return false;
     }
     entry.lastUsed = Date.now();
     this.counters.loads++;
     // The file's mtime carries the LRU order across restarts.
     const now = new Date();
-    await fs.utimes(this.metaPath(entry.key), now, now).catch(() => undefined);
+    try {
+      fs.utimesSync(this.metaPath(entry.key), now, now);
+    } catch {
+      // the order is only a preference; a read-only cache still works
+    }
     return true;
   }
 
-  private async verify(entry: CacheEntry): Promise<string | null> {
+  private verify(entry: CacheEntry): string | null {
     const file = this.statePath(entry.key);
     let size: number;
     try {
-      size = (await fs.stat(file)).size;
+      size = fs.statSync(file).size;
     } catch {
       return "its state file is missing";
     }
     if (size !== entry.bytes) return `its size is ${size} bytes, ${entry.bytes} were written`;
-    const header = await readHeader(file, entry.tokens.length);
+    const header = readHeader(file, entry.tokens.length);
     if (!header) return "it is not a llama.cpp sequence state";
     if (header.tokens.length !== entry.tokens.length || header.tokens.some((t, i) => t !== entry.tokens[i]))
       return "its tokens differ from the recorded ones";
-    if ((await fileSha256(file)) !== entry.sha256) return "its checksum does not match";
+    if (fileSha256(file) !== entry.sha256) return "its checksum does not match";
     return null;
   }
 
-  private async reject(entry: CacheEntry, why: string): Promise<void> {
+  private reject(entry: CacheEntry, why: string): void {
     this.counters.rejected++;
     this.warn(`ignoring context cache entry ${entry.key}: ${why}`);
-    await this.remove(entry.key);
+    this.remove(entry.key);
   }
 
-  private async remove(key: string): Promise<void> {
+  private remove(key: string): void {
     this.entries.delete(key);
-    await fs.rm(this.metaPath(key), { force: true });
-    await fs.rm(this.statePath(key), { force: true });
+    fs.rmSync(this.metaPath(key), { force: true });
+    fs.rmSync(this.statePath(key), { force: true });
   }
 
   /** Drops least recently used entries until the total fits; the entry just written goes last. */
-  private async evict(justWritten: string): Promise<void> {
+  private evict(justWritten: string): void {
     let total = this.stats().bytes;
     const oldestFirst = [...this.entries.values()].filter((e) => e.key !== justWritten).sort((a, b) => a.lastUsed - b.lastUsed);
     for (const entry of oldestFirst) {
       if (total <= this.options.maxBytes) break;
       total -= entry.bytes;
-      await this.remove(entry.key);
+      this.remove(entry.key);
     }
-    if (total > this.options.maxBytes && this.entries.has(justWritten)) await this.remove(justWritten);
+    if (total > this.options.maxBytes && this.entries.has(justWritten)) this.remove(justWritten);
   }
 
   /** Indexes valid entries; removes leftovers (temp files, orphans, metas that are not ours). */
-  private async scan(): Promise<void> {
-    const names = await fs.readdir(this.folder);
+  private scan(): void {
+    const names = fs.readdirSync(this.folder);
     const metas = new Set(names.filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
     for (const name of names) {
-      const full = path.join(this.folder, name);
-      if (name.includes(".tmp-")) {
-        await fs.rm(full, { force: true });
-      } else if (name.endsWith(".kv") && !metas.has(name.slice(0, -3))) {
-        await fs.rm(full, { force: true });
-      }
+      const stray = name.includes(".tmp-") || (name.endsWith(".kv") && !metas.has(name.slice(0, -3)));
+      if (stray) fs.rmSync(path.join(this.folder, name), { force: true });
     }
     for (const key of metas) {
-      const meta = await readMeta(this.metaPath(key));
+      const meta = readMeta(this.metaPath(key));
       const valid =
         meta !== null &&
         meta.format === FORMAT &&
@@ -221,13 +224,13 @@ export class ContextCache {
       if (!valid) {
         this.counters.rejected++;
         this.warn(`ignoring context cache entry ${key}: not a ${FORMAT} entry of this model`);
-        await this.remove(key);
+        this.remove(key);
         continue;
       }
-      const mtime = (await fs.stat(this.metaPath(key)).catch(() => null))?.mtimeMs ?? 0;
-      this.entries.set(key, { key, tokens: meta.tokens as Token[], bytes: meta.bytes, sha256: meta.sha256, lastUsed: mtime });
+      const lastUsed = fs.statSync(this.metaPath(key), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+      this.entries.set(key, { key, tokens: meta.tokens as Token[], bytes: meta.bytes, sha256: meta.sha256, lastUsed });
     }
-    await this.evict("");
+    this.evict("");
   }
 
   private statePath(key: string): string {
@@ -249,9 +252,9 @@ function keyOf(modelHash: string, tokens: readonly number[]): string {
   return hash.digest("hex").slice(0, 40);
 }
 
-async function readMeta(file: string): Promise<EntryMeta | null> {
+function readMeta(file: string): EntryMeta | null {
   try {
-    const value = JSON.parse(await fs.readFile(file, "utf8")) as Partial<EntryMeta>;
+    const value = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<EntryMeta>;
     const ok =
       typeof value.format === "string" &&
       typeof value.modelHash === "string" &&
@@ -265,11 +268,11 @@ async function readMeta(file: string): Promise<EntryMeta | null> {
   }
 }
 
-async function readHeader(file: string, expectedTokens: number): Promise<{ tokens: number[] } | null> {
-  const handle = await fs.open(file, "r");
+function readHeader(file: string, expectedTokens: number): { tokens: number[] } | null {
+  const fd = fs.openSync(file, "r");
   try {
     const head = Buffer.alloc(12 + expectedTokens * 4);
-    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    const bytesRead = fs.readSync(fd, head, 0, head.length, 0);
     if (bytesRead < 12) return null;
     if (head.readUInt32LE(0) !== LLAMA_STATE_SEQ_MAGIC || head.readUInt32LE(4) !== LLAMA_STATE_SEQ_VERSION) return null;
     const count = head.readUInt32LE(8);
@@ -278,18 +281,26 @@ async function readHeader(file: string, expectedTokens: number): Promise<{ token
     for (let i = 0; i < count; i++) tokens.push(head.readUInt32LE(12 + i * 4));
     return { tokens };
   } finally {
-    await handle.close();
+    fs.closeSync(fd);
   }
 }
 
-export async function fileSha256(file: string): Promise<string> {
+/** SHA-256 of a file, read synchronously in large chunks (see the class comment on why sync). */
+export function fileSha256(file: string): string {
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  const buffer = Buffer.allocUnsafe(4 << 20);
+  const fd = fs.openSync(file, "r");
+  try {
+    let read: number;
+    while ((read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0) hash.update(buffer.subarray(0, read));
+  } finally {
+    fs.closeSync(fd);
+  }
   return hash.digest("hex");
 }
 
-async function writeFileAtomic(file: string, text: string): Promise<void> {
+function writeFileAtomic(file: string, text: string): void {
   const temp = `${file}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  await fs.writeFile(temp, text);
-  await fs.rename(temp, file);
+  fs.writeFileSync(temp, text);
+  fs.renameSync(temp, file);
 }

@@ -31,7 +31,9 @@ export class LocalEngine implements Engine {
         const text = model.model.detokenize(model.model.tokenize(probe));
         const good = text === probe;
         ok &&= good;
-        details.push(`${model.options.id}: ${good ? "ok" : "tokenizer round trip failed"} (${model.pool.busyCount}/${model.pool.size} sequences busy)`);
+        const speculative = model.stats().speculative;
+        const acceptance = speculative?.acceptanceRate != null ? `, speculative acceptance ${(speculative.acceptanceRate * 100).toFixed(0)}%` : "";
+        details.push(`${model.options.id}: ${good ? "ok" : "tokenizer round trip failed"} (${model.pool.busyCount}/${model.pool.size} sequences busy${acceptance})`);
       } catch (error) {
         ok = false;
         details.push(`${model.options.id}: ${(error as Error).message}`);

@@ -108,7 +108,7 @@ export class LocalModel {
         context.getSequence(speculative ? { tokenPredictor: tokenPredictor(speculative, draft) } : {}),
       );
       const cache = options.contextCache
-        ? await ContextCache.open({
+        ? ContextCache.open({
             ...options.contextCache,
             modelHash: await modelFingerprint(options.path, path.join(options.contextCache.dir, "model-hashes.json")),
             ...(options.warn ? { warn: options.warn } : {}),
@@ -373,5 +373,9 @@ function tokenPredictor(
 ): TokenPredictor {
   if (settings.type === "lookup") return new InputLookupTokenPredictor({ predictionLength: { max: settings.maxTokens } });
   if (!draft) throw new Error("the draft model is not loaded");
-  return new DraftSequenceTokenPredictor(draft.context.getSequence(), { maxTokens: settings.maxTokens, minConfidence: settings.minConfidence });
+  return new DraftSequenceTokenPredictor(draft.context.getSequence(), {
+    maxTokens: settings.maxTokens,
+    minTokens: Math.min(settings.minTokens, settings.maxTokens),
+    minConfidence: settings.minConfidence,
+  });
 }

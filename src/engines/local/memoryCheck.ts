@@ -63,11 +63,13 @@ export function assertFits(
   const needed = estimate.modelBytes + estimate.contextBytes;
   if (needed <= available.bytes) return;
   const room = available.bytes - estimate.modelBytes;
-  const fitting = room > 0 ? Math.floor(room / Math.max(1, estimate.perSequenceBytes)) : 0;
+  const fitting = Math.floor(room / Math.max(1, estimate.perSequenceBytes));
   const advice =
-    fitting >= 1
-      ? `Lower parallel to ${Math.min(fitting, layout.sequences - 1)} or the context size.`
-      : "The weights alone do not fit: use a smaller quantization or a machine with more memory.";
+    room <= 0
+      ? "The weights alone do not fit: use a smaller quantization or a machine with more memory."
+      : fitting >= 1
+        ? `Lower parallel to ${Math.min(fitting, layout.sequences - 1)} or the context size.`
+        : `Even one sequence of ${layout.contextSize} tokens needs ${mib(estimate.perSequenceBytes)} MiB beside the weights: lower the context size.`;
   throw new InsufficientMemoryForModelError(
     `Model ${id} would need about ${mib(needed)} MiB (weights ${mib(estimate.modelBytes)} MiB + context ${mib(estimate.contextBytes)} MiB ` +
       `for ${layout.sequences} sequence(s) × ${layout.contextSize} tokens), but ${available.source} is ${mib(available.bytes)} MiB. ${advice}`,

@@ -12,7 +12,7 @@ export async function modelFingerprint(modelPath: string, memoFile: string): Pro
   const memo = await readMemo(memoFile);
   const known = memo[id];
   if (known) return known;
-  const hash = await fileSha256(modelPath);
+  const hash = fileSha256(modelPath);
   // Re-read before writing: another model of the same process may have added its entry meanwhile.
   const latest = await readMemo(memoFile);
   latest[id] = hash;

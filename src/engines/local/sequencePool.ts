@@ -13,8 +13,9 @@ export interface PooledSequence {
  * sequences are decoded in the same batch by node-llama-cpp, so the pool size is the number of
  * users served at once. When several sequences are idle, the one whose cached tokens share the
  * longest prefix with the new prompt wins, so the next turn of a conversation lands where its
- * history is already evaluated. On a tie (typically a new conversation, sharing nothing) the least
- * recently used sequence is taken, so the freshest conversations stay in memory.
+ * history is already evaluated. When no idle sequence holds at least half of the prompt (typically a
+ * new conversation), the least recently used one is taken, so the freshest conversations stay in
+ * memory.
  */
 export class SequencePool {
   private readonly entries: PooledSequence[];
@@ -78,6 +79,7 @@ export class SequencePool {
   private bestIdle(prompt: readonly Token[]): PooledSequence | undefined {
     let best: PooledSequence | undefined;
     let bestShared = -1;
+    let oldest: PooledSequence | undefined;
     for (const entry of this.entries) {
       if (entry.busy) continue;
       const shared = sharedPrefixLength(entry.sequence.contextTokens, prompt);
@@ -85,8 +87,12 @@ export class SequencePool {
         best = entry;
         bestShared = shared;
       }
+      if (!oldest || entry.lastUsed < oldest.lastUsed) oldest = entry;
     }
-    return best;
+    // A few shared tokens (the template's start, a common first word) are not worth pushing
+    // another conversation out of memory for: like llama-server, reuse a sequence only when it
+    // holds at least half of the prompt, else take the least recently used one.
+    return best && bestShared * 2 >= prompt.length ? best : oldest;
   }
 }
 

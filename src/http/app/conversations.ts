@@ -14,16 +14,17 @@ import {
 import { MAX_TITLE_LENGTH } from "../../chat/conversationTitle.ts";
 import type { ModelRouter } from "../../engines/router.ts";
 import { emptyUsage, type Usage } from "../../engines/types.ts";
+import type { CompletionPass, Limits } from "../../limits/limits.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
 import { presentConversation, presentMessage, presentReplyEvent } from "../../presenters/conversation.ts";
 import type { Store } from "../../store/database.ts";
 import { ApiError, toApiError } from "../errors.ts";
 import type { ChatCompletionDeps, CompletionRecord } from "../openai/chatCompletions.ts";
-import type { CompletionPass, Limits } from "../../limits/limits.ts";
 import { SseWriter } from "../sse.ts";
 
 /**
- * The web app's conversations API (cookie session or API key; CSRF is enforced by the auth hook):
+ * The web app's conversations API (signed-in sessions; the auth hook enforces sign-in and CSRF,
+ * src/policies/conversations.ts decides whose conversation is whose):
  *
  *   GET    /api/conversations?q=&limit=&cursor=        newest first, title search
  *   POST   /api/conversations {model?}                  → 201 conversation
@@ -35,7 +36,7 @@ import { SseWriter } from "../sse.ts";
  *   POST   /api/conversations/:id/messages/:messageId/stop  → the stored (stopped) message
  */
 
-export const MAX_CONTENT_CHARS = 100_000;
+const MAX_CONTENT_CHARS = 100_000;
 const KEEPALIVE_MS = 15_000;
 
 const idSchema = z.string().min(1).max(64);
@@ -158,11 +159,11 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
   app.post<{ Params: { id: string } }>("/api/conversations/:id/messages", async (request, reply) => {
     const conversation = await ownConversation(request, "reply");
     const body = replyBody.parse(request.body);
-    const model = deps.router.model(body.model) ? body.model : null;
-    authorize(request.actor, "model.use", model);
+    const model = body.model;
+    const modelInfo = deps.router.model(model);
+    authorize(request.actor, "model.use", modelInfo ? model : null);
     const messages = await listMessages(db, conversation.id);
     const input = replyInput(body, messages);
-    const modelInfo = deps.router.model(model);
     const started = performance.now();
 
     const abort = new AbortController();
@@ -216,6 +217,8 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     const stream = sse;
     try {
       const ready = pass?.ready.then(() => undefined);
+      // Awaited once the answer is stored; until then, a rejection (the client left the queue) must not count as unhandled.
+      ready?.catch(() => undefined);
       const emit = (event: ReplyEvent) => {
         stream.data(presentReplyEvent(event));
         // Show the place in line as soon as the answer exists; updates follow from onQueue.
