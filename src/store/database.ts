@@ -123,7 +123,19 @@ async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOp
   if (!schema) throw new Error(`PostgreSQL at ${where} has no schema on its search_path to create tables in`);
   // Kysely looks for its migration table in every schema unless told which one; name ours so a
   // kysely_migration table in another schema of the same database is never mistaken for it.
-  await runMigrator(new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema: schema }), where, opts.logger);
+  const migrator = new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema: schema });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runMigrator(migrator, where, opts.logger);
+    } catch (err) {
+      // Kysely's introspector reads the catalog of every schema; another process dropping its own
+      // schema at that moment makes the query fail with 3F000 naming that schema. Nothing of ours
+      // was touched (the run is one transaction), so trying again is safe.
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const otherSchemaVanished = cause?.code === "3F000" && !cause.message?.includes(`"${schema}"`);
+      if (!otherSchemaVanished || attempt >= 5) throw err;
+    }
+  }
 }
 
 async function createSchema(store: Store, schema: string): Promise<void> {
