@@ -1,7 +1,7 @@
 /**
- * Deterministic prompt text of a chosen token length. Every prompt starts with words drawn from
- * its own seed, so two prompts share no prefix beyond the chat template's first tokens: nothing a
- * server cached from one can serve another unless the bench means it to.
+ * Deterministic prompt text of a chosen token length. Every prompt is words drawn from its own
+ * seed, so two prompts share no more than the chat template's first tokens (rarely a first word):
+ * nothing a server cached from one can serve another unless the bench means it to.
  */
 
 const WORDS = (
@@ -36,12 +36,12 @@ export type CountTokens = (text: string) => number;
  */
 export function textOfTokens(seed: number, tokens: number, count: CountTokens): string {
   const next = generator(seed);
-  const words: string[] = [`Note ${seed}:`];
-  let total = count(words[0]!);
+  const words: string[] = [];
+  let total = 0;
   while (total < tokens) {
     const word = WORDS[Math.floor(next() * WORDS.length)]!;
+    total += count(words.length === 0 ? word : ` ${word}`);
     words.push(word);
-    total += count(` ${word}`);
   }
   let text = words.join(" ");
   while (count(text) > tokens && words.length > 1) {

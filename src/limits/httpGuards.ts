@@ -7,18 +7,24 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Still reachable without signing in while attack mode is on (the sign-in route). */
     openInAttackMode?: boolean;
+    /**
+     * "auth": the route is a sign-in, sign-up or code-redemption attempt, also counted against
+     * `limits.authPerIpPerMinute` for the client IP.
+     */
+    ipRateLimit?: "auth";
   }
 }
 
 /**
- * The per-IP flood guard (`limits.httpPerIpPerMinute`) on every request. Register it before the
- * auth hook, so a flood is refused before any credential is looked up in the database.
+ * The per-IP flood guard (`limits.httpPerIpPerMinute`) on every request, and the sign-in bucket
+ * (`limits.authPerIpPerMinute`) on routes marked `config: { ipRateLimit: "auth" }`. Register it
+ * before the auth hook, so a flood is refused before any credential is looked up in the database.
  */
 export function registerFloodGuard(app: FastifyInstance, limits: Limits): void {
   app.addHook("onRequest", async (request, reply) => {
-    const verdict = await limits.consumeIp("http-ip", request.ip);
-    // Routes with tighter buckets of their own (completions) replace these headers.
-    reply.headers(verdict.headers);
+    // Routes with tighter buckets of their own (sign-in, completions) replace these headers.
+    reply.headers((await limits.consumeIp("http-ip", request.ip)).headers);
+    if (request.routeOptions.config.ipRateLimit === "auth") reply.headers((await limits.consumeIp("auth-ip", request.ip)).headers);
   });
 }
 
