@@ -149,7 +149,7 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
   // Browsers get their CSRF token as a cookie with any app response.
   app.addHook("onSend", async (request, reply, payload) => {
     // Not for API clients, nor for replies sent before the cookie parser ran (router errors).
-    if (request.routeOptions.url?.startsWith("/v1/") || request.cookies === undefined) return payload;
+    if (request.routeOptions.url?.startsWith("/v1/") || request.cookies == null) return payload;
     const actor = request.actor;
     cookies.ensureCsrfCookie(request, reply, actor?.kind === "user" ? actor.sessionId : null);
     return payload;

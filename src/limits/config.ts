@@ -38,7 +38,7 @@ export const limitsConfigSchema = z
     /** Requests with no account (anonymous, or the local operator) are limited per client IP. */
     perIp: rates(120, 500_000),
     /** Login, sign-up and access-code attempts per client IP (brute-force guard). */
-    authPerIpPerMinute: perMinute(10),
+    authPerIpPerMinute: perMinute(20),
     /** Any request to any route, per client IP: a flood guard in front of everything else. */
     httpPerIpPerMinute: perMinute(1200),
     /** Keyed by plan id. */

@@ -49,6 +49,8 @@ export async function startAccountsServer(
       dataDir: store.options.dataDir,
       logLevel: "trace",
       auth: { passwordHashing: TEST_PASSWORD_HASHING },
+      // These tests sign in many times from one address; the per-IP rate is tested in test/limits-rate.
+      limits: { authPerIpPerMinute: 10_000 },
       ...flags,
     },
   });

@@ -31,6 +31,8 @@ const loginBody = z.object({
 
 // Signing in must keep working while attack mode closes the API to anonymous callers.
 const PUBLIC = { config: { access: "public" as const, openInAttackMode: true } };
+// Attempts that guess secrets (passwords, access codes) also count against the per-IP sign-in rate.
+const ATTEMPT = { config: { access: "public" as const, openInAttackMode: true, ipRateLimit: "auth" as const } };
 
 /** /api/auth/*: sign-up, sign-in, sign-out, who am I, my sessions. */
 export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): void {
@@ -47,7 +49,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
     };
   });
 
-  app.post("/api/auth/signup", PUBLIC, async (request, reply) => {
+  app.post("/api/auth/signup", ATTEMPT, async (request, reply) => {
     const body = signupBody.parse(request.body);
     const { user } = await signUp(
       { db, hasher: auth.hasher },
@@ -60,7 +62,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
     return reply.status(201).send({ user: presentUser(user), csrf_token: csrf });
   });
 
-  app.post("/api/auth/login", PUBLIC, async (request, reply) => {
+  app.post("/api/auth/login", ATTEMPT, async (request, reply) => {
     const body = loginBody.parse(request.body);
     const { user, token, session } = await logIn(
       { db, hasher: auth.hasher, lifetime: auth.lifetime },
