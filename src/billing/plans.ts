@@ -18,7 +18,7 @@ export interface Plan {
   monthlyTokenQuota: number | null;
   /** Upper bound on reasoning tokens per request; null is no bound. */
   maxThinkingBudget: number | null;
-  /** Slots one request of this plan takes in the admission queue (≥ 1). */
+  /** Share of scheduling turns in the fair admission queue (≥ 1): weight 2 is served twice as often as 1. */
   concurrencyWeight: number;
   /** Feature flags; "search" is reserved for the search feature. */
   features: string[];
@@ -29,7 +29,7 @@ export const FREE_PLAN_ID = "free";
 
 export const PLAN_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
-/** What the admission queue reads: how many concurrency slots one request of `plan` counts for. */
+/** What the admission queue reads: the plan's share of scheduling turns (weighted fair queueing). */
 export function planWeight(plan: Pick<Plan, "concurrencyWeight"> | null | undefined): number {
   return plan ? Math.max(1, plan.concurrencyWeight) : 1;
 }

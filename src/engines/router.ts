@@ -32,6 +32,11 @@ export class ModelRouter {
     return engine.generate(request);
   }
 
+  /** Refuses requests the engine cannot serve before they wait in a queue (see Engine.preflight). */
+  preflight(request: GenerationRequest): void {
+    this.engineFor(request.model)?.preflight?.(request);
+  }
+
   async health(): Promise<EngineHealth> {
     if (this.engines.length === 0) return { ok: false, detail: "no engines configured" };
     const results = await Promise.all(this.engines.map((e) => e.health()));

@@ -79,7 +79,9 @@ export interface Engine {
   models(): ModelInfo[];
   /** Streams events for one generation. Throws EngineError before the first event for request errors. */
   generate(request: GenerationRequest): AsyncIterable<EngineEvent>;
-  /** Counts the prompt tokens the request would use (local engines tokenize for real). */
+  /** Throws EngineError for a request that cannot be served (e.g. too long), before it is queued. */
+  preflight?(request: GenerationRequest): void;
+  /** A real probe of the engine. */
   health(): Promise<EngineHealth>;
   close(): Promise<void>;
 }

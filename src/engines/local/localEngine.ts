@@ -21,6 +21,10 @@ export class LocalEngine implements Engine {
     return model.generate(request);
   }
 
+  preflight(request: GenerationRequest): void {
+    this.get(request.model)?.preflight(request);
+  }
+
   /** A real round trip through the native addon (tokenize + detokenize) for every model. */
   async health(): Promise<EngineHealth> {
     const details: string[] = [];

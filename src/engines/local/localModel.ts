@@ -172,10 +172,13 @@ export class LocalModel {
     return contextText.tokenize(this.model.tokenizer);
   }
 
-  async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
+  /**
+   * Refuses what cannot fit, naming the numbers: llama.cpp would silently drop it. Cheap enough
+   * (one tokenization) to run before a request waits in the admission queue.
+   */
+  preflight(request: GenerationRequest): { prompt: Token[]; room: number } {
     const prompt = this.promptTokens(request);
     const contextSize = this.contextSize;
-    // llama.cpp would silently drop what does not fit; we refuse instead, naming the numbers.
     if (prompt.length >= contextSize) {
       throw new EngineError(
         `This model's maximum context length is ${contextSize} tokens, but the messages use ${prompt.length} tokens.`,
@@ -193,6 +196,11 @@ export class LocalModel {
         "max_tokens",
       );
     }
+    return { prompt, room };
+  }
+
+  async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
+    const { prompt, room } = this.preflight(request);
     const grammar = await this.grammarFor(request);
 
     const pooled = await this.pool.acquire(prompt, request.signal);

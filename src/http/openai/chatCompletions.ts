@@ -80,6 +80,8 @@ export function registerChatCompletions(app: FastifyInstance, deps: ChatCompleti
     let events: AsyncIterator<EngineEvent>;
     let first: IteratorResult<EngineEvent>;
     try {
+      // A prompt that cannot fit is refused now, not after waiting in line for a sequence.
+      deps.router.preflight(toGenerationRequest(body));
       if (deps.limits && modelInfo) {
         // Rate limits, caps and a full queue refuse here (429/503), before the first byte.
         pass = await deps.limits.admitCompletion({
