@@ -47,7 +47,9 @@ const log = (line: string) => console.log(line);
 
 const modelPath = path.resolve(args.model ?? (await ensureModel("bench")));
 const modelId = path.basename(modelPath).replace(/\.gguf$/i, "");
-log(`# Sputnik bench: ${modelPath} (${(fs.statSync(modelPath).size / 1e6).toFixed(0)} MB), threads ${threads}, parallel ${parallel}, ${os.cpus().length} CPUs`);
+// The machine may be shared: the load average before and after says how much to trust the figures.
+const loadAverage = () => os.loadavg().map((v) => v.toFixed(2)).join(" ");
+log(`# Sputnik bench: ${modelPath} (${(fs.statSync(modelPath).size / 1e6).toFixed(0)} MB), threads ${threads}, parallel ${parallel}, ${os.cpus().length} CPUs, load average ${loadAverage()}`);
 
 // The bench counts tokens with the model's own tokenizer so prompts have the sizes it claims.
 const llama = await getLlama({ gpu: false, build: "never", progressLogs: false, logLevel: LlamaLogLevel.error });
@@ -101,6 +103,7 @@ if (args["vs-url"]) {
 }
 
 printTable(ours, other);
+log(`load average at the end: ${loadAverage()}`);
 if (args.json) fs.writeFileSync(args.json, JSON.stringify({ modelPath, threads, parallel, runs, decodeTokens, direct, sputnik: ours, other }, null, 2));
 await vocab.dispose();
 

@@ -176,6 +176,25 @@ test("an access code grants its plan and credit at sign-up; the user sees their 
   assert.equal(daily.body.days[0].model, "scripted");
   assert.equal(daily.body.days[0].charged_micros, row.charged_micros);
 
+  // A web chat reply is billed too: its stored message, ledger row and balance change commit together.
+  const conv = await alice.call("POST", "/api/conversations", { model: "scripted" });
+  const sent = await alice.call("POST", `/api/conversations/${conv.body.id}/messages`, { content: "Bill my chat", parent_id: null, model: "scripted" });
+  assert.equal(sent.status, 200, sent.text);
+  const done = sent.text
+    .split("\n")
+    .filter((line) => line.startsWith("data: "))
+    .map((line) => JSON.parse(line.slice(6)))
+    .find((event) => event.type === "done");
+  assert.ok(done, sent.text);
+  const chatRows = (await alice.call("GET", "/api/billing/usage")).body.data;
+  assert.equal(chatRows.length, 2, "exactly one more ledger row");
+  const chatRow = chatRows[0];
+  assert.equal(chatRow.status, "completed");
+  assert.equal(chatRow.reasoning_tokens + chatRow.answer_tokens, done.message.completion_tokens, "ledger and stored message agree");
+  assert.ok(chatRow.charged_micros > 0);
+  const afterChat = await alice.call("GET", "/api/billing/summary");
+  assert.equal(afterChat.body.balance.granted_micros, 2_000_000 - row.charged_micros - chatRow.charged_micros);
+
   await bob.signUp("bob");
   const bobs = await bob.call("GET", "/api/billing/usage");
   assert.deepEqual(bobs.body.data, [], "another user's usage is not listed");
@@ -209,7 +228,7 @@ test("admins change a user's plan, add credit, and see spend per user", async ()
   assert.equal(overview.status, 200, overview.text);
   const aliceTotals = overview.body.users.find((u: { user_id: string }) => u.user_id === aliceId);
   assert.equal(aliceTotals.username, "alice");
-  assert.equal(aliceTotals.requests, 1);
+  assert.equal(aliceTotals.requests, 2, "one API request and one web chat reply");
   assert.ok(aliceTotals.charged_micros > 0);
 
   // Moving alice to the unbilled free plan: her next request is metered but not charged.

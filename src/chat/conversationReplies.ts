@@ -1,4 +1,4 @@
-import type { Kysely } from "kysely";
+import type { Kysely, Transaction } from "kysely";
 import type { ModelRouter } from "../engines/router.ts";
 import { EngineError, emptyUsage, type ChatMessage, type FinishReason, type GenerationRequest, type Usage } from "../engines/types.ts";
 import type { Dialect } from "../store/database.ts";
@@ -54,6 +54,11 @@ export interface ReplyOptions {
   /** Resolves when the request may run (its turn in the admission queue); rejects to give up. */
   ready?: Promise<void>;
   emit: (event: ReplyEvent) => void;
+  /**
+   * Billing's settlement, run inside the transaction that stores the final answer, so the stored
+   * message, the ledger row and the balance change commit (or vanish) together.
+   */
+  settle?: (trx: Transaction<Database>, outcome: { status: number; usage: Usage }) => Promise<void>;
 }
 
 /** How a reply ended, for the request log and billing. */
@@ -181,7 +186,7 @@ export class ConversationReplies {
     const onClientGone = () => abort.abort();
     clientSignal?.addEventListener("abort", onClientGone, { once: true });
     if (clientSignal?.aborted) abort.abort();
-    const finished = this.generate(assistant, { ...generation, signal: abort.signal }, options.ready, options.emit);
+    const finished = this.generate(assistant, { ...generation, signal: abort.signal }, options.ready, options.emit, options.settle);
     this.active.set(assistant.id, { abort, finished: finished.then((o) => o.message, () => undefined) });
     try {
       const outcome = await finished;
@@ -229,6 +234,7 @@ export class ConversationReplies {
     generation: GenerationRequest,
     ready: Promise<void> | undefined,
     emit: (event: ReplyEvent) => void,
+    settle: ReplyOptions["settle"],
   ): Promise<ReplyOutcome> {
     const signal = generation.signal!;
     const started = performance.now();
@@ -284,14 +290,16 @@ export class ConversationReplies {
       total_ms: Math.round(end - started),
       updated_at: Date.now(),
     };
-    await writer.finish(final);
+    const httpStatus = failure ? failure.status : status === "stopped" ? 499 : 200;
+    const settleUsage = usage ?? emptyUsage();
+    await writer.finish(final, settle ? (trx) => settle(trx, { status: httpStatus, usage: settleUsage }) : undefined);
     const message = { ...assistant, ...final } as Message;
     if (failure) emit({ type: "error", error: failure, message });
     else emit({ type: "done", message });
     return {
       message,
       usage: usage ?? emptyUsage(),
-      status: failure ? failure.status : status === "stopped" ? 499 : 200,
+      status: httpStatus,
       errorCode: failure?.code ?? null,
       ttftMs: final.ttft_ms ?? null,
       totalMs: final.total_ms ?? 0,
@@ -361,9 +369,13 @@ class PartialWriter {
       }, this.onError);
   }
 
-  async finish(final: MessagePatch): Promise<void> {
+  async finish(final: MessagePatch, alsoInTransaction?: (trx: Transaction<Database>) => Promise<void>): Promise<void> {
     clearInterval(this.timer);
     await this.inFlight;
-    await updateMessage(this.db, this.id, final);
+    if (!alsoInTransaction) return updateMessage(this.db, this.id, final);
+    await this.db.transaction().execute(async (trx) => {
+      await updateMessage(trx, this.id, final);
+      await alsoInTransaction(trx);
+    });
   }
 }

@@ -9,7 +9,7 @@ import { capConnectionsPerIp, httpTimeouts } from "../limits/requestHygiene.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import { registerMetrics } from "../metrics/route.ts";
 import { registerAccountRoutes } from "./app/accounts.ts";
-import { registerConversations } from "./app/conversations.ts";
+import { registerConversations, type SettleCharge } from "./app/conversations.ts";
 import { registerAppModels } from "./app/models.ts";
 import { registerBillingRoutes, type BillingRoutesDeps } from "./app/billing.ts";
 import { installErrorHandlers } from "./errors.ts";
@@ -29,6 +29,8 @@ export interface ServerDeps {
   logger: Logger;
   bodyLimit: number;
   record?: (entry: CompletionRecord) => Promise<void>;
+  /** Billing settlement inside the caller's transaction (the web chat stores its answer with it). */
+  settle?: SettleCharge;
   /** Billing's admission hook for chat completions (src/http/openai/metering.ts). */
   admit?: ChatCompletionDeps["admit"];
   /** Billing routes: GET /v1/user/balance, /api/billing/*, /api/admin/billing/*. */
@@ -77,7 +79,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (auth) registerAccountRoutes(app, auth);
   if (auth) {
     // The web app's API (conversations, its model list) and the app itself at `/`.
-    registerConversations(app, { store: auth.store, router: deps.router, limits: deps.limits, admit: deps.admit, record: deps.record });
+    registerConversations(app, { store: auth.store, router: deps.router, limits: deps.limits, admit: deps.admit, record: deps.record, settle: deps.settle });
     registerAppModels(app, deps);
   }
   await registerWebApp(app);

@@ -14,7 +14,7 @@ import { planWeight, resolvePlan } from "../billing/plans.ts";
 import { modelCapacities } from "../limits/capacity.ts";
 import { startLimits } from "../limits/runtime.ts";
 import { buildServer } from "../http/server.ts";
-import { createCompletionMetering } from "../http/openai/metering.ts";
+import { createCompletionMetering, settledStatus } from "../http/openai/metering.ts";
 import type { CompletionRecord } from "../http/openai/chatCompletions.ts";
 import { openDatabase, type Store } from "../store/database.ts";
 import { assertSafeBinding } from "../auth/localMode.ts";
@@ -88,6 +88,9 @@ export async function startService(config: Config, options: { logger?: Logger } 
     record: (entry) => {
       guard.metrics.observeCompletion(entry);
       return metering.record(entry, recordCompletion);
+    },
+    settle: async (trx, charge, outcome) => {
+      await meter.settle(trx, charge, { status: settledStatus(outcome.status), usage: outcome.usage });
     },
     limits: guard.limits,
     metrics: guard.metrics,

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { Transaction } from "kysely";
 import { z } from "zod";
 import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "../../chat/conversationReplies.ts";
 import {
@@ -18,6 +19,7 @@ import type { CompletionPass, Limits } from "../../limits/limits.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
 import { presentConversation, presentMessage, presentReplyEvent } from "../../presenters/conversation.ts";
 import type { Store } from "../../store/database.ts";
+import type { Database } from "../../store/schema.ts";
 import { ApiError, toApiError } from "../errors.ts";
 import type { ChatCompletionDeps, CompletionRecord } from "../openai/chatCompletions.ts";
 import { SseWriter } from "../sse.ts";
@@ -62,6 +64,12 @@ const replyBody = z
   })
   .refine((b) => (b.content !== undefined) !== (b.regenerate !== undefined), "send either content or regenerate");
 
+export type SettleCharge = (
+  trx: Transaction<Database>,
+  charge: NonNullable<CompletionRecord["charge"]>,
+  outcome: { status: number; usage: Usage },
+) => Promise<void>;
+
 export interface ConversationRoutesDeps {
   store: Store;
   router: ModelRouter;
@@ -71,6 +79,8 @@ export interface ConversationRoutesDeps {
   admit?: ChatCompletionDeps["admit"];
   /** The same request log / ledger settlement as /v1/chat/completions, once per reply. */
   record?: ChatCompletionDeps["record"];
+  /** Settles a charge inside the transaction that stores the final answer (`record` then finds it settled). */
+  settle?: SettleCharge;
   /** How often a streaming answer's text is written to the store (ms); default 500. */
   flushIntervalMs?: number;
 }
@@ -225,7 +235,9 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
         const place = event.type === "start" ? pass?.position() : null;
         if (place) stream.data({ type: "queue", position: place.position, estimated_wait_s: place.estimatedWaitS });
       };
-      const outcome = await replies.reply({ conversation, messages, input, generation, ready, emit });
+      const openCharge = charge;
+      const settle = openCharge && deps.settle ? (trx: Transaction<Database>, o: { status: number; usage: Usage }) => deps.settle!(trx, openCharge, o) : undefined;
+      const outcome = await replies.reply({ conversation, messages, input, generation, ready, emit, ...(settle ? { settle } : {}) });
       pass?.finish({ totalTokens: outcome.usage.total_tokens, completed: outcome.status === 200 });
       await record(outcome.status, outcome.errorCode, outcome);
     } catch (error) {
