@@ -17,7 +17,7 @@ import { getLlama, LlamaLogLevel } from "node-llama-cpp";
 import { ensureModel } from "../src/gguf/catalog.ts";
 import { SputnikProcess } from "./sputnikProcess.ts";
 import { textOfTokens } from "./text.ts";
-import { runWorkload, type Figures, type WorkloadOptions } from "./workload.ts";
+import { runWorkload, type FigureResult, type Target, type WorkloadOptions } from "./workload.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -65,6 +65,7 @@ const workload: WorkloadOptions = {
   runs,
   ingestTokens: 512,
   decodeTokens,
+  streamTokens: 64,
   streams: [4, 8],
   userTurnTokens: 230,
   answerTokens: 250,
@@ -73,75 +74,69 @@ const workload: WorkloadOptions = {
   log,
 };
 
+// node-llama-cpp driven directly, as the ceiling for the API's single-stream figure.
 const direct: Record<string, number> = {};
 if (!args["skip-direct"]) {
   const prompt = textOfTokens(1, 32, count);
   for (const pool of ["1", "default"]) {
-    const result = await runDirect(prompt, pool === "1" ? "1" : undefined);
-    direct[pool] = result.rate;
-    log(`  node-llama-cpp direct (no HTTP), UV_THREADPOOL_SIZE=${pool}: decode ${result.rate.toFixed(1)} tok/s`);
+    direct[pool] = await runDirect(prompt, pool === "1" ? "1" : undefined);
+    log(`  node-llama-cpp direct (no HTTP), UV_THREADPOOL_SIZE=${pool}: decode ${direct[pool]!.toFixed(1)} tok/s (median of ${runs})`);
   }
 }
 
-log(`## Sputnik`);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sputnik-bench-"));
 const sputnik = new SputnikProcess({ models: [modelPath], threads, parallel, contextSize: 4096, pullDefaultModel: false }, dataDir);
-let ours: Figures;
+let figures: FigureResult[];
 try {
-  const url = await sputnik.start();
-  ours = await runWorkload({ label: "sputnik", url, model: modelId, restart: () => sputnik.restart() }, workload, 1000);
+  const targets: Target[] = [{ label: "sputnik", url: await sputnik.start(), model: modelId, restart: () => sputnik.restart() }];
+  if (args["vs-url"]) targets.push({ label: "other", url: args["vs-url"].replace(/\/+$/, "").replace(/\/v1$/, ""), model: args["vs-model"] ?? modelId });
+  figures = await runWorkload(targets, workload);
 } finally {
   await sputnik.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
-let other: Figures | null = null;
-if (args["vs-url"]) {
-  const url = args["vs-url"].replace(/\/+$/, "").replace(/\/v1$/, "");
-  log(`## other: ${url}`);
-  other = await runWorkload({ label: "other", url, model: args["vs-model"] ?? modelId }, workload, 1000);
-}
-
-printTable(ours, other);
+printTable(figures, Boolean(args["vs-url"]));
 log(`load average at the end: ${loadAverage()}`);
-if (args.json) fs.writeFileSync(args.json, JSON.stringify({ modelPath, threads, parallel, runs, decodeTokens, direct, sputnik: ours, other }, null, 2));
+if (args.json) fs.writeFileSync(args.json, JSON.stringify({ modelPath, threads, parallel, runs, decodeTokens, direct, figures }, null, 2));
 await vocab.dispose();
 
-function printTable(a: Figures, b: Figures | null): void {
-  type Row = [label: string, ours: number | null, theirs: number | null, unit: "tok/s" | "ms"];
-  const rows: Row[] = [
-    [`prompt ingest (${a.promptTokens.ingest}-token prompt)`, a.ingestTokPerS, b?.ingestTokPerS ?? null, "tok/s"],
-    ["decode, 1 stream", a.decodeTokPerS, b?.decodeTokPerS ?? null, "tok/s"],
-    ...workload.streams.map((n): Row => [`decode, ${n} streams (aggregate)`, a.aggregateTokPerS[n]!, b?.aggregateTokPerS[n] ?? null, "tok/s"]),
-    [`TTFT 5th turn, cold (${a.promptTokens.conversation} tokens)`, a.ttftColdMs, b?.ttftColdMs ?? null, "ms"],
-    ["TTFT 5th turn, warm (history in memory)", a.ttftWarmMs, b?.ttftWarmMs ?? null, "ms"],
-    ["TTFT 5th turn after a generated answer", a.ttftNextTurnMs, b?.ttftNextTurnMs ?? null, "ms"],
-    // Another server is not restarted by the bench; without a disk cache its restart is its cold case.
-    ["TTFT 5th turn, after restart (disk cache)", a.ttftRestartMs, b ? b.ttftColdMs : null, "ms"],
-  ];
+function printTable(results: FigureResult[], withOther: boolean): void {
   const pad = (s: string, n: number) => s.padEnd(n);
-  const fmt = (v: number | null, unit: string) => (v === null ? "n/a" : `${v.toFixed(unit === "ms" ? 0 : 1)} ${unit}`);
+  const fmt = (v: number | undefined, unit: string) => (v === undefined ? "n/a" : `${v.toFixed(unit === "ms" ? 0 : 1)} ${unit}`);
+  const byKey = (key: string) => results.find((r) => r.key === key)!;
   log("");
-  log(`${pad("figure", 44)}${pad("sputnik", 14)}${b ? pad("other", 14) + "sputnik ÷ other (speed)" : ""}`);
-  for (const [label, x, y, unit] of rows) {
-    // Speed ratio: tok/s divide directly; for times the faster one has the smaller number.
-    const ratio = x !== null && y !== null ? (unit === "ms" ? y / x : x / y) : null;
-    log(`${pad(label, 44)}${pad(fmt(x, unit), 14)}${b ? pad(fmt(y, unit), 14) + (ratio === null ? "n/a" : `${ratio.toFixed(2)}×`) : ""}`);
+  log(`${pad("figure", 44)}${pad("sputnik", 14)}${withOther ? pad("other", 14) + "sputnik ÷ other (speed)" : ""}`);
+  for (const { key, label, unit, values } of results) {
+    const ours = values.sputnik?.value;
+    // A server the bench did not start is not restarted: with no cache surviving a restart there,
+    // its restart case is its cold case.
+    const theirs = key === "restart" ? byKey("cold").values.other?.value : values.other?.value;
+    // Speed ratio: tok/s divide directly; for times the faster one has the smaller number. The
+    // next-turn figure depends on what each server returned as content: no like-for-like ratio.
+    const ratio = ours !== undefined && theirs !== undefined && key !== "nextTurn" ? (unit === "ms" ? theirs / ours : ours / theirs) : undefined;
+    const shown = key === "cold" && values.sputnik?.promptTokens ? `${label} (${values.sputnik.promptTokens} tokens)` : label;
+    log(`${pad(shown, 44)}${pad(fmt(ours, unit), 14)}${withOther ? pad(fmt(theirs, unit), 14) + (ratio === undefined ? "n/a" : `${ratio.toFixed(2)}×`) : ""}`);
   }
   log("");
-  log(`warm speed-up over cold: ${(a.ttftColdMs / a.ttftWarmMs).toFixed(1)}× ; after restart: ${a.ttftRestartMs ? (a.ttftColdMs / a.ttftRestartMs).toFixed(1) + "×" : "n/a"}`);
-  log(`prompt tokens evaluated (cache misses reported by sputnik): cold ${a.evaluated.cold}, warm ${a.evaluated.warm}, after an answer ${a.evaluated.nextTurn}, after restart ${a.evaluated.restart}`);
+  const cold = byKey("cold").values.sputnik!.value;
+  const warm = byKey("warm").values.sputnik!.value;
+  const restart = byKey("restart").values.sputnik?.value;
+  log(`sputnik warm speed-up over cold: ${(cold / warm).toFixed(1)}×; after restart: ${restart ? `${(cold / restart).toFixed(1)}×` : "n/a"}`);
+  const evaluated = (key: string) => byKey(key).values.sputnik?.evaluated ?? "?";
+  log(`prompt tokens sputnik evaluated (its reported cache misses): cold ${evaluated("cold")}, warm ${evaluated("warm")}, after an answer ${evaluated("nextTurn")}, after restart ${evaluated("restart")}`);
   if (direct["1"] !== undefined) {
-    log(`node-llama-cpp direct decode, 1 stream: ${direct["1"].toFixed(1)} tok/s (UV_THREADPOOL_SIZE=1), ${direct.default!.toFixed(1)} tok/s (default pool); API ÷ direct: ${(a.decodeTokPerS / direct["1"]).toFixed(2)}×`);
+    const api = byKey("decode1").values.sputnik!.value;
+    log(`node-llama-cpp direct decode, 1 stream: ${direct["1"].toFixed(1)} tok/s (UV_THREADPOOL_SIZE=1), ${direct.default!.toFixed(1)} tok/s (default pool); sputnik API ÷ direct: ${(api / direct["1"]).toFixed(2)}×`);
   }
-  if (b) log("other server after restart: not restarted by the bench; compared with its cold figure (no cache survives a restart there).");
+  if (withOther) log("other server after restart: not restarted by the bench; compared with its cold figure.");
 }
 
-async function runDirect(prompt: string, pool: string | undefined): Promise<{ rate: number }> {
+async function runDirect(prompt: string, pool: string | undefined): Promise<number> {
   const env = { ...process.env };
   if (pool) env.UV_THREADPOOL_SIZE = pool;
   else delete env.UV_THREADPOOL_SIZE;
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "bench/direct.ts"), JSON.stringify({ model: modelPath, threads, tokens: decodeTokens, prompt })], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "bench/direct.ts"), JSON.stringify({ model: modelPath, threads, tokens: decodeTokens, prompt, runs })], {
     cwd: root,
     env,
     stdio: ["ignore", "pipe", "inherit"],
@@ -150,5 +145,5 @@ async function runDirect(prompt: string, pool: string | undefined): Promise<{ ra
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
   if (code !== 0) throw new Error(`bench/direct.ts exited with ${code}`);
-  return JSON.parse(out.trim().split("\n").pop()!) as { rate: number };
+  return (JSON.parse(out.trim().split("\n").pop()!) as { rate: number }).rate;
 }
