@@ -312,16 +312,25 @@ forEachDatabase("login throttling: growing delays per account and per address; u
 forEachDatabase("unknown users cost the same password work as real ones (no timing oracle)", async (store, t) => {
   // A deliberately expensive hash makes the difference, if any, far larger than the noise.
   const server = await startAccountsServer(t, store, { auth: { passwordHashing: { memoryKiB: 32 * 1024, iterations: 3, parallelism: 1 } } });
-  await server.signUp("timed");
+  // Several real accounts, so that no one of them reaches the per-account failure block (which
+  // answers 429 without hashing and would make the known side look fast).
+  for (const name of ["timed0", "timed1", "timed2"]) await server.signUp(name);
   const time = async (login: string, i: number) => (await server.client({ from: `127.0.${i}.1` }).post("/api/auth/login", { login, password: "not-the-password" })).ms;
   const known: number[] = [];
   const unknown: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    known.push(await time("timed", i));
+  // One discarded round warms both paths (first connection, first dummy hash), then the two kinds
+  // of login alternate so that a burst of load from parallel tests hits both alike.
+  await time("timed0", 200);
+  await time("ghost-warm", 201);
+  for (let i = 0; i < 9; i++) {
+    known.push(await time(`timed${i % 3}`, i));
     unknown.push(await time(`ghost${i}`, i + 10));
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  const ratio = median(unknown) / median(known);
-  // Without the dummy hash an unknown user answers in a few ms against tens of ms (ratio < 0.2).
-  assert.ok(ratio > 0.5 && ratio < 2, `unknown/known login time ratio ${ratio.toFixed(2)} (${median(unknown)} vs ${median(known)} ms)`);
+  // The fastest of each kind is the work itself; slower samples only add other tests' load.
+  const fastest = (xs: number[]) => Math.min(...xs);
+  const ratio = fastest(unknown) / fastest(known);
+  t.diagnostic(`unknown/known login time ratio ${ratio.toFixed(2)} (fastest ${fastest(unknown).toFixed(1)} vs ${fastest(known).toFixed(1)} ms)`);
+  // Without the dummy hash an unknown user answers in a few ms against 50+ ms (ratio < 0.1);
+  // with it both do one argon2id verify. The bounds leave room for a busy CI machine's noise.
+  assert.ok(ratio > 0.3 && ratio < 3, `unknown/known login time ratio ${ratio.toFixed(2)} (${fastest(unknown)} vs ${fastest(known)} ms)`);
 });

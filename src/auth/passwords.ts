@@ -42,7 +42,13 @@ export class PasswordHasher {
   /** Verifies against `storedHash`, or against a dummy hash of the same cost when there is none. */
   async verifyOrDummy(storedHash: string | null, password: string): Promise<boolean> {
     if (storedHash) return this.verify(storedHash, password);
-    this.dummyHash ??= this.hash(`dummy-${Math.random()}`);
+    if (!this.dummyHash) {
+      // The first unknown login makes the dummy hash; making it costs one hash, the same work
+      // as one verify, so that call must not verify as well or it would take twice as long.
+      this.dummyHash = this.hash(`dummy-${Math.random()}`);
+      await this.dummyHash;
+      return false;
+    }
     await this.verify(await this.dummyHash, password);
     return false;
   }
