@@ -67,6 +67,7 @@ const workload: WorkloadOptions = {
   decodeTokens,
   streamTokens: 64,
   streams: [4, 8],
+  readPauseMs: 5000,
   userTurnTokens: 230,
   answerTokens: 250,
   lastUserTokens: 60,
@@ -114,7 +115,7 @@ function printTable(results: FigureResult[], withOther: boolean): void {
     const theirs = key === "restart" ? byKey("cold").values.other?.value : values.other?.value;
     // Speed ratio: tok/s divide directly; for times the faster one has the smaller number. The
     // next-turn figure depends on what each server returned as content: no like-for-like ratio.
-    const ratio = ours !== undefined && theirs !== undefined && key !== "nextTurn" ? (unit === "ms" ? theirs / ours : ours / theirs) : undefined;
+    const ratio = ours !== undefined && theirs !== undefined && !key.startsWith("nextTurn") ? (unit === "ms" ? theirs / ours : ours / theirs) : undefined;
     const shown = key === "cold" && values.sputnik?.promptTokens ? `${label} (${values.sputnik.promptTokens} tokens)` : label;
     log(`${pad(shown, 44)}${pad(fmt(ours, unit), 14)}${withOther ? pad(fmt(theirs, unit), 14) + (ratio === undefined ? "n/a" : `${ratio.toFixed(2)}×`) : ""}`);
   }
@@ -124,7 +125,7 @@ function printTable(results: FigureResult[], withOther: boolean): void {
   const restart = byKey("restart").values.sputnik?.value;
   log(`sputnik warm speed-up over cold: ${(cold / warm).toFixed(1)}×; after restart: ${restart ? `${(cold / restart).toFixed(1)}×` : "n/a"}`);
   const evaluated = (key: string) => byKey(key).values.sputnik?.evaluated ?? "?";
-  log(`prompt tokens sputnik evaluated (its reported cache misses): cold ${evaluated("cold")}, warm ${evaluated("warm")}, after an answer ${evaluated("nextTurn")}, after restart ${evaluated("restart")}`);
+  log(`prompt tokens sputnik evaluated (its reported cache misses): cold ${evaluated("cold")}, warm ${evaluated("warm")}, after an answer ${evaluated("nextTurn")} (at once) / ${evaluated("nextTurnRead")} (after a pause), after restart ${evaluated("restart")}`);
   if (direct["1"] !== undefined) {
     const api = byKey("decode1").values.sputnik!.value;
     log(`node-llama-cpp direct decode, 1 stream: ${direct["1"].toFixed(1)} tok/s (UV_THREADPOOL_SIZE=1), ${direct.default!.toFixed(1)} tok/s (default pool); sputnik API ÷ direct: ${(api / direct["1"]).toFixed(2)}×`);

@@ -16,6 +16,8 @@ export interface WorkloadOptions {
   /** Tokens each stream generates in the concurrent figures. */
   streamTokens: number;
   streams: number[];
+  /** How long the "reader" waits after an answer before sending the next turn. */
+  readPauseMs: number;
   /** Tokens in each of the 4 earlier user messages and assistant answers of the conversation. */
   userTurnTokens: number;
   answerTokens: number;
@@ -145,12 +147,18 @@ export async function runWorkload(targets: Target[], options: WorkloadOptions): 
   // (its `content`; DeepSeek's rule drops the reasoning) with the 5th message. What is left to
   // evaluate depends on what each server returned as content, so this one is not a like-for-like
   // comparison between servers.
-  await figure("nextTurn", "TTFT 5th turn after a generated answer", "ms", 1, async (target) => {
-    const turns = history().slice(0, 7);
-    const fourth = await chat(target, turns, options.answerTokens);
-    const r = await chat(target, [...turns, { role: "assistant", content: fourth.content }, lastUser()], 1);
-    return { value: r.ttftMs, evaluated: missOf(r), promptTokens: r.promptTokens };
-  });
+  // Sent at once (a script), and after a reader's pause: Sputnik re-reads each answer in the form
+  // the next turn sends it back while no request needs the sequence, which takes a moment.
+  for (const [key, pauseMs] of [["nextTurn", 0], ["nextTurnRead", options.readPauseMs]] as const) {
+    const label = pauseMs === 0 ? "TTFT 5th turn sent at once after an answer" : `TTFT 5th turn ${pauseMs / 1000} s after an answer`;
+    await figure(key, label, "ms", 1, async (target) => {
+      const turns = history().slice(0, 7);
+      const fourth = await chat(target, turns, options.answerTokens);
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      const r = await chat(target, [...turns, { role: "assistant", content: fourth.content }, lastUser()], 1);
+      return { value: r.ttftMs, evaluated: missOf(r), promptTokens: r.promptTokens };
+    });
+  }
 
   // After a restart: only a server the bench started can be restarted.
   await figure("restart", "TTFT 5th turn, after restart (disk cache)", "ms", 1, async (target) => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
+import type { LocalModel } from "../src/engines/local/localModel.ts";
 import { collect, loadTestModel } from "./support/engine.ts";
 
 const long = MODEL_SCRIPTS["scripted-long"]!;
@@ -42,4 +43,28 @@ test("the benchmark model batches concurrent requests too", async (t) => {
   for (const r of results) assert.equal(r.usage.completion_tokens, 6);
   assert.ok(after.sharedBatches - before.sharedBatches >= 3, `shared batches: ${after.sharedBatches - before.sharedBatches}`);
   assert.equal(after.maxSequencesInBatch, 2);
+});
+
+test("a stream that joins late falls into step with the running one", async (t) => {
+  // On the realistic shape a decode takes tens of milliseconds: a late joiner used to stay a batch
+  // out of step (its tokens ready while the other's batch ran), so the two alternated alone.
+  const model = await loadTestModel(t, "bench", { parallel: 2, contextSize: 256 });
+  const first = model.generate({ model: model.options.id, messages: [{ role: "user", content: "one" }], temperature: 0, maxTokens: 14 });
+  let tokens = 0;
+  let late: ReturnType<typeof collect> | null = null;
+  let joined: ReturnType<LocalModel["stats"]>["batches"] | null = null;
+  for await (const event of first) {
+    if (event.type !== "reasoning" && event.type !== "content") continue;
+    if (++tokens === 3 && !late) {
+      joined = model.stats().batches;
+      late = collect(model, [{ role: "user", content: "two" }], { maxTokens: 6 }, { waitForSettle: false });
+      await late; // the first stream keeps generating meanwhile (its tokens queue in the channel)
+    }
+  }
+  const after = model.stats().batches;
+  assert.ok(late && joined);
+  assert.equal((await late).usage.completion_tokens, 6);
+  // While both ran: the late prompt, then its 5 decode steps, each with the first stream's token.
+  const shared = after.sharedBatches - joined.sharedBatches;
+  assert.ok(shared >= 5, `${shared} shared batches while both streams ran`);
 });

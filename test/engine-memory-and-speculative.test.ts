@@ -5,7 +5,7 @@ import path from "node:path";
 import { test } from "node:test";
 import { loadConfig } from "../src/config/load.ts";
 import { sharedLlama } from "../src/engines/local/llama.ts";
-import { estimateMemory, InsufficientMemoryForModelError } from "../src/engines/local/memoryCheck.ts";
+import { AUTO_PARALLEL_MAX, AUTO_PARALLEL_MEMORY_SHARE, estimateMemory, InsufficientMemoryForModelError, memoryEstimator } from "../src/engines/local/memoryCheck.ts";
 import { ensureModel, MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { startService } from "../src/runtime/startService.ts";
 import { collect, loadTestModel } from "./support/engine.ts";
@@ -31,6 +31,28 @@ test("a model and context that would not fit are refused before loading, with th
   // The same kind of check lets a model that fits load.
   const fits = await loadTestModel(t, "scripted", { memoryBudgetBytes: 1024 * MiB });
   assert.equal((await collect(fits, [{ role: "user", content: "hi" }])).content, scripted.answer);
+});
+
+test("parallel \"auto\" takes as many sequences as fit beside the weights, up to the cap", async (t) => {
+  const benchPath = await ensureModel("bench");
+  const estimate = await memoryEstimator(await sharedLlama(), benchPath);
+  const total = (sequences: number) => {
+    const e = estimate({ contextSize: 8192, sequences });
+    return e.modelBytes + e.contextBytes;
+  };
+  // A budget whose usable share holds three sequences of 8192 tokens but not four.
+  const budget = Math.ceil(total(3) / AUTO_PARALLEL_MEMORY_SHARE) + MiB;
+  assert.ok(total(4) > budget * AUTO_PARALLEL_MEMORY_SHARE, "the budget leaves no room for a fourth");
+  const three = await loadTestModel(t, "bench", { parallel: "auto", contextSize: 8192, memoryBudgetBytes: budget });
+  assert.equal(three.pool.size, 3);
+  assert.equal(three.options.parallel, 3);
+  await three.dispose();
+  // Plenty of memory: the cap.
+  const capped = await loadTestModel(t, "scripted", { parallel: "auto", contextSize: 1024, memoryBudgetBytes: 64 * 1024 * MiB });
+  assert.equal(capped.pool.size, AUTO_PARALLEL_MAX);
+  // An explicit number is taken as it is.
+  const two = await loadTestModel(t, "scripted", { parallel: 2, memoryBudgetBytes: 64 * 1024 * MiB });
+  assert.equal(two.pool.size, 2);
 });
 
 test("the service refuses to start a model that would not fit, with a clear error", async (t) => {

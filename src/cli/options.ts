@@ -18,6 +18,11 @@ export function parseIntFlag(name: string) {
   };
 }
 
+/** A whole number, or "auto" (left to the service to size). */
+export function parseCountOrAutoFlag(name: string) {
+  return (value: string): number | "auto" => (value === "auto" ? "auto" : parseIntFlag(name)(value));
+}
+
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
 }

@@ -36,8 +36,11 @@ export const configSchema = z.object({
   remoteModels: z.array(remoteModelSchema).default([]),
   /** llama.cpp compute threads; defaults to the physical core count. */
   threads: z.number().int().min(1).max(256).default(Math.max(1, os.availableParallelism())),
-  /** Parallel sequences per local model (requests decoded in one batch). */
-  parallel: z.number().int().min(1).max(64).default(4),
+  /**
+   * Parallel sequences per local model (requests decoded in one batch); "auto" sizes it from the
+   * memory available for contexts (see src/engines/local/memoryCheck.ts).
+   */
+  parallel: z.union([z.literal("auto"), z.number().int().min(1).max(64)]).default("auto"),
   /** Context size per sequence, in tokens. */
   contextSize: z.number().int().min(256).max(1_048_576).default(4096),
   databaseUrl: z.string().optional(),

@@ -37,17 +37,17 @@ export async function loadLocalModels(config: Config, logger: Logger): Promise<L
   try {
     for (const plan of planned) {
       logger.info({ model: plan.id, path: plan.path }, "loading model");
-      loaded.push(
-        await LocalModel.load({
-          id: plan.id,
-          path: plan.path,
-          threads: config.threads,
-          parallel: config.parallel,
-          contextSize: config.contextSize,
-          ...(plan.note ? { note: plan.note } : {}),
-          ...localEngineOptions(config, plan.id, logger),
-        }),
-      );
+      const model = await LocalModel.load({
+        id: plan.id,
+        path: plan.path,
+        threads: config.threads,
+        parallel: config.parallel,
+        contextSize: config.contextSize,
+        ...(plan.note ? { note: plan.note } : {}),
+        ...localEngineOptions(config, plan.id, logger),
+      });
+      loaded.push(model);
+      logger.info({ model: plan.id, parallel: model.options.parallel, requested: config.parallel, contextSize: model.contextSize }, "model loaded");
     }
   } catch (error) {
     await Promise.all(loaded.map((m) => m.dispose()));

@@ -35,6 +35,7 @@ export async function collect(
   model: LocalModel,
   messages: ChatMessage[],
   extra: Partial<GenerationRequest> = {},
+  { waitForSettle = true }: { waitForSettle?: boolean } = {},
 ): Promise<Collected> {
   let reasoning = "";
   let content = "";
@@ -47,6 +48,9 @@ export async function collect(
     else if (event.type === "done") finishReason = event.finishReason;
   }
   if (!usage) throw new Error("the generation reported no usage");
+  // After an answer the engine re-reads it into its sequence in the background (LocalModel.settle);
+  // waiting for that keeps token meters read between two requests exact.
+  if (waitForSettle) await model.settled();
   return { reasoning, content, usage, finishReason };
 }
 

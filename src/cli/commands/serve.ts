@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { startService } from "../../runtime/startService.ts";
-import { cliConfig, collect, parseIntFlag } from "../options.ts";
+import { cliConfig, collect, parseCountOrAutoFlag, parseIntFlag } from "../options.ts";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -10,10 +10,10 @@ export function registerServeCommand(program: Command): void {
     .option("-p, --port <port>", "port (default 8080)", parseIntFlag("--port"))
     .option("-m, --model <name|path|demo>", "local model to serve (repeatable)", collect)
     .option("-t, --threads <n>", "llama.cpp threads", parseIntFlag("--threads"))
-    .option("--parallel <n>", "parallel sequences per model", parseIntFlag("--parallel"))
+    .option("--parallel <n|auto>", "parallel sequences per model (auto: sized from free memory)", parseCountOrAutoFlag("--parallel"))
     .option("--context-size <n>", "context size per sequence (tokens)", parseIntFlag("--context-size"))
     .option("--no-pull", "do not pull the default model on first run")
-    .action(async (opts: { host?: string; port?: number; model?: string[]; threads?: number; parallel?: number; contextSize?: number; pull: boolean }) => {
+    .action(async (opts: { host?: string; port?: number; model?: string[]; threads?: number; parallel?: number | "auto"; contextSize?: number; pull: boolean }) => {
       const config = cliConfig(program, {
         host: opts.host,
         port: opts.port,

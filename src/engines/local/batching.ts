@@ -1,10 +1,20 @@
 import type { BatchingOptions, BatchItem, LlamaContext, PrioritizedBatchItem } from "node-llama-cpp";
 
-/** Longest a ready token waits for the other active sequences before its batch goes anyway. */
-const MAX_GATHER_MS = 10;
+/**
+ * Once no submission of this context is being decoded, how long a ready token waits for the next
+ * sequence to come back (each new arrival restarts it: sequences sample one after another).
+ */
+const GATHER_GAP_MS = 4;
+/** Longest a ready token waits, counted once nothing is being decoded, before its batch goes anyway. */
+const MAX_GATHER_MS = 20;
 
 /** node-llama-cpp 3.21's internal entry point through which every sequence queues tokens. */
 type DecodeTokens = (request: { tokens: readonly number[] }, logitDataMapper: unknown) => Promise<unknown>;
+/** node-llama-cpp 3.21's internal queue of submissions, read to learn which sequence an item is. */
+interface QueuedDecode {
+  sequenceId: number;
+  tokens: readonly number[];
+}
 interface Submission {
   release(): void;
 }
@@ -32,8 +42,11 @@ export interface BatchStats {
  * weights are read once either way), so that halves or worse the aggregate throughput.
  *
  * The gate holds a ready token until every active generation has one ready (or has a long prompt
- * already being evaluated), then releases them together, so they land in one batch. A generation
- * that is busy elsewhere delays the others by at most MAX_GATHER_MS. The split of a batch among
+ * already being evaluated), then releases them together, so they land in one batch. While some
+ * generations' tokens are still being decoded, the others wait for them (nothing else could run
+ * before that decode ends), which keeps a stream that joined late in step with the rest; once
+ * nothing is being decoded, a generation busy elsewhere delays the others by at most
+ * MAX_GATHER_MS. Within a batch the tokens go in sequence order (see `inSequenceOrder`). The split of a batch among
  * sequences is node-llama-cpp's "maximum parallelism" (every sequence gets a share, so a long
  * prompt never starves the streams being decoded).
  */
@@ -43,7 +56,12 @@ export class BatchScheduler {
   private readonly waiting: Submission[] = [];
   /** Submitted prompts longer than a batch share, still being evaluated: their owners will not come back soon. */
   private longRunning = 0;
+  /** Released submissions of one batch share or less, not yet decoded: their owners come back right after. */
+  private inFlight = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** When the oldest waiting token started waiting with nothing in flight. */
+  private gatherStartedAt: number | null = null;
+  private queue: () => readonly QueuedDecode[] = () => [];
 
   constructor(private readonly batchSize: number) {}
 
@@ -53,9 +71,10 @@ export class BatchScheduler {
    * only the gathering is lost, which the batching test catches.
    */
   attach(context: LlamaContext): void {
-    const internals = context as unknown as { _decodeTokens?: DecodeTokens };
+    const internals = context as unknown as { _decodeTokens?: DecodeTokens; _queuedDecodes?: QueuedDecode[] };
     const original = internals._decodeTokens;
     if (typeof original !== "function") return;
+    this.queue = () => internals._queuedDecodes ?? [];
     internals._decodeTokens = (request, mapper) =>
       new Promise((resolve, reject) => {
         this.waiting.push({
@@ -64,10 +83,13 @@ export class BatchScheduler {
             // the others must not wait for it. Anything shorter comes back with this batch.
             const long = request.tokens.length > this.batchSize / Math.max(1, this.active);
             if (long) this.longRunning++;
+            else this.inFlight++;
             original
               .call(context, request, mapper)
               .finally(() => {
                 if (long) this.longRunning--;
+                else this.inFlight--;
+                this.check();
               })
               .then(resolve, reject);
           },
@@ -90,18 +112,34 @@ export class BatchScheduler {
 
   private check(): void {
     if (this.waiting.length === 0) return;
-    if (this.waiting.length + this.longRunning >= this.active) {
-      this.flush();
-    } else {
-      this.timer ??= setTimeout(() => this.flush(), MAX_GATHER_MS);
+    if (this.waiting.length + this.longRunning >= this.active) return this.flush();
+    if (this.inFlight > 0) {
+      // The missing sequences are in the batch being decoded now. llama.cpp decodes one batch at a
+      // time, so nothing can run before that batch ends anyway: wait for them at no cost, which
+      // keeps every stream in the same phase (as llama-server's slot loop does). Without this a
+      // stream that joined late stays a batch out of step with the others for its whole life.
+      this.clearTimer();
+      return;
     }
+    const now = performance.now();
+    this.gatherStartedAt ??= now;
+    const left = this.gatherStartedAt + MAX_GATHER_MS - now;
+    if (left <= 0) return this.flush();
+    // Restarted on every arrival: after a batch, its sequences sample one after another.
+    this.clearTimer();
+    this.timer = setTimeout(() => this.flush(), Math.min(GATHER_GAP_MS, left));
   }
 
   /** Queues every waiting submission in one go: node-llama-cpp then decodes them in one batch. */
   private flush(): void {
+    this.clearTimer();
+    this.gatherStartedAt = null;
+    for (const submission of this.waiting.splice(0)) submission.release();
+  }
+
+  private clearTimer(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    for (const submission of this.waiting.splice(0)) submission.release();
   }
 
   stats(): BatchStats {
@@ -116,7 +154,7 @@ export class BatchScheduler {
   }
 
   private prioritize({ items, size }: { items: readonly BatchItem[]; size: number }): PrioritizedBatchItem[] {
-    const plan = maximumParallelism(items, size);
+    const plan = inSequenceOrder(maximumParallelism(items, size), this.queue());
     // Mirror node-llama-cpp's fitting (a zero share still gets one token while slots are left).
     let left = this.batchSize;
     let sequences = 0;
@@ -139,6 +177,25 @@ export class BatchScheduler {
     }
     return plan;
   }
+}
+
+/**
+ * Puts a batch's items in ascending sequence-id order: the order of their tokens in the batch.
+ *
+ * Why it matters: each sequence has its own KV stream (llama.cpp's default, `kv_unified = false`),
+ * and for such caches llama_decode cuts the batch into micro-batches with `split_equal(…,
+ * sequential = true)`, which only puts sequences together whose ids follow one another in batch
+ * order (0, 1, 2…). node-llama-cpp queues items in the order their tokens became ready, so eight
+ * streams in arrival order (say 5, 2, 7, 0…) were run as up to eight one-token forward passes,
+ * each reading all the weights: the batch was shared in name only. llama-server adds its slots in
+ * id order, which is why it got twice the 8-stream throughput.
+ */
+export function inSequenceOrder(plan: PrioritizedBatchItem[], queue: readonly QueuedDecode[]): PrioritizedBatchItem[] {
+  // node-llama-cpp builds each item with the queued submission's own `tokens` array.
+  const sequenceOf = new Map<readonly number[], number>();
+  for (const queued of queue) sequenceOf.set(queued.tokens, queued.sequenceId);
+  const id = (entry: PrioritizedBatchItem) => sequenceOf.get(entry.item.tokens) ?? Number.MAX_SAFE_INTEGER;
+  return plan.map((entry, index) => ({ entry, index })).sort((a, b) => id(a.entry) - id(b.entry) || a.index - b.index).map(({ entry }) => entry);
 }
 
 /** node-llama-cpp's built-in strategy (not exported by the package), restated. */

@@ -19,7 +19,7 @@ import { BatchScheduler, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
 import { sharedLlama } from "./llama.ts";
-import { assertFits, availableMemory, estimateMemory } from "./memoryCheck.ts";
+import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
 import { modelFingerprint } from "./modelFingerprint.ts";
 import { placePrefix } from "./prefixPlacement.ts";
 import { toChatHistory } from "./prompt.ts";
@@ -30,7 +30,8 @@ export interface LocalModelOptions {
   id: string;
   path: string;
   threads: number;
-  parallel: number;
+  /** Sequences decoded together; "auto": sized from the memory available (see memoryCheck.ts). */
+  parallel: number | "auto";
   contextSize: number;
   note?: string;
   /** Operator settings of this model (thinking cap, speculative decoding). */
@@ -44,10 +45,25 @@ export interface LocalModelOptions {
 
 /** Tokens per llama_decode call: node-llama-cpp's default, stated so the batch statistics know it. */
 const BATCH_SIZE = 512;
+/**
+ * Tokens per step when re-reading an answer after its request (see `settle`): small, so a request
+ * that wants the sequence waits at most one batch, and streams decoding meanwhile are slowed little.
+ */
+const SETTLE_CHUNK = 32;
+
+export interface SettleStats {
+  /** Answers re-read into their sequence in the form the next turn sends them. */
+  completed: number;
+  /** Re-reads stopped early because a request needed the sequence (or at shutdown). */
+  abandoned: number;
+  /** Tokens evaluated by re-reads. */
+  tokens: number;
+}
 
 export interface LocalModelStats {
   batches: BatchStats;
   contextCache: CacheStats | null;
+  settle: SettleStats;
   /** Speculative decoding: predicted tokens the model confirmed / rejected, summed over sequences. */
   speculative: { validated: number; refuted: number; acceptanceRate: number | null } | null;
 }
@@ -56,12 +72,18 @@ export interface LocalModelStats {
  * One loaded GGUF model: its weights, one llama.cpp context with `parallel` sequences, and the
  * chat wrapper resolved from the model's own chat template.
  */
+export interface ResolvedLocalModelOptions extends LocalModelOptions {
+  parallel: number;
+}
+
 export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
   private disposing: Promise<void> | null = null;
+  private readonly settling = new Set<Promise<void>>();
+  private readonly settleCounters: SettleStats = { completed: 0, abandoned: 0, tokens: 0 };
 
   private constructor(
-    readonly options: LocalModelOptions,
+    readonly options: ResolvedLocalModelOptions,
     readonly model: LlamaModel,
     private readonly context: LlamaContext,
     readonly pool: SequencePool,
@@ -71,21 +93,33 @@ export class LocalModel {
     private readonly draft: { model: LlamaModel; context: LlamaContext } | null,
   ) {}
 
-  static async load(options: LocalModelOptions): Promise<LocalModel> {
+  static async load(requested: LocalModelOptions): Promise<LocalModel> {
     const llama = await sharedLlama();
-    const speculative = options.settings?.speculative;
+    const speculative = requested.settings?.speculative;
+    let options: ResolvedLocalModelOptions;
     if (llama.gpu === false) {
       // On the CPU everything lives in RAM: refuse a load that cannot fit instead of being killed
       // by the OOM killer halfway through. (With a GPU, node-llama-cpp sizes the offload itself.)
-      const layout = { contextSize: options.contextSize, sequences: options.parallel };
-      const estimate = await estimateMemory(llama, options.path, layout);
-      if (speculative?.type === "draft") {
-        const draft = await estimateMemory(llama, speculative.model, layout);
-        estimate.modelBytes += draft.modelBytes;
-        estimate.contextBytes += draft.contextBytes;
-        estimate.perSequenceBytes += draft.perSequenceBytes;
-      }
-      assertFits(options.id, estimate, availableMemory(options.memoryBudgetBytes), layout);
+      const main = await memoryEstimator(llama, requested.path);
+      const draft = speculative?.type === "draft" ? await memoryEstimator(llama, speculative.model) : null;
+      const estimate = (sequences: number) => {
+        const layout = { contextSize: requested.contextSize, sequences };
+        const total = main(layout);
+        if (draft) {
+          const d = draft(layout);
+          total.modelBytes += d.modelBytes;
+          total.contextBytes += d.contextBytes;
+          total.perSequenceBytes += d.perSequenceBytes;
+        }
+        return total;
+      };
+      const available = availableMemory(requested.memoryBudgetBytes);
+      const parallel = requested.parallel === "auto" ? autoParallel(estimate, available) : requested.parallel;
+      options = { ...requested, parallel };
+      assertFits(options.id, estimate(parallel), available, { contextSize: options.contextSize, sequences: parallel });
+    } else {
+      // With a GPU the offload decides what fits; "auto" takes llama-server's own default.
+      options = { ...requested, parallel: requested.parallel === "auto" ? 4 : requested.parallel };
     }
     const cleanup: Array<() => Promise<void>> = [];
     try {
@@ -154,7 +188,7 @@ export class LocalModel {
       const proposed = validated + refuted;
       speculative = { validated, refuted, acceptanceRate: proposed > 0 ? validated / proposed : null };
     }
-    return { batches: this.batches.stats(), contextCache: this.cache?.stats() ?? null, speculative };
+    return { batches: this.batches.stats(), contextCache: this.cache?.stats() ?? null, settle: { ...this.settleCounters }, speculative };
   }
 
   /** The reasoning-token budget of a request, after the operator's cap for this model. */
@@ -166,10 +200,26 @@ export class LocalModel {
   }
 
   /** Tokenizes the prompt exactly as the chat wrapper will lay it out for the model. */
-  promptTokens(request: GenerationRequest): Token[] {
+  promptTokens(request: Pick<GenerationRequest, "messages"> & Partial<GenerationRequest>): Token[] {
     const history = toChatHistory(request.messages);
     const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
     return contextText.tokenize(this.model.tokenizer);
+  }
+
+  /**
+   * The tokens every next turn of this conversation starts with, once `answer` is sent back as the
+   * assistant's message: the prompt up to where the next user message's own text begins. Found as
+   * the common part of two renderings that differ only in that text.
+   */
+  nextTurnTokens(messages: GenerationRequest["messages"], answer: string): Token[] {
+    const withNext = (text: string) => this.promptTokens({ messages: [...messages, { role: "assistant", content: answer }, { role: "user", content: text }] });
+    const a = withNext("a");
+    return a.slice(0, sharedPrefixLength(a, withNext("b")));
+  }
+
+  /** Resolves once no answer is being re-read (tests wait for it before measuring). */
+  async settled(): Promise<void> {
+    while (this.settling.size > 0) await Promise.all(this.settling);
   }
 
   /**
@@ -209,19 +259,75 @@ export class LocalModel {
     request.signal?.addEventListener("abort", onClientAbort, { once: true });
     const channel = new EventChannel<EngineEvent>();
     let running: Promise<void> | null = null;
+    // What the client saw as the answer, and whether it saw all of it (a `done` event went out).
+    let answer = "";
+    let delivered = false;
     try {
       if (request.signal?.aborted) return;
       if (this.cache) await placePrefix(this.cache, pooled.sequence, prompt);
       running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
-      for await (const event of channel) yield event;
+      for await (const event of channel) {
+        if (event.type === "content") answer += event.text;
+        yield event;
+        if (event.type === "done") delivered = true;
+      }
     } finally {
       // Reached on completion, on error and when the consumer stops iterating (client left):
       // stop llama.cpp first, then free the sequence only once it is really idle.
       stop.abort();
       request.signal?.removeEventListener("abort", onClientAbort);
       await running?.catch(() => undefined);
-      this.pool.release(pooled);
+      if (delivered && !request.signal?.aborted && !this.disposing) this.settle(pooled, request.messages, answer);
+      else this.pool.release(pooled);
     }
+  }
+
+  /**
+   * Re-reads a finished answer into its sequence in the form the next turn will send it, then frees
+   * the sequence; the caller does not wait.
+   *
+   * Why: the sequence holds the answer as generated (after the reasoning, as sampled tokens), but
+   * the next turn sends the answer back as text, without its reasoning (DeepSeek's rule and R1's
+   * template), so a plain prefix match stops where the answer began and the whole answer is
+   * evaluated again while the user waits for the next reply. Re-reading it now, in time no request
+   * is asking for, makes the next turn evaluate only its new message. A request that needs the
+   * sequence stops the re-read within one small step; what was re-read so far still counts.
+   */
+  private settle(pooled: PooledSequence, messages: GenerationRequest["messages"], answer: string): void {
+    let target: Token[];
+    try {
+      target = this.nextTurnTokens(messages, answer);
+    } catch {
+      this.pool.release(pooled);
+      return;
+    }
+    const { sequence } = pooled;
+    const keep = sharedPrefixLength(sequence.contextTokens, target);
+    // Nothing to do, or more than the context holds (the next turn would not fit either).
+    if (keep >= target.length || target.length >= this.contextSize - 1) {
+      this.pool.release(pooled);
+      return;
+    }
+    const work = this.pool.releaseAfter(pooled, target, async (signal) => {
+      const leaveBatching = this.batches.enter();
+      try {
+        if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
+        for (let at = keep; at < target.length; at += SETTLE_CHUNK) {
+          if (signal.aborted || this.disposing) {
+            this.settleCounters.abandoned++;
+            return;
+          }
+          const chunk = target.slice(at, at + SETTLE_CHUNK);
+          await sequence.evaluateWithoutGeneratingNewTokens(chunk);
+          this.settleCounters.tokens += chunk.length;
+        }
+        this.settleCounters.completed++;
+      } finally {
+        leaveBatching();
+      }
+    });
+    this.settling.add(work);
+    void work.finally(() => this.settling.delete(work));
   }
 
   private async run(
@@ -335,6 +441,8 @@ export class LocalModel {
   }
 
   private async release(): Promise<void> {
+    this.pool.abandonSettling();
+    await this.settled();
     if (this.cache) {
       for (const { sequence } of this.pool.sequences()) await this.cache.save(sequence);
     }
@@ -362,7 +470,7 @@ function toFinishReason(stopReason: string): FinishReason {
 async function loadDraft(
   llama: Llama,
   modelPath: string,
-  options: LocalModelOptions,
+  options: ResolvedLocalModelOptions,
   contextSize: number,
 ): Promise<{ model: LlamaModel; context: LlamaContext }> {
   const model = await llama.loadModel({ modelPath });

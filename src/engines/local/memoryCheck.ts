@@ -33,12 +33,44 @@ export async function estimateMemory(
   modelPath: string,
   options: { contextSize: number; sequences: number },
 ): Promise<MemoryEstimate> {
+  return (await memoryEstimator(llama, modelPath))(options);
+}
+
+/** Reads a model's metadata once; the returned function estimates any layout of it. */
+export async function memoryEstimator(
+  llama: Llama,
+  modelPath: string,
+): Promise<(layout: { contextSize: number; sequences: number }) => MemoryEstimate> {
   const insights = await GgufInsights.from(await readGgufFileInfo(modelPath), llama);
-  const contextSize = Math.min(options.contextSize, insights.trainContextSize ?? options.contextSize);
   const model = insights.estimateModelResourceRequirements({ gpuLayers: 0 });
-  const context = insights.estimateContextResourceRequirements({ contextSize, sequences: options.sequences, modelGpuLayers: 0 });
-  const one = insights.estimateContextResourceRequirements({ contextSize, sequences: 1, modelGpuLayers: 0 });
-  return { modelBytes: model.cpuRam, contextBytes: context.cpuRam, perSequenceBytes: one.cpuRam };
+  return (layout) => {
+    const contextSize = Math.min(layout.contextSize, insights.trainContextSize ?? layout.contextSize);
+    const context = insights.estimateContextResourceRequirements({ contextSize, sequences: layout.sequences, modelGpuLayers: 0 });
+    const one = insights.estimateContextResourceRequirements({ contextSize, sequences: 1, modelGpuLayers: 0 });
+    return { modelBytes: model.cpuRam, contextBytes: context.cpuRam, perSequenceBytes: one.cpuRam };
+  };
+}
+
+/** `parallel: "auto"` never goes above this: beyond it a CPU gains little and each sequence costs its KV memory. */
+export const AUTO_PARALLEL_MAX = 8;
+/**
+ * Share of the available memory `parallel: "auto"` lets the model and its contexts take: the rest
+ * is for the process itself (database, HTTP buffers, the page cache of the weights' file).
+ */
+export const AUTO_PARALLEL_MEMORY_SHARE = 0.75;
+
+/**
+ * `parallel: "auto"`: the most sequences (up to AUTO_PARALLEL_MAX) whose KV caches fit beside the
+ * weights in AUTO_PARALLEL_MEMORY_SHARE of the available memory; at least 1 (if even that does
+ * not fit, `assertFits` says so with the numbers).
+ */
+export function autoParallel(estimate: (sequences: number) => MemoryEstimate, available: AvailableMemory): number {
+  const usable = available.bytes * AUTO_PARALLEL_MEMORY_SHARE;
+  for (let n = AUTO_PARALLEL_MAX; n > 1; n--) {
+    const e = estimate(n);
+    if (e.modelBytes + e.contextBytes <= usable) return n;
+  }
+  return 1;
 }
 
 /**

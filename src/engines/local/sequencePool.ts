@@ -6,6 +6,22 @@ export interface PooledSequence {
   busy: boolean;
   /** When it was last released (0: never used), to evict the least recently used on a tie. */
   lastUsed: number;
+  /** Set while follow-up work runs on it after its request (see `releaseAfter`). */
+  settling: Settling | null;
+}
+
+interface Settling {
+  /** Aborting it stops the work and hands the sequence back. */
+  controller: AbortController;
+  /** The tokens the sequence will hold when the work is done: what placement compares prompts with. */
+  target: readonly Token[];
+}
+
+interface Waiter {
+  prompt: readonly Token[];
+  /** The settling sequence this request was placed on; absent: any sequence that frees up. */
+  wants: PooledSequence | null;
+  resolve: (entry: PooledSequence) => void;
 }
 
 /**
@@ -19,10 +35,10 @@ export interface PooledSequence {
  */
 export class SequencePool {
   private readonly entries: PooledSequence[];
-  private readonly waiters: Array<{ prompt: readonly Token[]; resolve: (entry: PooledSequence) => void }> = [];
+  private readonly waiters: Waiter[] = [];
 
   constructor(sequences: LlamaContextSequence[]) {
-    this.entries = sequences.map((sequence, index) => ({ index, sequence, busy: false, lastUsed: 0 }));
+    this.entries = sequences.map((sequence, index) => ({ index, sequence, busy: false, lastUsed: 0, settling: null }));
   }
 
   get size(): number {
@@ -42,15 +58,19 @@ export class SequencePool {
     return this.waiters.length;
   }
 
-  /** Waits for an idle sequence; rejects at once if `signal` aborts while waiting. */
+  /**
+   * Waits for a sequence; rejects at once if `signal` aborts while waiting. A sequence still doing
+   * follow-up work counts as available: its work is abandoned and the request gets it as soon as
+   * the work has stopped (within one batch).
+   */
   acquire(prompt: readonly Token[], signal?: AbortSignal): Promise<PooledSequence> {
-    const free = this.bestIdle(prompt);
-    if (free) {
-      free.busy = true;
-      return Promise.resolve(free);
+    const choice = this.choose(prompt);
+    if (choice && !choice.settling) {
+      choice.busy = true;
+      return Promise.resolve(choice);
     }
     return new Promise((resolve, reject) => {
-      const waiter = { prompt, resolve };
+      const waiter: Waiter = { prompt, wants: choice ?? null, resolve };
       const onAbort = () => {
         const at = this.waiters.indexOf(waiter);
         if (at >= 0) this.waiters.splice(at, 1);
@@ -63,12 +83,16 @@ export class SequencePool {
         resolve(entry);
       };
       this.waiters.push(waiter);
+      choice?.settling?.controller.abort();
     });
   }
 
   release(entry: PooledSequence): void {
     entry.lastUsed = performance.now();
-    const next = this.waiters.shift();
+    // A request placed on this very sequence first, then whoever waited longest for any.
+    let at = this.waiters.findIndex((w) => w.wants === entry);
+    if (at < 0) at = this.waiters.findIndex((w) => w.wants === null);
+    const next = at >= 0 ? this.waiters.splice(at, 1)[0] : undefined;
     if (next) {
       next.resolve(entry); // stays busy: handed straight to the next waiter
     } else {
@@ -76,23 +100,61 @@ export class SequencePool {
     }
   }
 
-  private bestIdle(prompt: readonly Token[]): PooledSequence | undefined {
+  /**
+   * Releases `entry` once `work` has run on it (the caller does not wait). The work gets a signal
+   * that aborts as soon as a request wants this sequence, and is skipped when one is waiting
+   * already: follow-up work only ever uses time no request is asking for.
+   */
+  releaseAfter(entry: PooledSequence, target: readonly Token[], work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (this.waiters.length > 0) {
+      this.release(entry);
+      return Promise.resolve();
+    }
+    const controller = new AbortController();
+    entry.settling = { controller, target };
+    entry.lastUsed = performance.now();
+    return work(controller.signal)
+      .catch(() => undefined)
+      .finally(() => {
+        entry.settling = null;
+        this.release(entry);
+      });
+  }
+
+  /** Abandons all follow-up work (at shutdown). */
+  abandonSettling(): void {
+    for (const entry of this.entries) entry.settling?.controller.abort();
+  }
+
+  /**
+   * The sequence for a prompt: among idle and settling ones, the one sharing the longest prefix
+   * with it; a settling one is only taken for its own prefix or when nothing is idle.
+   */
+  private choose(prompt: readonly Token[]): PooledSequence | undefined {
     let best: PooledSequence | undefined;
     let bestShared = -1;
-    let oldest: PooledSequence | undefined;
+    let oldestIdle: PooledSequence | undefined;
+    let oldestSettling: PooledSequence | undefined;
     for (const entry of this.entries) {
-      if (entry.busy) continue;
-      const shared = sharedPrefixLength(entry.sequence.contextTokens, prompt);
+      if (entry.busy && !entry.settling) continue;
+      // Two requests never wait for the same settling sequence: the second one looks elsewhere.
+      if (entry.settling && this.waiters.some((w) => w.wants === entry)) continue;
+      const shared = sharedPrefixLength(entry.settling?.target ?? entry.sequence.contextTokens, prompt);
       if (shared > bestShared || (shared === bestShared && best !== undefined && entry.lastUsed < best.lastUsed)) {
         best = entry;
         bestShared = shared;
       }
-      if (!oldest || entry.lastUsed < oldest.lastUsed) oldest = entry;
+      if (entry.settling) {
+        if (!oldestSettling || entry.lastUsed < oldestSettling.lastUsed) oldestSettling = entry;
+      } else if (!oldestIdle || entry.lastUsed < oldestIdle.lastUsed) {
+        oldestIdle = entry;
+      }
     }
     // A few shared tokens (the template's start, a common first word) are not worth pushing
     // another conversation out of memory for: like llama-server, reuse a sequence only when it
     // holds at least half of the prompt, else take the least recently used one.
-    return best && bestShared * 2 >= prompt.length ? best : oldest;
+    if (best && bestShared * 2 >= prompt.length) return best;
+    return oldestIdle ?? oldestSettling;
   }
 }
 
