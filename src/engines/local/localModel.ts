@@ -68,14 +68,15 @@ export interface LocalModelStats {
   speculative: { validated: number; refuted: number; acceptanceRate: number | null } | null;
 }
 
-/**
- * One loaded GGUF model: its weights, one llama.cpp context with `parallel` sequences, and the
- * chat wrapper resolved from the model's own chat template.
- */
+/** The options a model was loaded with, "auto" resolved to a number. */
 export interface ResolvedLocalModelOptions extends LocalModelOptions {
   parallel: number;
 }
 
+/**
+ * One loaded GGUF model: its weights, one llama.cpp context with `parallel` sequences, and the
+ * chat wrapper resolved from the model's own chat template.
+ */
 export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
   private disposing: Promise<void> | null = null;
@@ -95,32 +96,8 @@ export class LocalModel {
 
   static async load(requested: LocalModelOptions): Promise<LocalModel> {
     const llama = await sharedLlama();
-    const speculative = requested.settings?.speculative;
-    let options: ResolvedLocalModelOptions;
-    if (llama.gpu === false) {
-      // On the CPU everything lives in RAM: refuse a load that cannot fit instead of being killed
-      // by the OOM killer halfway through. (With a GPU, node-llama-cpp sizes the offload itself.)
-      const main = await memoryEstimator(llama, requested.path);
-      const draft = speculative?.type === "draft" ? await memoryEstimator(llama, speculative.model) : null;
-      const estimate = (sequences: number) => {
-        const layout = { contextSize: requested.contextSize, sequences };
-        const total = main(layout);
-        if (draft) {
-          const d = draft(layout);
-          total.modelBytes += d.modelBytes;
-          total.contextBytes += d.contextBytes;
-          total.perSequenceBytes += d.perSequenceBytes;
-        }
-        return total;
-      };
-      const available = availableMemory(requested.memoryBudgetBytes);
-      const parallel = requested.parallel === "auto" ? autoParallel(estimate, available) : requested.parallel;
-      options = { ...requested, parallel };
-      assertFits(options.id, estimate(parallel), available, { contextSize: options.contextSize, sequences: parallel });
-    } else {
-      // With a GPU the offload decides what fits; "auto" takes llama-server's own default.
-      options = { ...requested, parallel: requested.parallel === "auto" ? 4 : requested.parallel };
-    }
+    const options = await resolveLayout(llama, requested);
+    const speculative = options.settings?.speculative;
     const cleanup: Array<() => Promise<void>> = [];
     try {
       const model = await llama.loadModel({ modelPath: options.path });
@@ -494,4 +471,34 @@ function tokenPredictor(
     minTokens: Math.min(settings.minTokens, settings.maxTokens),
     minConfidence: settings.minConfidence,
   });
+}
+
+/**
+ * Decides the number of sequences ("auto": sized from memory) and, on the CPU, where everything
+ * lives in RAM, refuses a load that cannot fit instead of being killed by the OOM killer halfway
+ * through. With a GPU, node-llama-cpp sizes the offload itself.
+ */
+async function resolveLayout(llama: Llama, requested: LocalModelOptions): Promise<ResolvedLocalModelOptions> {
+  if (llama.gpu !== false) {
+    // "auto" then takes llama-server's own default.
+    return { ...requested, parallel: requested.parallel === "auto" ? 4 : requested.parallel };
+  }
+  const speculative = requested.settings?.speculative;
+  const main = await memoryEstimator(llama, requested.path);
+  const draft = speculative?.type === "draft" ? await memoryEstimator(llama, speculative.model) : null;
+  const estimate = (sequences: number) => {
+    const layout = { contextSize: requested.contextSize, sequences };
+    const total = main(layout);
+    if (draft) {
+      const d = draft(layout);
+      total.modelBytes += d.modelBytes;
+      total.contextBytes += d.contextBytes;
+      total.perSequenceBytes += d.perSequenceBytes;
+    }
+    return total;
+  };
+  const available = availableMemory(requested.memoryBudgetBytes);
+  const parallel = requested.parallel === "auto" ? autoParallel(estimate, available) : requested.parallel;
+  assertFits(requested.id, estimate(parallel), available, { contextSize: requested.contextSize, sequences: parallel });
+  return { ...requested, parallel };
 }
