@@ -33,12 +33,23 @@ export async function streamChat(
   baseUrl: string,
   body: { model: string; messages: ChatMessage[]; max_tokens: number },
 ): Promise<StreamResult> {
-  const started = performance.now();
-  const response = await fetch(`${baseUrl}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: "Bearer bench" },
-    body: JSON.stringify({ ...body, stream: true, temperature: 0, stream_options: { include_usage: true } }),
-  });
+  const send = () =>
+    fetch(`${baseUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer bench" },
+      body: JSON.stringify({ ...body, stream: true, temperature: 0, stream_options: { include_usage: true } }),
+    });
+  let started = performance.now();
+  let response: Response;
+  try {
+    response = await send();
+  } catch (error) {
+    // A pooled keep-alive connection the server closed just as it was reused (llama-server closes
+    // idle ones after 5 s): nothing reached the server, so sending again is safe. Timed afresh.
+    if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw error;
+    started = performance.now();
+    response = await send();
+  }
   if (!response.ok || !response.body) {
     throw new Error(`${baseUrl} answered ${response.status}: ${(await response.text()).slice(0, 500)}`);
   }

@@ -26,7 +26,10 @@ test("a new user signs up with an access code and lands in an empty chat", { tim
   await signUpInBrowser(page, e2e.url, { username: "newcomer", password: "newcomer-pass-1", code });
   await page.getByText("How can I help you today?").waitFor();
   assert.equal(await page.getByTestId("current-user").textContent(), "newcomer");
-  assert.equal(await page.getByTestId("conversation-list").getByText("No conversations yet.").count(), 1);
+  // The sidebar loads its list on its own after the page appears: wait for it, then count.
+  const empty = page.getByTestId("conversation-list").getByText("No conversations yet.");
+  await empty.waitFor();
+  assert.equal(await empty.count(), 1);
 });
 
 test("an answer shows its reasoning folded to 'Thought for N seconds', with the right text, and survives a reload", { timeout: 120_000 }, async () => {

@@ -1,58 +1,39 @@
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { login, type AuthState, type User } from "../api/auth.ts";
-import { describeError } from "../api/http.ts";
+import { AuthForm } from "../components/AuthForm.tsx";
+import { LabelledInput } from "../components/LabelledInput.tsx";
+import { useSubmit } from "../components/useSubmit.ts";
 import { Link } from "../router.tsx";
 
 export function LoginPage({ state, onSignedIn }: { state: AuthState; onSignedIn: (user: User) => void }) {
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const { user } = await login(name, password);
-      onSignedIn(user);
-    } catch (e) {
-      setError(describeError(e));
-      setBusy(false);
-    }
-  };
+  const form = useSubmit(async () => {
+    const { user } = await login(name, password);
+    onSignedIn(user);
+  });
 
   return (
-    <div className="auth-page">
-      <form className="auth-card form" onSubmit={submit}>
-        <h1>Sign in to Sputnik</h1>
-        {state.setup_required ? (
-          <p className="muted small">
-            No account exists yet. <Link href="/signup">Create the first one</Link>: it becomes the administrator.
-          </p>
-        ) : null}
-        <label>
-          User name or e-mail
-          <input value={name} onChange={(e) => setName(e.target.value)} autoComplete="username" required autoFocus />
-        </label>
-        <label>
-          Password
-          <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="current-password" required />
-        </label>
-        {error ? (
-          <div className="error-text small" role="alert">
-            {error}
-          </div>
-        ) : null}
-        <button type="submit" className="btn-primary" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
-        </button>
-        {state.signup_mode !== "closed" || state.setup_required ? (
+    <AuthForm
+      title="Sign in to Sputnik"
+      submitLabel="Sign in"
+      busyLabel="Signing in…"
+      {...form}
+      footer={
+        state.signup_mode !== "closed" || state.setup_required ? (
           <p className="small muted">
             No account? <Link href="/signup">Sign up</Link>
           </p>
-        ) : null}
-      </form>
-    </div>
+        ) : null
+      }
+    >
+      {state.setup_required ? (
+        <p className="muted small">
+          No account exists yet. <Link href="/signup">Create the first one</Link>: it becomes the administrator.
+        </p>
+      ) : null}
+      <LabelledInput label="User name or e-mail" value={name} onValue={setName} autoComplete="username" required autoFocus />
+      <LabelledInput label="Password" type="password" value={password} onValue={setPassword} autoComplete="current-password" required />
+    </AuthForm>
   );
 }

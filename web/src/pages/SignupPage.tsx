@@ -1,6 +1,8 @@
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { signup, type AuthState, type User } from "../api/auth.ts";
-import { describeError } from "../api/http.ts";
+import { AuthForm } from "../components/AuthForm.tsx";
+import { LabelledInput } from "../components/LabelledInput.tsx";
+import { useSubmit } from "../components/useSubmit.ts";
 import { Link } from "../router.tsx";
 
 /** Sign-up as the server's mode allows: open, with an access code, or waiting for approval. */
@@ -9,28 +11,17 @@ export function SignupPage({ state, onSignedUp, onPending }: { state: AuthState;
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
   const mode = state.setup_required ? "open" : state.signup_mode;
-
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      const { user } = await signup({
-        username: username.trim(),
-        email: email.trim() || null,
-        password,
-        access_code: mode === "code" ? code.trim() : null,
-      });
-      if (user.status === "active") onSignedUp(user);
-      else onPending(user);
-    } catch (e) {
-      setError(describeError(e));
-      setBusy(false);
-    }
-  };
+  const form = useSubmit(async () => {
+    const { user } = await signup({
+      username: username.trim(),
+      email: email.trim() || null,
+      password,
+      access_code: mode === "code" ? code.trim() : null,
+    });
+    if (user.status === "active") onSignedUp(user);
+    else onPending(user);
+  });
 
   if (mode === "closed") {
     return (
@@ -45,41 +36,25 @@ export function SignupPage({ state, onSignedUp, onPending }: { state: AuthState;
   }
 
   return (
-    <div className="auth-page">
-      <form className="auth-card form" onSubmit={submit}>
-        <h1>Create your account</h1>
-        {state.setup_required ? <p className="muted small">This is the first account: it becomes the administrator.</p> : null}
-        {mode === "approval" ? <p className="muted small">An administrator approves new accounts before they can sign in.</p> : null}
-        <label>
-          User name
-          <input value={username} onChange={(e) => setUsername(e.target.value)} autoComplete="username" required autoFocus />
-        </label>
-        <label>
-          E-mail (optional)
-          <input type="email" value={email} onChange={(e) => setEmail(e.target.value)} autoComplete="email" />
-        </label>
-        <label>
-          Password
-          <input type="password" value={password} onChange={(e) => setPassword(e.target.value)} autoComplete="new-password" required minLength={8} />
-        </label>
-        {mode === "code" ? (
-          <label>
-            Access code
-            <input value={code} onChange={(e) => setCode(e.target.value)} autoComplete="off" required spellCheck={false} />
-          </label>
-        ) : null}
-        {error ? (
-          <div className="error-text small" role="alert">
-            {error}
-          </div>
-        ) : null}
-        <button type="submit" className="btn-primary" disabled={busy}>
-          {busy ? "Creating…" : "Sign up"}
-        </button>
+    <AuthForm
+      title="Create your account"
+      submitLabel="Sign up"
+      busyLabel="Creating…"
+      {...form}
+      footer={
         <p className="small muted">
           Have an account? <Link href="/login">Sign in</Link>
         </p>
-      </form>
-    </div>
+      }
+    >
+      {state.setup_required ? <p className="muted small">This is the first account: it becomes the administrator.</p> : null}
+      {mode === "approval" ? <p className="muted small">An administrator approves new accounts before they can sign in.</p> : null}
+      <LabelledInput label="User name" value={username} onValue={setUsername} autoComplete="username" required autoFocus />
+      <LabelledInput label="E-mail (optional)" type="email" value={email} onValue={setEmail} autoComplete="email" />
+      <LabelledInput label="Password" type="password" value={password} onValue={setPassword} autoComplete="new-password" required minLength={8} />
+      {mode === "code" ? (
+        <LabelledInput label="Access code" value={code} onValue={setCode} autoComplete="off" required spellCheck={false} />
+      ) : null}
+    </AuthForm>
   );
 }

@@ -1,14 +1,15 @@
 import { useState, type FormEvent } from "react";
 import { createAccessCode, listAccessCodes, revokeAccessCode, type AccessCode } from "../../api/admin.ts";
-import { describeError } from "../../api/http.ts";
+import { DataTable } from "../../components/DataTable.tsx";
+import { LabelledInput } from "../../components/LabelledInput.tsx";
 import { ShownOnce } from "../../components/ShownOnce.tsx";
 import { formatTime } from "../../components/time.ts";
-import { usePaged } from "./usePaged.ts";
+import { useRemoteList } from "../../components/useRemoteList.ts";
 
 const STATUS_BADGE: Record<AccessCode["status"], string> = { active: "badge-ok", used_up: "", expired: "badge-warn", revoked: "badge-bad" };
 
 export function AccessCodesTab() {
-  const { items, hasMore, more, reload, error, setError } = usePaged((cursor) => listAccessCodes(cursor), []);
+  const codes = useRemoteList(listAccessCodes, []);
   const [created, setCreated] = useState<string | null>(null);
   const [maxUses, setMaxUses] = useState("1");
   const [days, setDays] = useState("");
@@ -16,9 +17,9 @@ export function AccessCodesTab() {
   const [credit, setCredit] = useState("");
   const [note, setNote] = useState("");
 
-  const create = async (event: FormEvent) => {
+  const create = (event: FormEvent) => {
     event.preventDefault();
-    try {
+    void codes.change(async () => {
       const code = await createAccessCode({
         max_uses: Number(maxUses) || 1,
         expires_in_days: days ? Number(days) : null,
@@ -29,18 +30,7 @@ export function AccessCodesTab() {
       });
       setCreated(code.code);
       setNote("");
-      reload();
-    } catch (e) {
-      setError(describeError(e));
-    }
-  };
-  const revoke = async (id: string) => {
-    try {
-      await revokeAccessCode(id);
-      reload();
-    } catch (e) {
-      setError(describeError(e));
-    }
+    });
   };
 
   return (
@@ -50,29 +40,14 @@ export function AccessCodesTab() {
         {created ? <ShownOnce label="New access code:" secret={created} onDone={() => setCreated(null)} /> : null}
         <form className="form" onSubmit={create}>
           <div className="row">
-            <label>
-              Uses
-              <input type="number" min={1} value={maxUses} onChange={(e) => setMaxUses(e.target.value)} aria-label="Maximum uses" />
-            </label>
-            <label>
-              Expires after (days)
-              <input type="number" min={1} value={days} onChange={(e) => setDays(e.target.value)} aria-label="Expires after days" />
-            </label>
+            <LabelledInput label="Uses" type="number" min={1} value={maxUses} onValue={setMaxUses} aria-label="Maximum uses" />
+            <LabelledInput label="Expires after (days)" type="number" min={1} value={days} onValue={setDays} aria-label="Expires after days" />
           </div>
           <div className="row">
-            <label>
-              Plan (optional)
-              <input value={plan} onChange={(e) => setPlan(e.target.value)} aria-label="Plan" />
-            </label>
-            <label>
-              Starting credit (optional)
-              <input type="number" min={0} step="0.01" value={credit} onChange={(e) => setCredit(e.target.value)} aria-label="Starting credit" />
-            </label>
+            <LabelledInput label="Plan (optional)" value={plan} onValue={setPlan} aria-label="Plan" />
+            <LabelledInput label="Starting credit (optional)" type="number" min={0} step="0.01" value={credit} onValue={setCredit} aria-label="Starting credit" />
           </div>
-          <label>
-            Note
-            <input value={note} onChange={(e) => setNote(e.target.value)} maxLength={200} aria-label="Note" placeholder="who it is for" />
-          </label>
+          <LabelledInput label="Note" value={note} onValue={setNote} maxLength={200} aria-label="Note" placeholder="who it is for" />
           <div>
             <button type="submit" className="btn-primary">
               Create code
@@ -82,63 +57,38 @@ export function AccessCodesTab() {
       </section>
       <section className="card">
         <h2>Access codes</h2>
-        {error ? (
-          <div className="error-text small" role="alert">
-            {error}
-          </div>
-        ) : null}
-        {items === null && !error ? <div className="muted">Loading…</div> : null}
-        {items?.length === 0 ? <div className="muted">No codes yet.</div> : null}
-        {items && items.length > 0 ? (
-          <div className="table-scroll">
-            <table className="table" data-testid="codes-table">
-              <thead>
-                <tr>
-                  <th>Code</th>
-                  <th>Status</th>
-                  <th>Uses</th>
-                  <th>Grants</th>
-                  <th>Expires</th>
-                  <th>Note</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((c) => (
-                  <tr key={c.id}>
-                    <td>
-                      <code>{c.prefix}…</code>
-                    </td>
-                    <td>
-                      <span className={`badge ${STATUS_BADGE[c.status]}`}>{c.status.replace("_", " ")}</span>
-                    </td>
-                    <td>
-                      {c.uses} / {c.max_uses}
-                    </td>
-                    <td>
-                      {c.plan_id ?? "default plan"}
-                      {c.credit_micros > 0 ? ` + ${(c.credit_micros / 1_000_000).toFixed(2)} credit` : ""}
-                    </td>
-                    <td>{formatTime(c.expires_at)}</td>
-                    <td>{c.note ?? ""}</td>
-                    <td>
-                      {c.status === "active" ? (
-                        <button type="button" className="btn-ghost btn-small" onClick={() => void revoke(c.id)}>
-                          Revoke
-                        </button>
-                      ) : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        ) : null}
-        {hasMore ? (
-          <button type="button" className="btn-secondary" onClick={more}>
-            Load more
-          </button>
-        ) : null}
+        <DataTable
+          list={codes}
+          empty="No codes yet."
+          testId="codes-table"
+          columns={["Code", "Status", "Uses", "Grants", "Expires", "Note", ""]}
+          row={(c) => (
+            <tr key={c.id}>
+              <td>
+                <code>{c.prefix}…</code>
+              </td>
+              <td>
+                <span className={`badge ${STATUS_BADGE[c.status]}`}>{c.status.replace("_", " ")}</span>
+              </td>
+              <td>
+                {c.uses} / {c.max_uses}
+              </td>
+              <td>
+                {c.plan_id ?? "default plan"}
+                {c.credit_micros > 0 ? ` + ${(c.credit_micros / 1_000_000).toFixed(2)} credit` : ""}
+              </td>
+              <td>{formatTime(c.expires_at)}</td>
+              <td>{c.note ?? ""}</td>
+              <td>
+                {c.status === "active" ? (
+                  <button type="button" className="btn-ghost btn-small" onClick={() => void codes.change(() => revokeAccessCode(c.id))}>
+                    Revoke
+                  </button>
+                ) : null}
+              </td>
+            </tr>
+          )}
+        />
       </section>
     </>
   );

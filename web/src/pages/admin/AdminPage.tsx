@@ -1,3 +1,4 @@
+import { PageLayout } from "../../components/PageLayout.tsx";
 import { Link } from "../../router.tsx";
 import { AccessCodesTab } from "./AccessCodesTab.tsx";
 import { AuditTab } from "./AuditTab.tsx";
@@ -15,21 +16,18 @@ const TABS = [
 export function AdminPage({ path, currentUserId }: { path: string; currentUserId: string }) {
   const tab = TABS.find((t) => path === t.path) ?? TABS[0];
   return (
-    <div className="page">
-      <div className="page-inner">
-        <h1>Administration</h1>
-        <nav className="tabs" aria-label="Administration">
-          {TABS.map((t) => (
-            <Link key={t.path} href={t.path} aria-current={t === tab ? "page" : undefined}>
-              {t.label}
-            </Link>
-          ))}
-        </nav>
-        {tab.path === "/admin/users" ? <UsersTab currentUserId={currentUserId} /> : null}
-        {tab.path === "/admin/signup" ? <SignupTab /> : null}
-        {tab.path === "/admin/codes" ? <AccessCodesTab /> : null}
-        {tab.path === "/admin/audit" ? <AuditTab /> : null}
-      </div>
-    </div>
+    <PageLayout title="Administration">
+      <nav className="tabs" aria-label="Administration">
+        {TABS.map((t) => (
+          <Link key={t.path} href={t.path} aria-current={t === tab ? "page" : undefined}>
+            {t.label}
+          </Link>
+        ))}
+      </nav>
+      {tab.path === "/admin/users" ? <UsersTab currentUserId={currentUserId} /> : null}
+      {tab.path === "/admin/signup" ? <SignupTab /> : null}
+      {tab.path === "/admin/codes" ? <AccessCodesTab /> : null}
+      {tab.path === "/admin/audit" ? <AuditTab /> : null}
+    </PageLayout>
   );
 }

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { getSignupSettings, setAttackMode, setSignupMode, type SignupSettings } from "../../api/admin.ts";
 import type { SignupMode } from "../../api/auth.ts";
 import { describeError } from "../../api/http.ts";
+import { ErrorText } from "../../components/ErrorText.tsx";
 
 const MODES: Array<{ value: SignupMode; label: string }> = [
   { value: "open", label: "Open: anyone can sign up" },
@@ -42,11 +43,7 @@ export function SignupTab() {
           Attack mode is ON: sign-up is {settings.effective_signup_mode === "closed" ? "closed" : "by access code only"} and limits are tightened.
         </div>
       ) : null}
-      {error ? (
-        <div className="error-text small" role="alert">
-          {error}
-        </div>
-      ) : null}
+      <ErrorText error={error} />
       <section className="card">
         <h2>Sign-up mode</h2>
         <div className="form">
