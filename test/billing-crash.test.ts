@@ -17,58 +17,85 @@ import { test, type TestContext } from "node:test";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { createApiKey } from "../src/auth/apiKeys.ts";
+import { PasswordHasher } from "../src/auth/passwords.ts";
 import { insertUser } from "../src/auth/users.ts";
 import { addCredit, getBalance } from "../src/billing/balances.ts";
 import { savePlan } from "../src/billing/plans.ts";
 import { savePriceSet } from "../src/billing/priceBook.ts";
-import { ensureModel } from "../src/gguf/catalog.ts";
+import { ensureModel, MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { openDatabase, type OpenDatabaseOptions } from "../src/store/database.ts";
+import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
+import { AppClient } from "./support/appClient.ts";
 import { postgresUrlOrSkip } from "./support/services.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const CREDIT = 5_000_000;
 const LEASE_MS = 1_000;
+const STALE_STREAM_MS = 3_000;
+
+interface CrashSetup {
+  storeOptions: OpenDatabaseOptions;
+  configFile: string;
+  userId: string;
+  key: string;
+}
+
+/**
+ * A data dir (and on PostgreSQL a database of its own) with an account on a billed plan, with
+ * credit, an API key and a password, and a server config: one model, one sequence, short leases.
+ * Undefined when PostgreSQL is wanted and not running (the test has been skipped).
+ */
+async function crashSetup(t: TestContext, dialect: "sqlite" | "postgres"): Promise<CrashSetup | undefined> {
+  const dataDir = await mkdtemp(join(tmpdir(), "sputnik-crash-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const databaseUrl = dialect === "postgres" ? await freshPostgresDatabase(t) : undefined;
+  if (dialect === "postgres" && !databaseUrl) return undefined;
+  const storeOptions: OpenDatabaseOptions = { dataDir, ...(databaseUrl ? { url: databaseUrl } : {}) };
+
+  // Written before the server starts.
+  const seed = await openDatabase(storeOptions);
+  let key: string;
+  let userId: string;
+  try {
+    await savePlan(seed.db, { id: "pro", name: "Pro", billed: true, allowedModels: null, dailyTokenQuota: null, monthlyTokenQuota: null, maxThinkingBudget: null, concurrencyWeight: 1, features: [] });
+    await savePriceSet(seed.db, { model: "*", base: { inputCacheHit: 140_000, inputCacheMiss: 550_000, output: 2_190_000 }, windows: [] }, null);
+    const passwordHash = await new PasswordHasher(TEST_PASSWORD_HASHING).hash(TEST_PASSWORD);
+    const user = await insertUser(seed.db, { username: "crash", email: null, passwordHash, role: "user", status: "active", planId: "pro" });
+    userId = user.id;
+    key = (await createApiKey(seed.db, { userId, name: "crash", models: null, expiresAt: null })).key;
+    await addCredit(seed.db, { userId, kind: "topped_up", amountMicros: CREDIT, source: "admin" });
+  } finally {
+    await seed.close();
+  }
+
+  const configFile = join(dataDir, "config.json");
+  await writeFile(
+    configFile,
+    JSON.stringify({
+      host: "127.0.0.1",
+      port: 0,
+      dataDir,
+      models: [await ensureModel("scripted-long")],
+      threads: 1,
+      parallel: 1,
+      contextSize: 2048,
+      pullDefaultModel: false,
+      logLevel: "info",
+      ...(databaseUrl ? { databaseUrl } : {}),
+      billing: { reservationLeaseMs: LEASE_MS },
+      // On PostgreSQL a leftover stream is only known dead once stale (other replicas may stream).
+      conversations: { staleStreamMs: STALE_STREAM_MS },
+      auth: { passwordHashing: TEST_PASSWORD_HASHING },
+    }),
+  );
+  return { storeOptions, configFile, userId, key };
+}
 
 for (const dialect of ["sqlite", "postgres"] as const) {
   test(`SIGKILL mid-stream leaves ledger and balance consistent after restart: the request is charged nothing [${dialect}]`, async (t) => {
-    const dataDir = await mkdtemp(join(tmpdir(), "sputnik-crash-"));
-    t.after(() => rm(dataDir, { recursive: true, force: true }));
-    const databaseUrl = dialect === "postgres" ? await freshPostgresDatabase(t) : undefined;
-    if (dialect === "postgres" && !databaseUrl) return;
-    const storeOptions: OpenDatabaseOptions = { dataDir, ...(databaseUrl ? { url: databaseUrl } : {}) };
-
-    // An account on a billed plan with credit and an API key, written before the server starts.
-    const seed = await openDatabase(storeOptions);
-    let key: string;
-    let userId: string;
-    try {
-      await savePlan(seed.db, { id: "pro", name: "Pro", billed: true, allowedModels: null, dailyTokenQuota: null, monthlyTokenQuota: null, maxThinkingBudget: null, concurrencyWeight: 1, features: [] });
-      await savePriceSet(seed.db, { model: "*", base: { inputCacheHit: 140_000, inputCacheMiss: 550_000, output: 2_190_000 }, windows: [] }, null);
-      const user = await insertUser(seed.db, { username: "crash", email: null, passwordHash: "unused", role: "user", status: "active", planId: "pro" });
-      userId = user.id;
-      key = (await createApiKey(seed.db, { userId, name: "crash", models: null, expiresAt: null })).key;
-      await addCredit(seed.db, { userId, kind: "topped_up", amountMicros: CREDIT, source: "admin" });
-    } finally {
-      await seed.close();
-    }
-
-    const configFile = join(dataDir, "config.json");
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        host: "127.0.0.1",
-        port: 0,
-        dataDir,
-        models: [await ensureModel("scripted-long")],
-        threads: 1,
-        parallel: 1,
-        contextSize: 2048,
-        pullDefaultModel: false,
-        logLevel: "info",
-        ...(databaseUrl ? { databaseUrl } : {}),
-        billing: { reservationLeaseMs: LEASE_MS },
-      }),
-    );
+    const setup = await crashSetup(t, dialect);
+    if (!setup) return;
+    const { storeOptions, configFile, userId, key } = setup;
 
     const first = await startServer(configFile);
     t.after(() => first.kill("SIGKILL"));
@@ -129,6 +156,82 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       assert.ok(rows[0]!.charged_micros > 0);
       assert.equal(CREDIT - after.toppedUpMicros, rows[0]!.charged_micros);
       assert.equal(after.reservedMicros, 0);
+    } finally {
+      await store.close();
+    }
+    second.kill("SIGTERM");
+    await second.exited;
+  });
+}
+
+for (const dialect of ["sqlite", "postgres"] as const) {
+  test(`SIGKILL during a web chat reply: after restart the answer is interrupted with its text so far, the question kept, nothing charged [${dialect}]`, async (t) => {
+    const setup = await crashSetup(t, dialect);
+    if (!setup) return;
+    const { storeOptions, configFile, userId } = setup;
+
+    const first = await startServer(configFile);
+    t.after(() => first.kill("SIGKILL"));
+    const browser = new AppClient(first.url);
+    assert.equal((await browser.post("/api/auth/login", { login: "crash", password: TEST_PASSWORD })).status, 200);
+    const conversation = (await browser.post("/api/conversations", {})).body;
+    const abort = new AbortController();
+    const response = await fetch(`${first.url}/api/conversations/${conversation.id}/messages`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        cookie: [...browser.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+        "x-sputnik-csrf": browser.cookies.get("sputnik_csrf")!,
+      },
+      body: JSON.stringify({ content: "Think for a long time", parent_id: null, model: "scripted-long" }),
+      signal: abort.signal,
+    });
+    assert.equal(response.status, 200);
+    await readUntil(response, (text) => (text.match(/"type":"reasoning"/g) ?? []).length >= 3);
+    first.kill("SIGKILL");
+    await first.exited;
+    abort.abort();
+
+    // What the dead server left: the question stored, the answer still "streaming", its charge reserved.
+    let store = await openDatabase(storeOptions);
+    try {
+      const messages = await store.db.selectFrom("messages").selectAll().where("conversation_id", "=", conversation.id).execute();
+      assert.deepEqual(messages.map((m) => [m.role, m.status]).sort(), [["assistant", "streaming"], ["user", "complete"]]);
+      const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
+      assert.equal(row?.status, "open");
+      assert.ok(row.reserved_micros > 0);
+    } finally {
+      await store.close();
+    }
+
+    const second = await startServer(configFile);
+    t.after(() => second.kill("SIGKILL"));
+    store = await openDatabase(storeOptions);
+    try {
+      // As the user sees it after a reload (signing in again on the new process).
+      const again = new AppClient(second.url);
+      assert.equal((await again.post("/api/auth/login", { login: "crash", password: TEST_PASSWORD })).status, 200);
+      type Shown = Array<{ role: string; status: string; content: string; reasoning: string }>;
+      const shown = await eventually(
+        async () => (await again.get(`/api/conversations/${conversation.id}`)).body.messages as Shown,
+        (messages) => messages.some((m) => m.role === "assistant" && m.status !== "streaming"),
+        "the answer left streaming to be marked",
+      );
+      const question = shown.find((m) => m.role === "user")!;
+      const answer = shown.find((m) => m.role === "assistant")!;
+      assert.deepEqual([question.content, question.status], ["Think for a long time", "complete"]);
+      assert.equal(answer.status, "interrupted");
+      // The text flushed before the kill (it may be none yet) is a true prefix of the reasoning.
+      assert.ok(MODEL_SCRIPTS["scripted-long"]!.reasoning.startsWith(answer.reasoning), `kept reasoning: ${JSON.stringify(answer.reasoning)}`);
+      assert.equal(answer.content, "");
+
+      const released = await eventually(
+        () => store.db.selectFrom("usage_ledger").selectAll().execute(),
+        (rows) => rows.length === 1 && rows[0]!.status !== "open",
+        "the interrupted reply's charge to be released",
+      );
+      assert.deepEqual([released[0]!.status, released[0]!.charged_micros], ["interrupted", 0]);
+      assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
     } finally {
       await store.close();
     }

@@ -68,3 +68,21 @@ test("a stream that joins late falls into step with the running one", async (t) 
   const shared = after.sharedBatches - joined.sharedBatches;
   assert.ok(shared >= 5, `${shared} shared batches while both streams ran`);
 });
+
+test("new conversations are placed next to the busy sequences, so their streams share micro-batches", async (t) => {
+  const model = await loadTestModel(t, "scripted", { parallel: 8 });
+  const prompt = model.promptTokens({ messages: [{ role: "user", content: "hello" }] });
+  const all = [];
+  for (let i = 0; i < 8; i++) all.push(await model.pool.acquire(prompt));
+  // Free them so that the least recently used are every other one: 1, 3, 5, 7 first.
+  for (const index of [1, 3, 5, 7, 0, 2, 4, 6]) {
+    model.pool.release(all[index]!);
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const taken = [];
+  for (let i = 0; i < 4; i++) taken.push((await model.pool.acquire(prompt)).index);
+  taken.sort((a, b) => a - b);
+  // Least-recently-used alone would take 1, 3, 5, 7: four forward passes per token instead of one.
+  // The first goes to the least recently used (1), the others grow the run around it: 0, then 2, 3.
+  assert.deepEqual(taken, [0, 1, 2, 3], `sequences ${taken.join(", ")} are contiguous`);
+});

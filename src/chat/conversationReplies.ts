@@ -94,12 +94,17 @@ export interface ConversationRepliesOptions {
   dialect: Dialect;
   /** How often streamed text is written to the store (a crash loses at most this much). */
   flushIntervalMs?: number;
+  /** When a stream with no write counts as dead (default STALE_STREAM_MS); see src/chat/config.ts. */
+  staleStreamMs?: number;
   logger?: { error(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
 }
 
-/** A stream with no write for this long belongs to a process that died. */
+/** A stream with no write for this long belongs to a process that died (the config default). */
 export const STALE_STREAM_MS = 30_000;
-/** Writes while nothing new arrives (e.g. waiting in the queue), so the stream never looks stale. */
+/**
+ * Writes while nothing new arrives (e.g. waiting in the queue), so the stream never looks stale:
+ * at most this far apart, and at least three times per stale window.
+ */
 const HEARTBEAT_MS = 5_000;
 /** Retry hint sent with a busy error when the engine gives none. */
 const DEFAULT_RETRY_AFTER_S = 5;
@@ -114,21 +119,25 @@ export class ConversationReplies {
   private readonly active = new Map<string, { abort: AbortController; finished: Promise<Message | undefined> }>();
   private sweeper: NodeJS.Timeout | null = null;
 
-  constructor(private readonly opts: ConversationRepliesOptions) {}
+  private readonly staleMs: number;
+
+  constructor(private readonly opts: ConversationRepliesOptions) {
+    this.staleMs = opts.staleStreamMs ?? STALE_STREAM_MS;
+  }
 
   /**
-   * Marks streams left over from a dead process as interrupted, now and every STALE_STREAM_MS. On
+   * Marks streams left over from a dead process as interrupted, now and every stale window. On
    * SQLite this process is the only server, so every leftover stream is dead at start; on
    * PostgreSQL other replicas may be streaming, so only stale ones are.
    */
   async recover(now = Date.now()): Promise<number> {
-    const marked = await markInterrupted(this.opts.db, this.opts.dialect === "sqlite" ? now + 1 : now - STALE_STREAM_MS);
+    const marked = await markInterrupted(this.opts.db, this.opts.dialect === "sqlite" ? now + 1 : now - this.staleMs);
     if (marked > 0) this.opts.logger?.info({ messages: marked }, "marked interrupted answers left by a previous run");
     this.sweeper ??= setInterval(() => {
-      markInterrupted(this.opts.db, Date.now() - STALE_STREAM_MS).catch((err) =>
+      markInterrupted(this.opts.db, Date.now() - this.staleMs).catch((err) =>
         this.opts.logger?.error({ err }, "could not sweep stale streaming messages"),
       );
-    }, STALE_STREAM_MS).unref();
+    }, this.staleMs).unref();
     return marked;
   }
 
@@ -238,7 +247,7 @@ export class ConversationReplies {
   ): Promise<ReplyOutcome> {
     const signal = generation.signal!;
     const started = performance.now();
-    const writer = new PartialWriter(this.opts.db, assistant.id, this.opts.flushIntervalMs ?? 500, (err) =>
+    const writer = new PartialWriter(this.opts.db, assistant.id, this.opts.flushIntervalMs ?? 500, Math.min(HEARTBEAT_MS, this.staleMs / 3), (err) =>
       this.opts.logger?.error({ err }, "could not store partial answer"),
     );
     let firstTokenAt: number | null = null;
@@ -337,7 +346,7 @@ function describeFailure(error: unknown): ReplyError {
 
 /**
  * Keeps the stored copy of a streaming answer close to the live one: writes the text every
- * `intervalMs` when it changed, and touches the row every HEARTBEAT_MS when it did not. One write at
+ * `intervalMs` when it changed, and touches the row every `heartbeatMs` when it did not. One write at
  * a time; `finish` waits for the one in flight, then stores the final state.
  */
 class PartialWriter {
@@ -352,6 +361,7 @@ class PartialWriter {
     private readonly db: Kysely<Database>,
     private readonly id: string,
     intervalMs: number,
+    private readonly heartbeatMs: number,
     private readonly onError: (err: unknown) => void,
   ) {
     this.timer = setInterval(() => this.tick(), intervalMs);
@@ -359,7 +369,7 @@ class PartialWriter {
 
   private tick(): void {
     const changed = this.content !== this.written.content || this.reasoning !== this.written.reasoning;
-    if (!changed && Date.now() - this.lastWrite < HEARTBEAT_MS) return;
+    if (!changed && Date.now() - this.lastWrite < this.heartbeatMs) return;
     const snapshot = { content: this.content, reasoning: this.reasoning };
     this.lastWrite = Date.now();
     this.inFlight = this.inFlight

@@ -14,3 +14,9 @@ test("a bad parallel value fails at start, naming the key", () => {
   assert.throws(() => loadConfig({ env: { SPUTNIK_PARALLEL: "0" } }), /parallel:/);
   assert.throws(() => loadConfig({ flags: { parallel: 65 } }), /parallel:/);
 });
+
+test("conversations.staleStreamMs defaults to 30 s and refuses a window shorter than the heartbeats need", () => {
+  assert.equal(loadConfig({ env: {} }).conversations.staleStreamMs, 30_000);
+  assert.equal(loadConfig({ flags: { conversations: { staleStreamMs: 3_000 } } }).conversations.staleStreamMs, 3_000);
+  assert.throws(() => loadConfig({ flags: { conversations: { staleStreamMs: 100 } } }), /conversations\.staleStreamMs:/);
+});

@@ -2,6 +2,7 @@ import os from "node:os";
 import { z } from "zod";
 import { authConfigSchema, originSchema, trustProxySchema } from "../auth/config.ts";
 import { billingConfigSchema } from "../billing/config.ts";
+import { conversationsConfigSchema } from "../chat/config.ts";
 import { localEngineConfigSchema } from "../engines/local/config.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
 
@@ -65,6 +66,8 @@ export const configSchema = z.object({
   limits: limitsConfigSchema,
   /** Time zone for price windows and quotas, currency, reservation lease (src/billing/config.ts). */
   billing: billingConfigSchema,
+  /** When a streaming answer left by a dead process is shown as interrupted (src/chat/config.ts). */
+  conversations: conversationsConfigSchema,
   /** Bearer token for GET /metrics; without one, /metrics answers loopback clients only. */
   metricsToken: z.string().min(16, "metricsToken must be at least 16 characters").optional(),
 });

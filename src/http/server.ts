@@ -79,7 +79,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   if (auth) registerAccountRoutes(app, auth);
   if (auth) {
     // The web app's API (conversations, its model list) and the app itself at `/`.
-    registerConversations(app, { store: auth.store, router: deps.router, limits: deps.limits, admit: deps.admit, record: deps.record, settle: deps.settle });
+    registerConversations(app, {
+      store: auth.store,
+      router: deps.router,
+      limits: deps.limits,
+      admit: deps.admit,
+      record: deps.record,
+      settle: deps.settle,
+      staleStreamMs: deps.config?.conversations.staleStreamMs,
+    });
     registerAppModels(app, deps);
   }
   await registerWebApp(app);

@@ -30,8 +30,9 @@ interface Waiter {
  * users served at once. When several sequences are idle, the one whose cached tokens share the
  * longest prefix with the new prompt wins, so the next turn of a conversation lands where its
  * history is already evaluated. When no idle sequence holds at least half of the prompt (typically a
- * new conversation), the least recently used one is taken, so the freshest conversations stay in
- * memory.
+ * new conversation), one next to the busy sequences is taken (so concurrent streams share
+ * llama.cpp micro-batches), else the least recently used one, so the freshest conversations stay
+ * in memory.
  */
 export class SequencePool {
   private readonly entries: PooledSequence[];
@@ -133,7 +134,7 @@ export class SequencePool {
   private choose(prompt: readonly Token[]): PooledSequence | undefined {
     let best: PooledSequence | undefined;
     let bestShared = -1;
-    let oldestIdle: PooledSequence | undefined;
+    let fresh: PooledSequence | undefined;
     let oldestSettling: PooledSequence | undefined;
     for (const entry of this.entries) {
       if (entry.busy && !entry.settling) continue;
@@ -146,15 +147,28 @@ export class SequencePool {
       }
       if (entry.settling) {
         if (!oldestSettling || entry.lastUsed < oldestSettling.lastUsed) oldestSettling = entry;
-      } else if (!oldestIdle || entry.lastUsed < oldestIdle.lastUsed) {
-        oldestIdle = entry;
+      } else if (!fresh || this.betterForNew(entry, fresh)) {
+        fresh = entry;
       }
     }
     // A few shared tokens (the template's start, a common first word) are not worth pushing
     // another conversation out of memory for: like llama-server, reuse a sequence only when it
-    // holds at least half of the prompt, else take the least recently used one.
+    // holds at least half of the prompt, else take a fresh one.
     if (best && bestShared * 2 >= prompt.length) return best;
-    return oldestIdle ?? oldestSettling;
+    return fresh ?? oldestSettling;
+  }
+
+  /**
+   * For a prompt with no history here: a sequence next to busy ones first, then the least
+   * recently used. Why adjacency: each sequence has its own KV stream, and llama.cpp decodes
+   * together only sequences whose ids follow one another (see batching.ts, `inSequenceOrder`), so
+   * four streams on sequences 1, 3, 5 and 7 cost four forward passes per token where 4, 5, 6 and 7
+   * cost one. (Pool index = sequence id: the sequences are the context's first, made in order.)
+   */
+  private betterForNew(a: PooledSequence, b: PooledSequence): boolean {
+    const adjacency = (e: PooledSequence) => Number(this.entries[e.index - 1]?.busy ?? false) + Number(this.entries[e.index + 1]?.busy ?? false);
+    const [x, y] = [adjacency(a), adjacency(b)];
+    return x !== y ? x > y : a.lastUsed < b.lastUsed;
   }
 }
 

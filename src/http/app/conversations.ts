@@ -83,6 +83,8 @@ export interface ConversationRoutesDeps {
   settle?: SettleCharge;
   /** How often a streaming answer's text is written to the store (ms); default 500. */
   flushIntervalMs?: number;
+  /** When a stream with no write counts as dead (ms); see src/chat/config.ts. */
+  staleStreamMs?: number;
 }
 
 export function registerConversations(app: FastifyInstance, deps: ConversationRoutesDeps): ConversationReplies {
@@ -92,6 +94,7 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     router: deps.router,
     dialect: deps.store.dialect,
     flushIntervalMs: deps.flushIntervalMs,
+    staleStreamMs: deps.staleStreamMs,
     logger: app.log,
   });
   app.addHook("onReady", async () => {
