@@ -23,7 +23,7 @@ import { addCredit, getBalance } from "../src/billing/balances.ts";
 import { savePlan } from "../src/billing/plans.ts";
 import { savePriceSet } from "../src/billing/priceBook.ts";
 import { ensureModel, MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
-import { openDatabase, type OpenDatabaseOptions } from "../src/store/database.ts";
+import { openDatabase, type OpenDatabaseOptions, type Store } from "../src/store/database.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { AppClient } from "./support/appClient.ts";
 import { postgresUrlOrSkip } from "./support/services.ts";
@@ -115,10 +115,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     // The dead server left its reservation open: the request was in flight.
     let store = await openDatabase(storeOptions);
     try {
-      const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
-      assert.equal(row?.status, "open");
-      assert.ok(row.reserved_micros > 0);
-      assert.equal((await getBalance(store.db, userId)).reservedMicros, row.reserved_micros);
+      await assertReservationOpen(store, userId);
     } finally {
       await store.close();
     }
@@ -127,17 +124,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     t.after(() => second.kill("SIGKILL"));
     store = await openDatabase(storeOptions);
     try {
-      const released = await eventually(
-        () => store.db.selectFrom("usage_ledger").selectAll().execute(),
-        (rows) => rows.length === 1 && rows[0]!.status !== "open",
-        "the interrupted request to be released",
-      );
-      const row = released[0]!;
-      assert.equal(row.status, "interrupted");
-      assert.equal(row.charged_micros, 0);
-      assert.equal(row.cost_micros, 0);
-      assert.ok(row.ended_at !== null);
-      assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
+      await assertReleasedUncharged(store, userId);
 
       // The restarted server bills the next request normally: ledger and balance still add up.
       const next = await fetch(`${second.url}/v1/chat/completions`, {
@@ -197,9 +184,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     try {
       const messages = await store.db.selectFrom("messages").selectAll().where("conversation_id", "=", conversation.id).execute();
       assert.deepEqual(messages.map((m) => [m.role, m.status]).sort(), [["assistant", "streaming"], ["user", "complete"]]);
-      const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
-      assert.equal(row?.status, "open");
-      assert.ok(row.reserved_micros > 0);
+      await assertReservationOpen(store, userId);
     } finally {
       await store.close();
     }
@@ -225,19 +210,36 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       assert.ok(MODEL_SCRIPTS["scripted-long"]!.reasoning.startsWith(answer.reasoning), `kept reasoning: ${JSON.stringify(answer.reasoning)}`);
       assert.equal(answer.content, "");
 
-      const released = await eventually(
-        () => store.db.selectFrom("usage_ledger").selectAll().execute(),
-        (rows) => rows.length === 1 && rows[0]!.status !== "open",
-        "the interrupted reply's charge to be released",
-      );
-      assert.deepEqual([released[0]!.status, released[0]!.charged_micros], ["interrupted", 0]);
-      assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
+      await assertReleasedUncharged(store, userId);
     } finally {
       await store.close();
     }
     second.kill("SIGTERM");
     await second.exited;
   });
+}
+
+/** What a server killed mid-request leaves: its one ledger row still open, holding the reserved credit. */
+async function assertReservationOpen(store: Store, userId: string): Promise<void> {
+  const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
+  assert.equal(row?.status, "open");
+  assert.ok(row.reserved_micros > 0);
+  assert.equal((await getBalance(store.db, userId)).reservedMicros, row.reserved_micros);
+}
+
+/** Waits for the restarted server to close that row: interrupted, nothing charged, the balance whole again. */
+async function assertReleasedUncharged(store: Store, userId: string): Promise<void> {
+  const released = await eventually(
+    () => store.db.selectFrom("usage_ledger").selectAll().execute(),
+    (rows) => rows.length === 1 && rows[0]!.status !== "open",
+    "the interrupted request to be released",
+  );
+  const row = released[0]!;
+  assert.equal(row.status, "interrupted");
+  assert.equal(row.charged_micros, 0);
+  assert.equal(row.cost_micros, 0);
+  assert.ok(row.ended_at !== null);
+  assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
 }
 
 interface ServerProcess {
