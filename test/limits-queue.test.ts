@@ -152,6 +152,13 @@ describe("admission queue, one sequence", () => {
     const ratio = metricValue(text, 'sputnik_prompt_cache_hit_ratio{model="scripted-long"}');
     assert.ok(ratio !== undefined && ratio >= 0 && ratio <= 1);
     assert.ok((metricValue(text, "process_resident_memory_bytes") ?? 0) > 0);
+    // The engine's own counters: batches and what they carried, answers re-read for the next turn.
+    const batches = metricValue(text, 'sputnik_engine_batches_total{model="scripted-long"}') ?? 0;
+    assert.ok(batches > 0, "llama.cpp batches are counted");
+    assert.ok((metricValue(text, 'sputnik_engine_batch_tokens_total{model="scripted-long"}') ?? 0) >= batches, "each batch carried at least one token");
+    assert.ok(metricValue(text, 'sputnik_engine_shared_batches_total{model="scripted-long"}') !== undefined);
+    for (const outcome of ["completed", "abandoned"]) assert.ok(metricValue(text, `sputnik_engine_rereads_total{model="scripted-long",outcome="${outcome}"}`) !== undefined, outcome);
+    assert.ok(metricValue(text, 'sputnik_engine_reread_tokens_total{model="scripted-long"}') !== undefined);
   });
   test("/metrics needs the bearer token when one is configured", async () => {
     const anonymous = await fetch(`${service.url}/metrics`);

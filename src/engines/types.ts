@@ -111,3 +111,16 @@ export function emptyUsage(): Usage {
     prompt_tokens_details: { cached_tokens: 0 },
   };
 }
+
+/** What a local model's engine has done since start, read at scrape time (LocalModel.stats()). */
+export interface EngineActivity {
+  model: string;
+  /** llama_decode batches, the tokens they carried, and those shared by two or more sequences. */
+  batches: number;
+  batchTokens: number;
+  sharedBatches: number;
+  /** Answers re-read in next-turn form after their request: completed, abandoned, tokens evaluated. */
+  rereadsCompleted: number;
+  rereadsAbandoned: number;
+  rereadTokens: number;
+}

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { Usage } from "../engines/types.ts";
+import type { EngineActivity, Usage } from "../engines/types.ts";
 
 /** What the admission layer reports per model when scraped. */
 export interface ModelLoad {
@@ -42,6 +42,7 @@ export class Metrics {
   private readonly cacheHitTokens: Counter<"model">;
   private readonly cacheMissTokens: Counter<"model">;
   private readonly cacheTotals = new Map<string, { hit: number; miss: number }>();
+  private engineActivity: () => EngineActivity[] = () => [];
 
   constructor(load: () => ModelLoad[] = () => []) {
     const registers = [this.registry];
@@ -143,6 +144,39 @@ export class Metrics {
         this.reset();
         for (const m of load()) this.set({ model: m.model }, m.capacity);
       },
+    });
+    this.registerEngineActivity(registers);
+  }
+
+  /** Where local engines' activity is read from: the service wires it once it has both. */
+  readEngineActivityFrom(read: () => EngineActivity[]): void {
+    this.engineActivity = read;
+  }
+
+  /** Counters whose values live in the engines: each scrape copies them. */
+  private registerEngineActivity(registers: Registry[]): void {
+    const read = () => this.engineActivity();
+    const copied = (name: string, help: string, values: Record<string, (a: EngineActivity) => number> | ((a: EngineActivity) => number), label = "outcome") =>
+      new Counter({
+        name,
+        help,
+        labelNames: typeof values === "function" ? ["model"] : ["model", label],
+        registers,
+        collect() {
+          this.reset();
+          for (const a of read()) {
+            if (typeof values === "function") this.inc({ model: a.model }, values(a));
+            else for (const [value, get] of Object.entries(values)) this.inc({ model: a.model, [label]: value }, get(a));
+          }
+        },
+      });
+    copied("sputnik_engine_batches_total", "llama_decode batches of a local model", (a) => a.batches);
+    copied("sputnik_engine_shared_batches_total", "Batches that carried tokens of two or more sequences (continuous batching at work)", (a) => a.sharedBatches);
+    copied("sputnik_engine_batch_tokens_total", "Tokens decoded in a local model's batches (prompt and generated)", (a) => a.batchTokens);
+    copied("sputnik_engine_reread_tokens_total", "Tokens evaluated re-reading answers in the form the next turn sends them", (a) => a.rereadTokens);
+    copied("sputnik_engine_rereads_total", "Answers re-read after their request, by outcome", {
+      completed: (a) => a.rereadsCompleted,
+      abandoned: (a) => a.rereadsAbandoned,
     });
   }
 

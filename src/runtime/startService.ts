@@ -66,6 +66,7 @@ export async function startService(config: Config, options: { logger?: Logger } 
     await store.close();
     throw error;
   });
+  guard.metrics.readEngineActivityFrom(() => engines.flatMap((e) => (e instanceof LocalEngine ? e.activity() : [])));
   // Billing: releases reservations that dead processes left open, then keeps live ones leased.
   const meter = new Meter(store.db, {
     timeZone: config.billing.timeZone,

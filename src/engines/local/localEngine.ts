@@ -1,4 +1,4 @@
-import { EngineError, type Engine, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo } from "../types.ts";
+import { EngineError, type Engine, type EngineActivity, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo } from "../types.ts";
 import { LocalModel } from "./localModel.ts";
 
 /** The embedded engine: every locally loaded GGUF model, addressed by its public id. */
@@ -23,6 +23,22 @@ export class LocalEngine implements Engine {
 
   preflight(request: GenerationRequest): void {
     this.get(request.model)?.preflight(request);
+  }
+
+  /** What each model's engine has done since start (for /metrics). */
+  activity(): EngineActivity[] {
+    return this.loaded.map((m) => {
+      const { batches, settle } = m.stats();
+      return {
+        model: m.options.id,
+        batches: batches.batches,
+        batchTokens: batches.tokens,
+        sharedBatches: batches.sharedBatches,
+        rereadsCompleted: settle.completed,
+        rereadsAbandoned: settle.abandoned,
+        rereadTokens: settle.tokens,
+      };
+    });
   }
 
   /** A real round trip through the native addon (tokenize + detokenize) for every model. */
