@@ -95,6 +95,34 @@ describe("OpenAI SDK against the local engine", () => {
     assert.equal((withReasoning.choices[0]!.message as ReasoningMessage).reasoning_content, scripted.reasoning);
   });
 
+  test("the next turn after a streamed answer evaluates only its new message: the answer was re-read while idle", async () => {
+    const rereads = async () => {
+      const text = await (await fetch(`${service.url}/metrics`)).text();
+      return Number(/^sputnik_engine_rereads_total\{model="scripted",outcome="completed"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await rereads();
+    const turn1 = [{ role: "user" as const, content: "A question that starts a brand new conversation" }];
+    let answer = "";
+    let firstPrompt = 0;
+    const stream = await client.chat.completions.create({ model: "scripted", messages: turn1, stream: true, stream_options: { include_usage: true } });
+    for await (const chunk of stream) {
+      answer += chunk.choices[0]?.delta?.content ?? "";
+      if (chunk.usage) firstPrompt = chunk.usage.prompt_tokens;
+    }
+    assert.equal(answer, scripted.answer);
+    // The engine re-reads the answer after the response, while no request needs the sequence.
+    const deadline = Date.now() + 10_000;
+    while ((await rereads()) === before) {
+      assert.ok(Date.now() < deadline, "the answer was re-read within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const turn2 = await client.chat.completions.create({ model: "scripted", messages: [...turn1, { role: "assistant", content: answer }, { role: "user", content: "Thanks, and then?" }] });
+    const usage = turn2.usage as DeepSeekUsage;
+    assertUsage(usage);
+    assert.ok(usage.prompt_cache_hit_tokens > firstPrompt, `hits ${usage.prompt_cache_hit_tokens} cover the first prompt (${firstPrompt}) and the answer`);
+    assert.ok(usage.prompt_cache_miss_tokens <= 12, `only the new message is evaluated (${usage.prompt_cache_miss_tokens} tokens)`);
+  });
+
   test("characters split across tokens arrive whole", async () => {
     const expected = MODEL_SCRIPTS["scripted-unicode"]!;
     const stream = await client.chat.completions.create({

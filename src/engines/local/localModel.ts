@@ -236,7 +236,7 @@ export class LocalModel {
     request.signal?.addEventListener("abort", onClientAbort, { once: true });
     const channel = new EventChannel<EngineEvent>();
     let running: Promise<void> | null = null;
-    // What the client saw as the answer, and whether it saw all of it (a `done` event went out).
+    // What the client saw as the answer, and whether all of it went out (up to the `done` event).
     let answer = "";
     let delivered = false;
     try {
@@ -245,8 +245,9 @@ export class LocalModel {
       running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) {
         if (event.type === "content") answer += event.text;
-        yield event;
+        // Set before yielding: a consumer may stop iterating as soon as it has the `done` event.
         if (event.type === "done") delivered = true;
+        yield event;
       }
     } finally {
       // Reached on completion, on error and when the consumer stops iterating (client left):
