@@ -14,6 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { readLocalKey } from "../src/auth/localMode.ts";
 import { ensureModel } from "../src/gguf/catalog.ts";
 import { SputnikProcess } from "./sputnikProcess.ts";
 import { textOfTokens } from "./text.ts";
@@ -89,7 +90,10 @@ const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sputnik-bench-"));
 const sputnik = new SputnikProcess({ models: [modelPath], threads, parallel, contextSize: 4096, pullDefaultModel: false }, dataDir);
 let figures: FigureResult[];
 try {
-  const targets: Target[] = [{ label: "sputnik", url: await sputnik.start(), model: modelId, restart: () => sputnik.restart() }];
+  const url = await sputnik.start();
+  // A fresh install in local single-user mode: its data directory's key is the API key.
+  const apiKey = (await readLocalKey(dataDir)) ?? undefined;
+  const targets: Target[] = [{ label: "sputnik", url, model: modelId, apiKey, restart: () => sputnik.restart() }];
   if (args["vs-url"]) targets.push({ label: "other", url: args["vs-url"].replace(/\/+$/, "").replace(/\/v1$/, ""), model: args["vs-model"] ?? modelId });
   figures = await runWorkload(targets, workload);
 } finally {

@@ -143,9 +143,9 @@ async function cancelProbe(server: LoadServer): Promise<void> {
   const series = 'sputnik_queue_length{model="scripted-long"}';
   const cut = cutSignal();
   const long = { model: "scripted-long", messages: [{ role: "user", content: "Take your time." }] };
-  const blockers = Array.from({ length: parallel }, (_, i) => streamOnce(server.url, long, agentFor(i), cut.signal));
+  const blockers = Array.from({ length: parallel }, (_, i) => streamOnce(server.url, long, agentFor(i), cut.signal, server.localKey));
   const leaving = cutSignal();
-  const waiting = Array.from({ length: 20 }, (_, i) => streamOnce(server.url, long, agentFor(parallel + i), leaving.signal));
+  const waiting = Array.from({ length: 20 }, (_, i) => streamOnce(server.url, long, agentFor(parallel + i), leaving.signal, server.localKey));
   const deadline = performance.now() + 30_000;
   while ((metricValue(await server.metrics(), series) ?? 0) < 20 && performance.now() < deadline) await sleep(20);
   const scrapeStarted = performance.now();
@@ -179,7 +179,7 @@ async function sustained(server: LoadServer): Promise<void> {
     while (performance.now() < stopAt && !cut.signal.aborted) {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
-      const outcome = await streamOnce(server.url, body(i), agentFor(i), cut.signal);
+      const outcome = await streamOnce(server.url, body(i), agentFor(i), cut.signal, server.localKey);
       outcomes.push(outcome);
       inFlight--;
       // A well-behaved client (as the OpenAI SDKs are) waits as long as Retry-After asks.
@@ -220,7 +220,7 @@ async function overload(server: LoadServer): Promise<void> {
   const never = cutSignal().signal;
   await Promise.all(
     Array.from({ length: 3 * parallel }, async (_, i) => {
-      while (performance.now() - calibrationStarted < 10_000) calibration.push(await streamOnce(server.url, body(i), agentFor(i), never));
+      while (performance.now() - calibrationStarted < 10_000) calibration.push(await streamOnce(server.url, body(i), agentFor(i), never, server.localKey));
     }),
   );
   const counted = calibration.filter((o) => o.status === 200 && o.startedAt + o.totalMs > calibrationStarted + 2000);
@@ -235,7 +235,7 @@ async function overload(server: LoadServer): Promise<void> {
     const due = started + (i * 1000) / rate;
     const wait = due - performance.now();
     if (wait > 0) await sleep(wait);
-    outcomes.push(streamOnce(server.url, body(i), agentFor(i), cut.signal));
+    outcomes.push(streamOnce(server.url, body(i), agentFor(i), cut.signal, server.localKey));
     if (outcomes.length >= 20_000) break;
   }
   const timer = setTimeout(() => cut.abort(), drainS * 1000);

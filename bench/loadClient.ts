@@ -38,7 +38,7 @@ interface Chunk {
  * One streamed chat completion over `agent` (which fixes the client's source address). Resolves
  * once the response ended, however it ended; never rejects.
  */
-export function streamOnce(baseUrl: string, body: object, agent: http.Agent, cut: AbortSignal): Promise<Outcome> {
+export function streamOnce(baseUrl: string, body: object, agent: http.Agent, cut: AbortSignal, apiKey: string | null = null): Promise<Outcome> {
   const url = new URL("/v1/chat/completions", baseUrl);
   const payload = JSON.stringify({ ...body, stream: true, stream_options: { include_usage: true } });
   const startedAt = performance.now();
@@ -75,7 +75,7 @@ export function streamOnce(baseUrl: string, body: object, agent: http.Agent, cut
         path: url.pathname,
         method: "POST",
         agent,
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload) },
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) },
       },
       (response) => {
         outcome.status = response.statusCode ?? 0;

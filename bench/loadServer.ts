@@ -3,6 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { readLocalKey } from "../src/auth/localMode.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -17,6 +18,8 @@ export class LoadServer {
   private stderr = "";
   readonly rss: number[] = [];
   url = "";
+  /** The data directory's local single-user key, sent as the API key (the server has no accounts). */
+  localKey: string | null = null;
 
   constructor(
     private readonly config: Record<string, unknown>,
@@ -43,6 +46,7 @@ export class LoadServer {
       if (healthy) break;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    this.localKey = await readLocalKey(this.dataDir);
     this.sampler = setInterval(() => {
       const kb = readRssKb(child.pid);
       if (kb !== null) this.rss.push(kb * 1024);

@@ -32,11 +32,12 @@ interface Chunk {
 export async function streamChat(
   baseUrl: string,
   body: { model: string; messages: ChatMessage[]; max_tokens: number },
+  apiKey = "bench",
 ): Promise<StreamResult> {
   const send = () =>
     fetch(`${baseUrl}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer bench" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
       body: JSON.stringify({ ...body, stream: true, temperature: 0, stream_options: { include_usage: true } }),
     });
   let started = performance.now();

@@ -6,6 +6,8 @@ export interface Target {
   label: string;
   url: string;
   model: string;
+  /** Sent as `Authorization: Bearer …` (Sputnik's local key; anything for servers that ignore it). */
+  apiKey?: string;
   restart?: () => Promise<string>;
 }
 
@@ -62,7 +64,7 @@ export async function runWorkload(targets: Target[], options: WorkloadOptions): 
   const text = (tokens: number) => textOfTokens(seed++, tokens, count);
   const user = (content: string): ChatMessage => ({ role: "user", content });
   const chat = (target: Target, messages: ChatMessage[], maxTokens: number) =>
-    streamChat(target.url, { model: target.model, messages, max_tokens: maxTokens });
+    streamChat(target.url, { model: target.model, messages, max_tokens: maxTokens }, target.apiKey);
   const history = (): ChatMessage[] => {
     const out: ChatMessage[] = [];
     for (let turn = 0; turn < 4; turn++) {

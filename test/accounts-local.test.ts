@@ -3,10 +3,11 @@
  * scopes against a real model.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { localKeyPath } from "../src/auth/localMode.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { startService } from "../src/runtime/startService.ts";
@@ -15,31 +16,48 @@ import { AppClient, rawRequest } from "./support/appClient.ts";
 import { startAccountsServer, TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
-forEachDatabase("local mode: /v1 without keys on loopback until the first account exists", async (store, t) => {
+forEachDatabase("local mode: /v1 with the data directory's local key, from loopback, until the first account exists", async (store, t) => {
   const server = await startAccountsServer(t, store);
+  const key = server.localKey!;
+  assert.match(key, /^sk-local-[0-9A-Za-z]{43}$/);
+  assert.equal((await stat(localKeyPath(server.config.dataDir))).mode & 0o777, 0o600, "only its owner may read the key file");
+  const withKey = { authorization: `Bearer ${key}` };
   const get = (headers: Record<string, string> = {}) => rawRequest(server.url, "GET", "/v1/models", headers);
-  assert.equal((await get()).status, 200);
-  assert.equal((await get({ authorization: "Bearer sk-unused" })).status, 200, "SDKs that insist on a key still work");
-  // Not for proxied requests, nor for pages whose DNS name was rebound to 127.0.0.1.
-  assert.equal((await get({ "x-forwarded-for": "203.0.113.9" })).status, 401);
-  assert.equal((await get({ forwarded: "for=203.0.113.9" })).status, 401);
-  assert.equal((await get({ host: "evil.example" })).status, 401);
-  assert.equal((await get({ origin: "https://evil.example" })).status, 401);
+  assert.equal((await get(withKey)).status, 200, "the OpenAI SDK with the local key as its API key works");
+  // Being on this machine is not enough: this is what a default nginx proxy_pass sends (a loopback
+  // connection, a loopback Host, no forwarding headers), and it gets nothing without the key.
+  const proxied = await get({ host: `127.0.0.1:${new URL(server.url).port}` });
+  assert.deepEqual([proxied.status, proxied.body.error.code], [401, "missing_api_key"]);
+  assert.equal((await get({ authorization: "Bearer sk-unused" })).status, 401, "any other key is refused");
+  assert.equal((await get({ authorization: `Bearer ${key.slice(0, -1)}x` })).status, 401);
+  // With the key, still not for requests with proxy signs, nor for pages whose DNS name was rebound to 127.0.0.1.
+  const proxySigns: Array<Record<string, string>> = [{ "x-forwarded-for": "203.0.113.9" }, { forwarded: "for=203.0.113.9" }, { via: "1.1 proxy" }, { "x-real-ip": "203.0.113.9" }, { host: "evil.example" }, { origin: "https://evil.example" }];
+  for (const headers of proxySigns) {
+    assert.equal((await get({ ...withKey, ...headers })).status, 401, JSON.stringify(headers));
+  }
   // The app API never runs without an account.
   assert.equal((await rawRequest(server.url, "GET", "/api/keys")).status, 401);
 
   await server.signUp("owner");
   const closed = await get();
   assert.deepEqual([closed.status, closed.body.error.code], [401, "missing_api_key"]);
-  assert.equal((await get({ authorization: "Bearer sk-unused" })).status, 401);
+  assert.equal((await get(withKey)).status, 401, "the first account ends the mode for good");
 });
 
 forEachDatabase("local mode is off when configured off or when the server is not bound to loopback", async (store, t) => {
   const off = await startAccountsServer(t, store, { auth: { localMode: false, passwordHashing: TEST_PASSWORD_HASHING } });
+  assert.equal(off.localKey, null, "no key is made when the mode is off");
   assert.equal((await rawRequest(off.url, "GET", "/v1/models")).status, 401);
   // Configured for all interfaces (the safety check lives in startService; here it listens on loopback anyway).
   const wide = await startAccountsServer(t, store, { host: "0.0.0.0" });
+  assert.equal(wide.localKey, null);
   assert.equal((await rawRequest(wide.url.replace("0.0.0.0", "127.0.0.1"), "GET", "/v1/models")).status, 401);
+  // Each data directory has its own key: another install's opens nothing here.
+  const here = await startAccountsServer(t, store);
+  const elsewhere = await startAccountsServer(t, store);
+  assert.notEqual(here.localKey, elsewhere.localKey);
+  assert.equal((await rawRequest(here.url, "GET", "/v1/models", { authorization: `Bearer ${elsewhere.localKey}` })).status, 401);
+  assert.equal((await rawRequest(here.url, "GET", "/v1/models", { authorization: `Bearer ${here.localKey}` })).status, 200);
 });
 
 test("startService refuses a non-loopback address while no account exists, with a clear message", async (t) => {

@@ -273,7 +273,7 @@ forEachDatabase("cookies: httpOnly session, SameSite=Lax, Secure behind https; t
   assert.equal(await serviceSecret((await store.openAnother()).db), secret);
 });
 
-forEachDatabase("login throttling: growing delays per account and per address; unknown users get the same answers", async (store, t) => {
+forEachDatabase("login throttling: growing delays per (account, address) and per address; unknown users get the same answers", async (store, t) => {
   const server = await startAccountsServer(t, store);
   await server.signUp("victim");
   const attempt = (login: string, password: string, from = "127.0.0.1") =>
@@ -289,7 +289,7 @@ forEachDatabase("login throttling: growing delays per account and per address; u
   assert.deepEqual(known, unknown, "the same answers, in the same order, for a real and a made-up account");
   assert.deepEqual(known.slice(0, 6).map((s) => (s as unknown[])[0]), [401, 401, 401, 401, 401, 401]);
   assert.deepEqual(known[6], [429, "too_many_login_attempts", "Too many failed sign-in attempts. Try again later.", "1"]);
-  // Blocked means blocked: even the right password is refused, so guesses learn nothing.
+  // Blocked means blocked: even the right password is refused from that address, so guesses learn nothing.
   assert.equal((await attempt("victim", TEST_PASSWORD)).status, 429);
   // The block is per account: another account from another address is unaffected...
   await server.signUp("bystander");
@@ -307,6 +307,36 @@ forEachDatabase("login throttling: growing delays per account and per address; u
   assert.equal(next.status, 401);
   const blocked = await attempt("victim", "wrong-again");
   assert.deepEqual([blocked.status, blocked.headers["retry-after"]], [429, "2"]);
+});
+
+forEachDatabase("strangers hammering an account from other addresses cannot lock out the owner's remembered device", async (store, t) => {
+  const server = await startAccountsServer(t, store);
+  const owner = await server.signUp("owner");
+  await owner.post("/api/auth/logout");
+  const login = await owner.post("/api/auth/login", { login: "owner", password: TEST_PASSWORD });
+  assert.equal(login.status, 200);
+  // The remembered-device cookie: httpOnly, strict, sent back to the sign-in route only.
+  const device = login.setCookies.find((c) => c.startsWith("sputnik_device="))!;
+  assert.match(device, /HttpOnly/i);
+  assert.match(device, /SameSite=Strict/i);
+  assert.match(device, /Path=\/api\/auth\/login/i);
+  assert.ok(!owner.cookies.get("sputnik_device")!.includes(TEST_PASSWORD));
+
+  // Ten addresses, each staying under its own limits, guess forty times between them.
+  for (let a = 0; a < 10; a++) {
+    for (let i = 0; i < 4; i++) {
+      const guess = await server.client({ from: `127.0.1.${a + 1}` }).post("/api/auth/login", { login: "owner", password: `guess-${a}-${i}` });
+      assert.ok([401, 429].includes(guess.status), guess.text);
+    }
+  }
+  // A new device from a clean address is slowed (a minute at most), not locked out for long…
+  const fresh = await server.client({ from: "127.0.2.1" }).post("/api/auth/login", { login: "owner", password: TEST_PASSWORD });
+  assert.deepEqual([fresh.status, fresh.body.error.code], [429, "too_many_login_attempts"]);
+  assert.ok(Number(fresh.headers["retry-after"]) <= 60, `Retry-After ${fresh.headers["retry-after"]}`);
+  // …and the owner's own browser, which the account remembers, signs in right away.
+  const again = await owner.post("/api/auth/login", { login: "owner", password: TEST_PASSWORD });
+  assert.equal(again.status, 200, again.text);
+  assert.equal((await owner.get("/api/auth/me")).body.user.username, "owner");
 });
 
 forEachDatabase("unknown users cost the same password work as real ones (no timing oracle)", async (store, t) => {

@@ -57,6 +57,8 @@ let aliceKey: string;
 test("admins set prices (with an off-peak window) and plans; bad input is refused; the audit log keeps it", async () => {
   const me = await admin.signUp("root");
   assert.equal(me.role, "admin", "the first account is the admin");
+  // Bob signs up without a code later: open sign-up (the default makes new accounts wait for approval).
+  assert.equal((await admin.call("PUT", "/api/admin/signup-mode", { mode: "open" })).status, 200);
 
   const set = await admin.call("PUT", "/api/admin/billing/prices/scripted", {
     input_cache_hit: "0.14",
@@ -118,6 +120,21 @@ test("admins set prices (with an off-peak window) and plans; bad input is refuse
   const audit = await admin.call("GET", "/api/admin/audit?action=billing.price.set");
   assert.equal(audit.status, 200, audit.text);
   assert.equal(audit.body.data.length, 1, "refused changes are not audited");
+
+  // Feature prices: the configured search price (0 by default) until an admin sets one.
+  const features = await admin.call("GET", "/api/admin/billing/feature-prices");
+  assert.equal(features.status, 200, features.text);
+  assert.deepEqual(features.body.prices.map((p: { meter: string; unit_price_micros: number; source: string }) => [p.meter, p.unit_price_micros, p.source]), [["search", 0, "default"]]);
+  const search = await admin.call("PUT", "/api/admin/billing/feature-prices/search", { price: "0.005" });
+  assert.equal(search.status, 200, search.text);
+  assert.deepEqual([search.body.unit_price_micros, search.body.per, search.body.unit_price, search.body.source], [5_000, 1, "0.005", "stored"]);
+  assert.equal((await admin.call("PUT", "/api/admin/billing/feature-prices/output_tokens", { price: "1" })).status, 400, "tokens are priced per model");
+  assert.equal((await admin.call("PUT", "/api/admin/billing/feature-prices/Bad", { price: "1" })).status, 400);
+  assert.equal((await admin.call("PUT", "/api/admin/billing/feature-prices/stored_bytes", { price: "0.01", per: 1_000_000 })).status, 200);
+  assert.equal((await admin.call("DELETE", "/api/admin/billing/feature-prices/stored_bytes")).status, 204);
+  assert.equal((await admin.call("DELETE", "/api/admin/billing/feature-prices/stored_bytes")).status, 404);
+  const featureAudit = await admin.call("GET", "/api/admin/audit?action=billing.feature_price.set");
+  assert.equal(featureAudit.body.data.length, 2);
 });
 
 test("an access code grants its plan and credit at sign-up; the user sees their balance and usage, nobody else's", async () => {
@@ -158,6 +175,16 @@ test("an access code grants its plan and credit at sign-up; the user sees their 
   assert.ok(row.charged_micros > 0);
   assert.equal(row.charged_micros, row.cost_micros);
   assert.equal(listed.body.next_cursor, null);
+  // Its line items: tokens by kind at the frozen per-million prices, adding up to the cost.
+  assert.deepEqual(
+    row.items.map((i: { meter: string; quantity: number; per: number }) => [i.meter, i.quantity, i.per]),
+    [
+      ...(row.cache_hit_tokens > 0 ? [["input_cache_hit_tokens", row.cache_hit_tokens, 1_000_000]] : []),
+      ["input_cache_miss_tokens", row.cache_miss_tokens, 1_000_000],
+      ["output_tokens", row.reasoning_tokens + row.answer_tokens, 1_000_000],
+    ],
+  );
+  assert.equal(row.items.reduce((sum: number, i: { amount_micros: number }) => sum + i.amount_micros, 0), row.cost_micros);
   const after = await alice.call("GET", "/api/billing/summary");
   assert.equal(after.body.balance.granted_micros, 2_000_000 - row.charged_micros);
 
@@ -202,6 +229,7 @@ test("an access code grants its plan and credit at sign-up; the user sees their 
   assert.equal((await bob.call("GET", "/api/admin/billing/overview")).status, 403);
   assert.equal((await bob.call("PUT", "/api/admin/billing/prices/scripted", { input_cache_hit: "0", input_cache_miss: "0", output: "0" })).status, 403);
   assert.equal((await bob.call("POST", `/api/admin/billing/users/${aliceId}/credits`, { amount: "100.00" })).status, 403);
+  assert.equal((await bob.call("PUT", "/api/admin/billing/feature-prices/search", { price: "0" })).status, 403);
   // The app API takes sessions only; an API key there is refused.
   assert.equal((await fetch(`${service.url}/api/billing/usage`, { headers: { authorization: `Bearer ${aliceKey}` } })).status, 401);
 });

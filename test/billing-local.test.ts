@@ -1,6 +1,6 @@
 /**
- * Billing through the real service in local single-user mode (no accounts, no auth layer in
- * front): every request is metered — one ledger row, settled with the engine's real usage in the
+ * Billing through the real service in local single-user mode (no accounts; requests carry the
+ * local key): every request is metered — one ledger row, settled with the engine's real usage in the
  * same transaction as the request log row — and nothing is ever charged.
  */
 import assert from "node:assert/strict";
@@ -38,7 +38,7 @@ test("a completion is metered: one ledger row with the engine's real usage, the 
   const before = (await ledger()).length;
   const response = await fetch(`${service.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...service.localAuth },
     body: JSON.stringify({ model: "scripted", messages: [{ role: "user", content: "Meter me" }] }),
   });
   assert.equal(response.status, 200);
@@ -64,7 +64,7 @@ test("a completion is metered: one ledger row with the engine's real usage, the 
 test("a client that leaves mid-stream is metered for the tokens really generated, as stopped", async () => {
   const full = await fetch(`${service.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...service.localAuth },
     body: JSON.stringify({ model: "scripted-long", messages: [{ role: "user", content: "Think a lot, once" }] }),
   });
   const fullTokens = ((await full.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
@@ -72,7 +72,7 @@ test("a client that leaves mid-stream is metered for the tokens really generated
   const abort = new AbortController();
   const response = await fetch(`${service.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...service.localAuth },
     body: JSON.stringify({ model: "scripted-long", stream: true, messages: [{ role: "user", content: "Think a lot, then I leave" }] }),
     signal: abort.signal,
   });
@@ -95,7 +95,7 @@ test("a client that leaves mid-stream is metered for the tokens really generated
 });
 
 test("GET /v1/user/balance answers the local operator in DeepSeek's shape", async () => {
-  const response = await fetch(`${service.url}/v1/user/balance`);
+  const response = await fetch(`${service.url}/v1/user/balance`, { headers: service.localAuth });
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), {
     is_available: true,

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { LoginThrottle } from "../src/auth/loginThrottle.ts";
 import { getSignupSettings } from "../src/auth/signupMode.ts";
 import { loadConfig } from "../src/config/load.ts";
 import { ensureModel } from "../src/gguf/catalog.ts";
@@ -44,7 +45,8 @@ test("create-user makes the first account admin and later ones what was asked; a
   const taken = await sputnik(["admin", "create-user", "--username", "ROOT", "--password-stdin"], "whatever-123\n");
   assert.deepEqual([taken.code, taken.stderr.trim()], [1, "sputnik: That user name is already taken."]);
   const attack = await sputnik(["admin", "attack-mode", "on", "--signup-mode", "closed"]);
-  assert.match(attack.stdout, /sign-up mode: open; attack mode: on \(sign-up closed\); in force: closed/);
+  // Nobody chose a sign-up mode: the shipped default, approval, is what attack mode tightens.
+  assert.match(attack.stdout, /sign-up mode: approval; attack mode: on \(sign-up closed\); in force: closed/);
 
   const store = await openDatabase({ dataDir });
   try {
@@ -55,6 +57,30 @@ test("create-user makes the first account admin and later ones what was asked; a
     assert.deepEqual(audit.map((a) => [a.action, a.actor_user_id]), [["user.create", null], ["user.create", null], ["settings.attack_mode", null]]);
     const settings = await getSignupSettings(store.db);
     assert.deepEqual([settings.attack.enabled, settings.effective], [true, "closed"]);
+  } finally {
+    await store.close();
+  }
+});
+
+test("unlock-user clears an account's sign-in throttling from the shell", async () => {
+  const store = await openDatabase({ dataDir });
+  const attempt = async () => {
+    const user = await store.db.selectFrom("users").select("id").where("username", "=", "helper").executeTakeFirstOrThrow();
+    return { account: LoginThrottle.accountKey(user.id, "helper"), ip: "192.0.2.9", device: null };
+  };
+  try {
+    // Strangers guessed at "helper" from many addresses: a new device is now refused for a while.
+    const throttle = new LoginThrottle(store.db);
+    for (let i = 0; i < 12; i++) await throttle.failed({ ...(await attempt()), ip: `203.0.113.${i}` });
+    assert.ok((await throttle.check(await attempt())).waitMs > 0, "throttled before");
+    const unlocked = await sputnik(["admin", "unlock-user", "--username", "helper"]);
+    assert.equal(unlocked.code, 0, unlocked.stderr);
+    assert.match(unlocked.stdout, /^unlocked helper: \d+ sign-in throttle entr(y|ies) cleared/);
+    assert.equal((await throttle.check(await attempt())).waitMs, 0, "free to sign in after");
+    const unknown = await sputnik(["admin", "unlock-user", "--username", "nobody"]);
+    assert.deepEqual([unknown.code, unknown.stderr.trim()], [1, "sputnik: No account is named nobody."]);
+    const audit = await store.db.selectFrom("audit_log").select(["action", "actor_user_id"]).where("action", "=", "user.unlock").execute();
+    assert.deepEqual(audit, [{ action: "user.unlock", actor_user_id: null }]);
   } finally {
     await store.close();
   }

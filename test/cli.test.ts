@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -85,20 +85,33 @@ test("sputnik serve: first run offline falls back to the demo model and says so"
     SPUTNIK_ALLOW_PRIVATE_NETWORK: "true",
   });
   try {
-    const log = await waitFor(child, /listening on (http:\/\/\S+?)"/);
+    // The local-mode hint comes right after the "listening" line.
+    const log = await waitFor(child, /listening on (http:\/\/\S+?)"[\s\S]*No account yet: open \S+ to create the admin account/);
     assert.match(log, /Serving Sputnik's demo model instead/);
     const url = /listening on (http:\/\/\S+?)"/.exec(log)![1]!;
-    const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: Array<{ id: string; note?: string }> };
+    // Local single-user mode: /v1 wants the data directory's key; the log says where it is, never what.
+    const key = (await readFile(join(dataDir, "local-key"), "utf8")).trim();
+    assert.ok(log.includes(join(dataDir, "local-key")) && !log.includes(key), "the hint names the key's file, not the key");
+    assert.equal((await fetch(`${url}/v1/models`)).status, 401, "no key, no local mode");
+    const auth = { authorization: `Bearer ${key}` };
+    const models = (await (await fetch(`${url}/v1/models`, { headers: auth })).json()) as { data: Array<{ id: string; note?: string }> };
     assert.equal(models.data.length, 1);
     assert.equal(models.data[0]!.id, "sputnik-demo");
     assert.match(models.data[0]!.note ?? "", /sputnik pull/);
     const reply = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify({ model: "sputnik-demo", messages: [{ role: "user", content: "hi" }] }),
     });
     const body = (await reply.json()) as { choices: Array<{ message: { content: string } }> };
     assert.equal(body.choices[0]!.message.content, MODEL_SCRIPTS.demo!.answer);
+    // `sputnik chat --url` on the same data directory finds the key by itself.
+    const chat = run(["chat", "--url", `${url}/v1`]);
+    await waitFor(chat, />>> /);
+    chat.stdin.write("hi\n");
+    await waitFor(chat, new RegExp(`${MODEL_SCRIPTS.demo!.answer.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}[\\s\\S]*>>> `));
+    chat.stdin.write("/bye\n");
+    assert.equal(await exited(chat), 0);
   } finally {
     child.kill("SIGTERM");
     await exited(child);

@@ -57,7 +57,7 @@ test("a stream that joins late falls into step with the running one", async (t) 
     if (event.type !== "reasoning" && event.type !== "content") continue;
     if (++tokens === 3 && !late) {
       joined = model.stats().batches;
-      late = collect(model, [{ role: "user", content: "two" }], { maxTokens: 6 }, { waitForSettle: false });
+      late = collect(model, [{ role: "user", content: "two" }], { maxTokens: 6 }, { waitForReread: false });
       await late; // the first stream keeps generating meanwhile (its tokens queue in the channel)
     }
   }

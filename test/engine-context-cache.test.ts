@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -69,6 +70,16 @@ const damages: Array<[string, (file: string) => void]> = [
     bytes.write("GGUF", 0);
     fs.writeFileSync(file, bytes);
   }],
+  ["a directory in its place", (file) => {
+    fs.rmSync(file);
+    fs.mkdirSync(file);
+    fs.writeFileSync(path.join(file, "inside"), "x");
+  }],
+  // Opened the usual way, a FIFO would block the reading thread (and the process) forever.
+  ["a FIFO in its place", (file) => {
+    fs.rmSync(file);
+    execFileSync("mkfifo", [file]);
+  }],
 ];
 
 for (const [what, damage] of damages) {
@@ -133,4 +144,86 @@ test("the cache stays under its size limit, dropping the least recently used", a
   assert.equal(stats.entries, 2);
   assert.equal(stateFiles(dir).length, 2);
   assert.ok(!fs.existsSync(oldest!), "the least recently used entry was dropped");
+});
+
+/** Replaces `folder` by a plain file, as a careless script or a bad restore might. */
+function fileInPlaceOf(folder: string): void {
+  fs.rmSync(folder, { recursive: true, force: true });
+  fs.writeFileSync(folder, "not a folder");
+}
+
+test("a directory at an entry's .kv path, at request time: the request is served and the entry dropped, the next start is clean", async (t) => {
+  const dir = await cacheDir(t);
+  const first = await firstTurnThenStop(t, dir);
+  const restarted = await loadTestModel(t, "scripted", withCache(dir));
+  assert.equal(restarted.stats().contextCache?.entries, 1);
+  const [file] = stateFiles(dir);
+  fs.rmSync(file!);
+  fs.mkdirSync(file!);
+  fs.writeFileSync(path.join(file!, "inside"), "x");
+
+  const second = await secondTurn(restarted, first.answer);
+  assert.equal(second.content, scripted.answer, "the request is served");
+  assert.ok(second.usage.prompt_cache_hit_tokens <= 1, "nothing was loaded from it");
+  assert.equal(restarted.stats().contextCache?.rejected, 1);
+  assert.ok(!fs.existsSync(file!), "the directory was removed");
+  await restarted.dispose();
+
+  // A stray directory with an entry's name (no meta) at start, as the old code left behind.
+  const folder = path.dirname(file!);
+  fs.mkdirSync(path.join(folder, "orphan.kv"));
+  const again = await loadTestModel(t, "scripted", withCache(dir));
+  assert.ok(!fs.existsSync(path.join(folder, "orphan.kv")), "removed at start");
+  assert.equal((await collect(again, history)).content, scripted.answer);
+});
+
+test("a file where the model's cache folder should be: the start moves it aside and caches again", async (t) => {
+  const dir = await cacheDir(t);
+  await firstTurnThenStop(t, dir);
+  const folder = path.dirname(stateFiles(dir)[0]!);
+  fileInPlaceOf(folder);
+
+  const warnings: string[] = [];
+  const restarted = await loadTestModel(t, "scripted", { ...withCache(dir), warn: (m) => warnings.push(m) });
+  assert.ok(fs.statSync(folder).isDirectory(), "the folder is a folder again");
+  const aside = fs.readdirSync(dir).filter((n) => n.startsWith(`${path.basename(folder)}.damaged-`));
+  assert.equal(aside.length, 1, "the file was moved aside, not deleted");
+  assert.match(warnings.join("\n"), /was not a folder; moved it aside/);
+  assert.equal((await collect(restarted, history)).content, scripted.answer);
+  assert.equal(restarted.stats().contextCache?.disabled, false);
+  await restarted.dispose();
+  assert.equal(stateFiles(dir).length, 1, "states are saved again");
+});
+
+test("a file where the cache root should be: the start goes on without the cache, with a warning", async (t) => {
+  const dir = await cacheDir(t);
+  const root = path.join(dir, "cache");
+  fs.writeFileSync(root, "not a folder");
+  const warnings: string[] = [];
+  const model = await loadTestModel(t, "scripted", { ...withCache(root), warn: (m) => warnings.push(m) });
+  assert.equal(model.stats().contextCache?.disabled, true);
+  assert.match(warnings.join("\n"), /context cache disabled until the next start: .*cache is not a folder/);
+  assert.equal((await collect(model, history)).content, scripted.answer);
+  await model.dispose();
+  assert.equal(fs.readFileSync(root, "utf8"), "not a folder", "the operator's file is left alone");
+});
+
+test("the cache folder replaced by a file while serving: requests are served, the folder comes back", async (t) => {
+  const dir = await cacheDir(t);
+  const warnings: string[] = [];
+  // One sequence: each new conversation pushes the previous one out to the disk cache.
+  const model = await loadTestModel(t, "scripted", { ...withCache(dir), parallel: 1, warn: (m) => warnings.push(m) });
+  const conversation = (topic: string): ChatMessage[] => [{ ...history[0]! }, { role: "user", content: `Now a long question about ${topic}. `.repeat(8) }];
+  await collect(model, conversation("rivers"));
+  const folder = fs.readdirSync(dir).map((n) => path.join(dir, n)).find((p) => fs.statSync(p).isDirectory())!;
+  assert.ok(folder);
+  fileInPlaceOf(folder);
+
+  assert.equal((await collect(model, conversation("forests"))).content, scripted.answer, "served while the save failed");
+  assert.match(warnings.join("\n"), /could not save a context state/);
+  assert.ok(fs.statSync(folder).isDirectory(), "the folder was set up again");
+  const savesBefore = model.stats().contextCache!.saves;
+  assert.equal((await collect(model, conversation("deserts"))).content, scripted.answer);
+  assert.equal(model.stats().contextCache!.saves, savesBefore + 1, "and the cache saves again");
+  assert.equal(model.stats().contextCache?.disabled, false);
 });

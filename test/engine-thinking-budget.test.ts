@@ -37,7 +37,7 @@ test("the operator's cap per model bounds every request, through the API", async
     config: { localEngine: { models: { "scripted-long": { maxThinkingTokens: 8 } } } },
   });
   t.after(() => service.stop());
-  const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: "unused", maxRetries: 0 });
+  const client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: service.localKey!, maxRetries: 0 });
   const ask = async (model: string, extra: Record<string, unknown>) => {
     const completion = await client.chat.completions.create({ model, messages: [{ role: "user", content: "Go" }], ...extra } as never);
     return completion as OpenAI.Chat.Completions.ChatCompletion;

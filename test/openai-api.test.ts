@@ -16,14 +16,15 @@ let client: OpenAI;
 
 before(async () => {
   service = await startTestService({ models: ["scripted", "scripted-unicode", "scripted-json", "scripted-long"] });
-  client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: "sk-unused", maxRetries: 0 });
+  // Local single-user mode: the data directory's local key is the API key (src/auth/localMode.ts).
+  client = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: service.localKey!, maxRetries: 0 });
 });
 after(() => service.stop());
 
 async function post(path: string, body: string | object, headers: Record<string, string> = {}) {
   const response = await fetch(`${service.url}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", ...service.localAuth, ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: response.status, headers: response.headers, body: (await response.json().catch(() => null)) as any };
@@ -228,7 +229,7 @@ describe("bad input gets the right 4xx and the server keeps serving", () => {
   });
 
   test("unknown routes answer 404 in the API's error shape", async () => {
-    const response = await fetch(`${service.url}/v1/nothing-here`);
+    const response = await fetch(`${service.url}/v1/nothing-here`, { headers: service.localAuth });
     assert.equal(response.status, 404);
     const body = (await response.json()) as { error: { type: string } };
     assert.equal(body.error.type, "not_found_error");
@@ -248,7 +249,7 @@ describe("a client that leaves mid-stream", () => {
     const controller = new AbortController();
     const response = await fetch(`${service.url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...service.localAuth },
       body: JSON.stringify({ model: "scripted-long", messages: [{ role: "user", content: "go" }], stream: true }),
       signal: controller.signal,
     });

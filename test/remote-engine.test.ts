@@ -15,13 +15,14 @@ let client: OpenAI;
 
 before(async () => {
   upstream = await startTestService({ models: ["scripted"] });
+  // Both run in local single-user mode: the gateway's operator gives it the upstream's local key.
   gateway = await startTestService(
     {
       models: [],
-      config: { remoteModels: [{ id: "via-upstream", baseUrl: `${upstream.url}/v1`, upstreamModel: "scripted", apiKey: "sk-upstream" }] },
+      config: { remoteModels: [{ id: "via-upstream", baseUrl: `${upstream.url}/v1`, upstreamModel: "scripted", apiKey: upstream.localKey! }] },
     },
   );
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "sk-unused", maxRetries: 0 });
+  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: gateway.localKey!, maxRetries: 0 });
 });
 after(async () => {
   await gateway.stop();
@@ -38,7 +39,7 @@ test("non-streamed through the remote engine: same reasoning and answer, upstrea
   const message = completion.choices[0]!.message as { content: string; reasoning_content?: string };
   assert.equal(message.reasoning_content, scripted.reasoning);
   assert.equal(message.content, scripted.answer);
-  const direct = await new OpenAI({ baseURL: `${upstream.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create({
+  const direct = await new OpenAI({ baseURL: `${upstream.url}/v1`, apiKey: upstream.localKey!, maxRetries: 0 }).chat.completions.create({
     model: "scripted",
     messages: [{ role: "user", content: "Hi" }],
   });
@@ -74,7 +75,7 @@ test("streamed through the remote engine: deltas join to the same texts", async 
 test("an upstream error keeps its client-error status and the API's error shape", async () => {
   const response = await fetch(`${gateway.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...gateway.localAuth },
     body: JSON.stringify({ model: "via-upstream", messages: [{ role: "user", content: "x ".repeat(5000) }] }),
   });
   assert.equal(response.status, 400);
@@ -85,7 +86,7 @@ test("an upstream error keeps its client-error status and the API's error shape"
 test("a client cannot pick the upstream URL", async () => {
   const response = await fetch(`${gateway.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...gateway.localAuth },
     body: JSON.stringify({ model: `${upstream.url}/v1`, base_url: "http://127.0.0.1:1", messages: [{ role: "user", content: "x" }] }),
   });
   assert.equal(response.status, 404);

@@ -72,11 +72,22 @@ export async function createAccessCode(db: Kysely<Database>, input: NewAccessCod
 
 /**
  * Uses one redemption of `code` for `userId` and returns what it grants, or null when the code is
- * unknown, revoked, expired or used up (one answer for all, so guesses learn nothing). The use is
- * counted with one conditional UPDATE, so concurrent redemptions can never exceed `max_uses`; run it
- * in the sign-up transaction so a failed sign-up gives the use back.
+ * unknown, revoked, expired or used up (one answer for all, so guesses learn nothing). Run it in the
+ * sign-up transaction so a failed sign-up gives the use back.
  */
 export async function redeemAccessCode(db: Kysely<Database>, code: string, userId: string, now: number = Date.now()): Promise<AccessCodeGrant | null> {
+  const grant = await takeAccessCodeUse(db, code, now);
+  if (grant) await recordRedemption(db, grant, userId, now);
+  return grant;
+}
+
+/**
+ * Takes one use of `code`, before any account exists (sign-up checks the code before it looks at
+ * the user name, so a name's existence is told only to holders of a valid code); null as for
+ * `redeemAccessCode`. The use is counted with one conditional UPDATE, so concurrent redemptions can
+ * never exceed `max_uses`. Call `recordRedemption` in the same transaction once the account exists.
+ */
+export async function takeAccessCodeUse(db: Kysely<Database>, code: string, now: number = Date.now()): Promise<AccessCodeGrant | null> {
   const normalised = normaliseCode(code);
   if (!NORMALISED.test(normalised)) return null;
   const used = await db
@@ -89,11 +100,15 @@ export async function redeemAccessCode(db: Kysely<Database>, code: string, userI
     .returning(["id", "plan_id", "credit_micros"])
     .executeTakeFirst();
   if (!used) return null;
+  return { accessCodeId: used.id, planId: used.plan_id, creditMicros: used.credit_micros };
+}
+
+/** Records what one use of a code granted to `userId` (billing credits it). */
+export async function recordRedemption(db: Kysely<Database>, grant: AccessCodeGrant, userId: string, now: number = Date.now()): Promise<void> {
   await db
     .insertInto("access_code_redemptions")
-    .values({ id: newId(now), access_code_id: used.id, user_id: userId, plan_id: used.plan_id, credit_micros: used.credit_micros, created_at: now })
+    .values({ id: newId(now), access_code_id: grant.accessCodeId, user_id: userId, plan_id: grant.planId, credit_micros: grant.creditMicros, created_at: now })
     .execute();
-  return { accessCodeId: used.id, planId: used.plan_id, creditMicros: used.credit_micros };
 }
 
 export async function findAccessCode(db: Kysely<Database>, id: string): Promise<AccessCodeRow | undefined> {

@@ -1,6 +1,6 @@
 /**
- * Who is making a request. Every request carries exactly one actor (`request.actor`), set by the
- * auth hook before any route runs:
+ * Who is making a request. Every request carries exactly one actor, decided before any route runs
+ * (over HTTP, `request.actor`, set by src/http/middleware/auth):
  *
  * - `user`: a signed-in account, through a session cookie (`sessionId` set) or an API key
  *   (`apiKeyId` set). `planId` is the billing plan the account is on.
@@ -45,11 +45,4 @@ export function isAdmin(actor: Actor): actor is UserActor & { role: "admin" } {
 /** True when `actor` is the signed-in owner `userId`. */
 export function isOwner(actor: Actor, userId: string | null | undefined): boolean {
   return actor.kind === "user" && userId != null && actor.userId === userId;
-}
-
-declare module "fastify" {
-  interface FastifyRequest {
-    /** Set for every request by the auth hook (src/auth/requestAuth.ts); anonymous until proven otherwise. */
-    actor: Actor;
-  }
 }

@@ -11,12 +11,14 @@ test("stricterMode orders open < approval < code < closed", () => {
   assert.equal(stricterMode("approval", "open"), "approval");
 });
 
-forEachDatabase("sign-up mode: open by default; a change is in force at once for this process, and audited", async (store) => {
+forEachDatabase("sign-up mode: approval by default; a change is in force at once for this process, and audited", async (store) => {
   const db = store.db;
-  assert.equal(await getSignupMode(db), "open");
+  assert.equal(await getSignupMode(db), "approval");
   assert.equal(await isAttackMode(db), false);
+  await changeSignupMode(db, null, "open");
+  assert.equal(await getSignupMode(db), "open", "no stale cached value");
   await changeSignupMode(db, null, "approval");
-  assert.equal(await getSignupMode(db), "approval", "no stale cached value");
+  assert.equal(await getSignupMode(db), "approval");
   const settings = await changeAttackMode(db, null, { enabled: true, signupMode: "code" });
   assert.deepEqual([settings.mode, settings.attack.enabled, settings.effective], ["approval", true, "code"]);
   assert.equal(await isAttackMode(db), true);
@@ -30,13 +32,13 @@ forEachDatabase("sign-up mode: open by default; a change is in force at once for
   const audit = await db.selectFrom("audit_log").select("action").orderBy("created_at").orderBy("id").execute();
   assert.deepEqual(
     audit.map((a) => a.action),
-    ["settings.signup_mode", "settings.attack_mode", "settings.signup_mode", "settings.attack_mode"],
+    ["settings.signup_mode", "settings.signup_mode", "settings.attack_mode", "settings.signup_mode", "settings.attack_mode"],
   );
 });
 
 forEachDatabase("another process sees a change after the short cache; unreadable values fail closed", async (store) => {
   const other = await store.openAnother();
-  assert.equal(await getSignupMode(other.db), "open");
+  assert.equal(await getSignupMode(other.db), "approval");
   await changeSignupMode(store.db, null, "code");
   await new Promise((r) => setTimeout(r, 2100));
   assert.equal(await getSignupMode(other.db), "code");

@@ -19,7 +19,12 @@ export const signupModeSchema = z.enum(SIGNUP_MODES);
 export const attackSignupModeSchema = z.enum(["code", "closed"]);
 export type AttackSignupMode = z.infer<typeof attackSignupModeSchema>;
 
-export const DEFAULT_SIGNUP_MODE: SignupMode = "open";
+/**
+ * Until an admin chooses: new accounts wait for an admin's approval. The first account needs none
+ * (it becomes the admin), so a fresh install still sets up in one step; after that, strangers who
+ * find the server cannot simply start using it. `open` is one command away for public services.
+ */
+export const DEFAULT_SIGNUP_MODE: SignupMode = "approval";
 
 export interface AttackMode {
   enabled: boolean;

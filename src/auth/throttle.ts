@@ -16,10 +16,23 @@ export interface ThrottleRule {
 
 const MINUTE = 60_000;
 
-/** Per login name (known or not: the answer must not tell). */
-export const LOGIN_ACCOUNT_RULE: ThrottleRule = { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
-/** Per client address: room for a household behind one NAT, not for a password sprayer. */
+/**
+ * Sign-in throttling is layered so that no layer can be turned against an account's owner
+ * (OWASP: lockout must not become a denial of service). See src/auth/loginThrottle.ts.
+ */
+/** Per client address, whatever the account: room for a household behind one NAT, not for a password sprayer. */
 export const LOGIN_IP_RULE: ThrottleRule = { freeFailures: 20, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
+/** Per (account, client address): one address guessing one account is stopped quickly; the owner elsewhere is untouched. */
+export const LOGIN_ACCOUNT_IP_RULE: ThrottleRule = { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
+/**
+ * Per account, for devices the account has not remembered, from any address: slows guessing spread
+ * over many addresses to about one guess a minute. The cap is short on purpose: an attacker can
+ * only ever make the owner on a new device wait a minute, and attempts refused during a block are
+ * not failures, so hammering does not lengthen it. Remembered devices are exempt.
+ */
+export const LOGIN_ACCOUNT_RULE: ThrottleRule = { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: MINUTE, resetAfterMs: 60 * MINUTE };
+/** Per remembered device: a stolen device cookie used for guessing loses its exemption. */
+export const LOGIN_DEVICE_RULE: ThrottleRule = { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
 /** Wrong access codes per client address. */
 export const CODE_IP_RULE: ThrottleRule = { freeFailures: 5, baseDelayMs: 2000, maxDelayMs: 30 * MINUTE, resetAfterMs: 60 * MINUTE };
 /** Wrong access codes sharing a prefix, from anywhere: guessing the rest of a known prefix is slow. */
@@ -67,8 +80,18 @@ export class Throttle {
     return delay;
   }
 
-  async reset(key: string): Promise<void> {
-    await this.db.deleteFrom("auth_throttle").where("key", "=", this.rowKey(key)).execute();
+  /** Forgets `key`'s failures; true when there were any. */
+  async reset(key: string): Promise<boolean> {
+    const result = await this.db.deleteFrom("auth_throttle").where("key", "=", this.rowKey(key)).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** Deletes every counter of every throttle whose namespace starts with `namespacePrefix`; returns how many. */
+  static async clearNamespace(db: Kysely<Database>, namespacePrefix: string): Promise<number> {
+    // Namespaces are made of hex digits, letters, '-' and ':' only: nothing LIKE would read as a wildcard.
+    if (!/^[a-z0-9:-]+$/i.test(namespacePrefix)) throw new RangeError(`bad throttle namespace ${namespacePrefix}`);
+    const result = await db.deleteFrom("auth_throttle").where("key", "like", `${namespacePrefix}%`).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   /** Drops counters that can no longer block anyone. */

@@ -1,11 +1,14 @@
 import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import type { Database, UsageLedgerTable, UsageStatus } from "../store/schema.ts";
+import type { LineItem } from "./lineItems.ts";
 
 /**
  * The usage ledger: one row per metered request. The row is written when the request is admitted
  * (status `open`, holding its reservation and the prices quoted at its start) and updated once
  * when it settles, in the same transaction as the balance change. A row left `open` by a process
- * that died is closed as `interrupted` by the lease sweep (see meter.ts).
+ * that died is closed as `interrupted` by the lease sweep (see meter.ts). A settled row has line
+ * items (`ledger_items`, see lineItems.ts) written in that same transaction; its cost_micros is
+ * their sum, kept on the row for reports.
  */
 
 export type LedgerRow = Selectable<UsageLedgerTable>;
@@ -79,6 +82,46 @@ export async function abandonedOpenEntries(
     ? q.where((eb) => eb.or([eb("holder", "is", null), eb("holder", "!=", opts.holder)]))
     : q.where("lease_until", "<", opts.now);
   return q.orderBy("lease_until").limit(limit).execute();
+}
+
+/** Writes a settled row's items, in order, in the transaction that closes the row. */
+export async function insertItems(trx: Transaction<Database>, entryId: string, items: readonly LineItem[]): Promise<void> {
+  if (items.length === 0) return;
+  await trx
+    .insertInto("ledger_items")
+    .values(
+      items.map((item, ordinal) => ({
+        entry_id: entryId,
+        ordinal,
+        meter: item.meter,
+        quantity: item.quantity,
+        unit_price_micros: item.unitPriceMicros,
+        per: item.per,
+        amount_micros: item.amountMicros,
+      })),
+    )
+    .execute();
+}
+
+/** The items of rows `entryIds`, in order, by row id (rows without items are absent). */
+export async function itemsOf(db: Kysely<Database>, entryIds: readonly string[]): Promise<Map<string, LineItem[]>> {
+  const byEntry = new Map<string, LineItem[]>();
+  // Chunks stay under the bound-parameter limits of both dialects.
+  for (let i = 0; i < entryIds.length; i += 1000) {
+    const rows = await db
+      .selectFrom("ledger_items")
+      .selectAll()
+      .where("entry_id", "in", entryIds.slice(i, i + 1000))
+      .orderBy("entry_id")
+      .orderBy("ordinal")
+      .execute();
+    for (const r of rows) {
+      let list = byEntry.get(r.entry_id);
+      if (!list) byEntry.set(r.entry_id, (list = []));
+      list.push({ meter: r.meter, quantity: r.quantity, unitPriceMicros: r.unit_price_micros, per: r.per, amountMicros: r.amount_micros });
+    }
+  }
+  return byEntry;
 }
 
 export async function getEntry(db: Kysely<Database>, id: string): Promise<LedgerRow | undefined> {

@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
 import type { Usage } from "../engines/types.ts";
 import { addCredit, getBalance, listCredits } from "./balances.ts";
-import { getEntry } from "./ledger.ts";
+import { ServiceError } from "../errors.ts";
+import { saveFeaturePrice } from "./featurePrices.ts";
+import { getEntry, itemsOf } from "./ledger.ts";
 import { BillingRefusal, Meter, type AdmissionInput, type BillingSubject, type MeterOptions } from "./meter.ts";
 import { getPlan, planWeight, savePlan, type Plan } from "./plans.ts";
 import { savePriceSet } from "./priceBook.ts";
@@ -359,4 +361,150 @@ forEachDatabase("a charge whose settlement rolled back is no longer renewed, so 
   } finally {
     await meter.close();
   }
+});
+
+forEachDatabase("settlement writes line items in the same transaction; the row's cost is their sum", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const meter = meterFor(store);
+  const charge = await meter.admit(request());
+  const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(60, 40, 30, 10) });
+  const items = (await itemsOf(store.db, [charge.id])).get(charge.id)!;
+  assert.deepEqual(
+    items.map((i) => [i.meter, i.quantity, i.unitPriceMicros, i.per, i.amountMicros]),
+    [
+      ["input_cache_hit_tokens", 60, 140_000, 1_000_000, 8],
+      ["input_cache_miss_tokens", 40, 550_000, 1_000_000, 22],
+      ["output_tokens", 40, 2_190_000, 1_000_000, 88],
+    ],
+  );
+  assert.deepEqual(settled.items, items);
+  assert.equal(settled.entry?.cost_micros, 118);
+  assert.equal(items.reduce((s, i) => s + i.amountMicros, 0), settled.entry?.cost_micros);
+
+  // A settlement whose transaction rolls back leaves no items either.
+  const lost = await meter.admit(request());
+  await assert.rejects(
+    store.db.transaction().execute(async (trx) => {
+      await meter.settle(trx, lost, { status: "completed", usage: usage(0, 10, 0, 5), items: [{ meter: "search", quantity: 1 }] });
+      throw new Error("the request log write failed");
+    }),
+    /request log write failed/,
+  );
+  assert.equal((await itemsOf(store.db, [lost.id])).size, 0);
+  // The sweep's interrupted rows cost nothing and have no items.
+  assert.equal(await meterFor(store, { now: () => Date.now() + 120_000 }).sweep(), 1);
+  assert.equal((await getEntry(store.db, lost.id))?.status, "interrupted");
+  assert.equal((await itemsOf(store.db, [lost.id])).size, 0);
+});
+
+forEachDatabase("searches are line items priced from the feature list frozen at admission; their maximum is reserved", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 100_000, source: "admin" });
+  // Configured default 4_000 per search; the admin's stored price (5_000) wins over it.
+  const meter = meterFor(store, { featurePrices: { search: { unitPriceMicros: 4_000, per: 1 }, stored_bytes: { unitPriceMicros: 100, per: 1_000_000 } } });
+  await saveFeaturePrice(store.db, "search", { unitPriceMicros: 5_000, per: 1 }, "root");
+  const charge = await meter.admit(request({ features: { search: 3 } }));
+  assert.equal(charge.reservedMicros, 165 + 3 * 5_000, "tokens and three searches");
+  // The admin raises the price mid-request: this request keeps the price it started with.
+  await saveFeaturePrice(store.db, "search", { unitPriceMicros: 9_000, per: 1 }, "root");
+  const settled = await meter.settleAlone(charge, {
+    status: "completed",
+    usage: usage(0, 100, 0, 50),
+    items: [
+      { meter: "search", quantity: 1 },
+      { meter: "search", quantity: 1 },
+      { meter: "stored_bytes", quantity: 2_500_000 },
+      { meter: "unpriced_thing", quantity: 4 },
+    ],
+  });
+  assert.deepEqual(
+    settled.items.map((i) => [i.meter, i.quantity, i.unitPriceMicros, i.per, i.amountMicros]),
+    [
+      ["input_cache_miss_tokens", 100, 550_000, 1_000_000, 55],
+      ["output_tokens", 50, 2_190_000, 1_000_000, 110],
+      ["search", 2, 5_000, 1, 10_000],
+      ["stored_bytes", 2_500_000, 100, 1_000_000, 250],
+      ["unpriced_thing", 4, 0, 1, 0],
+    ],
+  );
+  assert.equal(settled.costMicros, 10_415);
+  assert.equal(settled.chargedMicros, 10_415);
+  assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 100_000 - 10_415, toppedUpMicros: 0, reservedMicros: 0 });
+  // Token meters come from the usage, never from reported items.
+  const other = await meter.admit(request());
+  await assert.rejects(meter.settleAlone(other, { status: "completed", usage: usage(0, 1, 0, 1), items: [{ meter: "output_tokens", quantity: 1_000 }] }), RangeError);
+});
+
+forEachDatabase("a plan without search refuses a request that declares searches (403), before anything is reserved", async (store) => {
+  await savePlan(store.db, { ...PRO, features: [] });
+  await savePriceSet(store.db, { model: MODEL, base: R1, windows: [] }, "admin");
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 100_000, source: "admin" });
+  const meter = meterFor(store);
+  await assert.rejects(meter.admit(request({ features: { search: 1 } })), (e: BillingRefusal) => {
+    assert.ok(e instanceof ServiceError, "a transport-neutral error");
+    assert.equal(e.kind, "forbidden");
+    assert.equal(e.status, 403);
+    assert.equal(e.code, "feature_not_allowed");
+    return true;
+  });
+  // Declaring none of it is fine, and the local operator has no plan to limit it.
+  await meter.settleAlone(await meter.admit(request({ features: { search: 0 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
+  await meter.settleAlone(await meter.admit(request({ subject: { kind: "local" }, features: { search: 2 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
+  assert.equal((await getBalance(store.db, "alice")).reservedMicros, 0);
+  assert.equal((await store.db.selectFrom("usage_ledger").selectAll().execute()).length, 2);
+});
+
+forEachDatabase("abandon: a charge whose settlement cannot be committed stops being renewed; the sweep releases it, charging nothing", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const meter = meterFor(store, { leaseMs: 300 });
+  await meter.start();
+  try {
+    const stranded = await meter.admit(request());
+    const live = await meter.admit(request());
+    assert.equal(meter.liveCharges(), 2);
+    // The database is unreachable when the request ends: the settlement transaction never starts.
+    const down = await store.openAnother();
+    // Used once, so that closing really ends its connections (Kysely skips closing an unused driver).
+    await down.db.selectFrom("plans").select("id").execute();
+    await down.close();
+    await assert.rejects(down.db.transaction().execute((trx) => meter.settle(trx, stranded, { status: "completed", usage: usage(0, 100, 0, 50) })));
+    assert.equal(meter.liveCharges(), 2, "settle never ran: without abandon the lease would be renewed for ever");
+    meter.abandon(stranded);
+    meter.abandon(stranded); // idempotent
+    assert.equal(meter.liveCharges(), 1);
+
+    const strandedLease = (await getEntry(store.db, stranded.id))!.lease_until!;
+    const liveLease = (await getEntry(store.db, live.id))!.lease_until!;
+    for (let i = 0; i < 100 && (await getEntry(store.db, live.id))!.lease_until! <= liveLease; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok((await getEntry(store.db, live.id))!.lease_until! > liveLease, "the live charge is still renewed");
+    assert.equal((await getEntry(store.db, stranded.id))!.lease_until, strandedLease, "the abandoned charge is not");
+
+    const sweeper = meterFor(store, { leaseMs: 300, now: () => strandedLease + 1 });
+    assert.equal(await sweeper.sweep(), 1);
+    const row = await getEntry(store.db, stranded.id);
+    assert.equal(row?.status, "interrupted");
+    assert.equal(row?.charged_micros, 0);
+    assert.equal(row?.cost_micros, 0);
+    assert.equal((await itemsOf(store.db, [stranded.id])).size, 0);
+    assert.equal((await getBalance(store.db, "alice")).reservedMicros, live.reservedMicros, "only the live charge's reservation is held");
+    await meter.settleAlone(live, { status: "completed", usage: usage(0, 100, 0, 50) });
+    assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 1_000 - 165, toppedUpMicros: 0, reservedMicros: 0 });
+    assert.equal(meter.liveCharges(), 0);
+  } finally {
+    await meter.close();
+  }
+});
+
+forEachDatabase("settleAlone abandons the charge when its transaction fails", async (store) => {
+  await setUp(store);
+  await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
+  const other = await store.openAnother();
+  const meter = new Meter(other.db, { timeZone: "UTC", defaultPlanId: "free", leaseMs: 60_000, defaultMaxOutputTokens: 1000 });
+  const charge = await meter.admit(request());
+  await other.close(); // the database goes away before the request ends
+  await assert.rejects(meter.settleAlone(charge, { status: "completed", usage: usage(0, 100, 0, 50) }));
+  assert.equal(meter.liveCharges(), 0);
+  assert.equal((await getEntry(store.db, charge.id))?.status, "open", "released later by the sweep, not settled");
 });

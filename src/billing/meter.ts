@@ -3,12 +3,18 @@ import type { Usage } from "../engines/types.ts";
 import { newId } from "../store/ids.ts";
 import type { Database } from "../store/schema.ts";
 import { reserveFunds, settleFunds, getBalance, availableMicros } from "./balances.ts";
-import { abandonedOpenEntries, closeEntry, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
+import { featurePricesNow, type FeaturePriceDefaults } from "./featurePrices.ts";
+import { isGatedFeature, requireFeature } from "./features.ts";
+import { abandonedOpenEntries, closeEntry, insertItems, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
+import { FREE_UNIT, mergeItems, priceItems, tokenQuantities, type LineItem, type MeteredItem, type PricedQuantity, type UnitPrice } from "./lineItems.ts";
 import { formatMicros } from "./money.ts";
 import { planAllowsModel, resolvePlan, type Plan } from "./plans.ts";
 import { priceSetFor } from "./priceBook.ts";
-import { costMicros, quoteAt, type MeteredTokens, type PriceQuote } from "./pricing.ts";
+import { quoteAt, type MeteredTokens, type PriceQuote } from "./pricing.ts";
 import { exceededQuota } from "./quotas.ts";
+import { BillingRefusal } from "./refusals.ts";
+
+export { BillingRefusal };
 
 /**
  * Who pays for a request. Mirrors `request.actor` (src/auth/actor.ts) without depending on it:
@@ -35,6 +41,8 @@ export interface MeterOptions {
   exclusiveDatabase?: boolean;
   /** Output tokens reserved (and imposed as max_tokens) when neither the request nor the model bounds them. */
   defaultMaxOutputTokens: number;
+  /** Configured prices of non-token meters (billing.featurePrices, searchPriceMicros); stored ones win. */
+  featurePrices?: FeaturePriceDefaults;
   now?: () => number;
   onError?: (error: unknown, what: string) => void;
 }
@@ -51,6 +59,11 @@ export interface AdmissionInput {
   contextLength?: number;
   /** The request's own thinking budget. */
   thinkingBudget?: number;
+  /**
+   * Metered features the request may use, with the most of each it may use (`{ search: 3 }`):
+   * gated features must be in the plan (403), and the reservation covers their maximum cost.
+   */
+  features?: Record<string, number>;
 }
 
 /** An admitted request: its open ledger row, reservation and frozen prices. Settle it exactly once. */
@@ -67,20 +80,8 @@ export interface Charge {
   maxTokens: number | undefined;
   /** The thinking budget after the plan's cap. */
   thinkingBudget: number | undefined;
-}
-
-/** A refusal before generation: 402 balance, 403 model not in plan, 429 quota. */
-export class BillingRefusal extends Error {
-  constructor(
-    readonly status: 402 | 403 | 429,
-    message: string,
-    readonly code: "insufficient_balance" | "model_not_allowed" | "quota_exceeded",
-    readonly param: string | null = null,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-    this.name = "BillingRefusal";
-  }
+  /** Prices of non-token meters in force when the request started (meter → price); others are free. */
+  featurePrices: Readonly<Record<string, UnitPrice>>;
 }
 
 export interface Outcome {
@@ -88,13 +89,21 @@ export interface Outcome {
   status: SettledStatus;
   /** What the engine really did; reasoning tokens are part of completion_tokens. */
   usage: Usage;
+  /**
+   * Other metered quantities, each a line item priced from the feature prices frozen at admission:
+   * a search stage passes `{ meter: "search", quantity: 1 }` per search. Repeated meters add up.
+   */
+  items?: MeteredItem[];
 }
 
 export interface Settlement {
   /** The ledger row as stored, or undefined when the reservation was already released by the sweep. */
   entry: LedgerRow | undefined;
+  /** The sum of `items`' amounts. */
   costMicros: number;
   chargedMicros: number;
+  /** The line items written (none when the sweep had released the reservation). */
+  items: LineItem[];
 }
 
 /**
@@ -105,7 +114,9 @@ export interface Settlement {
  * stays `open` with a lease its process renews every leaseMs/3; once the lease runs out, any
  * process (the restarted one, or another replica) closes it as `interrupted`, with no tokens and
  * no charge, and releases its reservation — one transaction per row. On SQLite, where one server
- * owns the database, the restarted server does so at once (`exclusiveDatabase`).
+ * owns the database, the restarted server does so at once (`exclusiveDatabase`). A charge whose
+ * settlement cannot be committed (the database is down) is `abandon`ed: no longer renewed, it is
+ * released the same way — never a lease renewed forever.
  */
 export class Meter {
   /** Identifies this process's reservations (a restart on SQLite releases every other holder's). */
@@ -176,15 +187,27 @@ export class Meter {
         );
       }
     }
+    const features = declaredFeatures(input.features);
+    if (plan) {
+      for (const name of Object.keys(features)) if (features[name]! > 0 && isGatedFeature(name)) requireFeature(plan, name);
+    }
     const billed = plan?.billed === true;
-    const quote = quoteAt(await priceSetFor(this.db, input.model), startedAt, this.options.timeZone);
+    const [priceSet, featurePrices] = await Promise.all([priceSetFor(this.db, input.model), featurePricesNow(this.db, this.options.featurePrices)]);
+    const quote = quoteAt(priceSet, startedAt, this.options.timeZone);
 
     // The output bound the reservation covers. Without max_tokens a local engine stops at the end
     // of its context; an engine with no known context gets the configured bound imposed.
     const imposeBound = billed && input.maxTokens === undefined && input.contextLength === undefined;
     const outputBound =
       input.maxTokens ?? (input.contextLength !== undefined ? Math.max(0, input.contextLength - input.promptTokens) : this.options.defaultMaxOutputTokens);
-    const reservedMicros = billed ? costMicros({ cacheHit: 0, cacheMiss: input.promptTokens, output: outputBound }, quote) : 0;
+    // The most the request may cost: every prompt token a miss, the whole output bound, every
+    // declared feature used to its maximum — priced like the settlement, so it always covers it.
+    const reservedMicros = billed
+      ? priceItems([
+          ...tokenQuantities({ cacheHit: 0, cacheMiss: input.promptTokens, output: outputBound }, quote),
+          ...featureQuantities(Object.entries(features).map(([meter, quantity]) => ({ meter, quantity })), featurePrices),
+        ]).totalMicros
+      : 0;
     const cap = plan?.maxThinkingBudget ?? null;
     const thinkingBudget = cap === null ? input.thinkingBudget : Math.min(cap, input.thinkingBudget ?? cap);
 
@@ -199,6 +222,7 @@ export class Meter {
       startedAt,
       maxTokens: imposeBound ? this.options.defaultMaxOutputTokens : input.maxTokens,
       thinkingBudget,
+      featurePrices,
     };
     const reserved = await this.db.transaction().execute(async (trx) => {
       await insertOpenEntry(trx, {
@@ -239,7 +263,7 @@ export class Meter {
       const available = availableMicros(await getBalance(this.db, userId!));
       throw new BillingRefusal(
         402,
-        `Insufficient balance: this request may cost up to ${formatMicros(reservedMicros)} (${input.promptTokens} prompt tokens and up to ${outputBound} output tokens at the current prices), and your available balance is ${formatMicros(Math.max(0, available))}. Add credit, or lower max_tokens.`,
+        `Insufficient balance: this request may cost up to ${formatMicros(reservedMicros)} (${input.promptTokens} prompt tokens and up to ${outputBound} output tokens${describeFeatures(features)} at the current prices), and your available balance is ${formatMicros(Math.max(0, available))}. Add credit, or lower max_tokens.`,
         "insufficient_balance",
       );
     }
@@ -256,7 +280,11 @@ export class Meter {
   async settle(trx: Transaction<Database>, charge: Charge, outcome: Outcome): Promise<Settlement> {
     this.live.delete(charge.id);
     const tokens = meteredTokens(outcome.usage);
-    const cost = costMicros(tokens, charge.quote);
+    // Items are the source of truth: the cost is the sum of their amounts.
+    const { items, totalMicros: cost } = priceItems([
+      ...tokenQuantities(tokens, charge.quote),
+      ...featureQuantities(mergeItems(outcome.items ?? []), charge.featurePrices ?? {}),
+    ]);
     // The output bound makes cost ≤ reservation for every engine that honours max_tokens; an
     // upstream that overruns it is not charged beyond what was reserved (cost_micros keeps the truth).
     const charged = charge.billed ? Math.min(cost, charge.reservedMicros) : 0;
@@ -270,16 +298,38 @@ export class Meter {
       chargedMicros: charged,
       endedAt: this.now(),
     });
-    if (!entry) return { entry: undefined, costMicros: cost, chargedMicros: 0 };
+    if (!entry) return { entry: undefined, costMicros: cost, chargedMicros: 0, items: [] };
+    await insertItems(trx, charge.id, items);
     if (charge.userId !== null && charge.reservedMicros > 0) {
       await settleFunds(trx, charge.userId, charge.reservedMicros, charged, this.now());
     }
-    return { entry, costMicros: cost, chargedMicros: charged };
+    return { entry, costMicros: cost, chargedMicros: charged, items };
   }
 
   /** Settles in a transaction of its own, for callers with nothing else to write. */
   async settleAlone(charge: Charge, outcome: Outcome): Promise<Settlement> {
-    return this.db.transaction().execute((trx) => this.settle(trx, charge, outcome));
+    try {
+      return await this.db.transaction().execute((trx) => this.settle(trx, charge, outcome));
+    } catch (error) {
+      this.abandon(charge);
+      throw error;
+    }
+  }
+
+  /**
+   * Gives up on settling `charge` — call it when its settlement could not be committed (the
+   * database is down, the transaction failed before `settle` ran). Its lease is no longer renewed,
+   * so once it runs out the sweep (this process's or any replica's) closes the row `interrupted`,
+   * charging nothing and releasing the reservation: the crash rule, without a crash. Idempotent,
+   * needs no database, and harmless after a settlement that did commit.
+   */
+  abandon(charge: Pick<Charge, "id">): void {
+    this.live.delete(charge.id);
+  }
+
+  /** Charges whose leases this process renews (admitted, neither settled nor abandoned). */
+  liveCharges(): number {
+    return this.live.size;
   }
 
   /**
@@ -320,6 +370,23 @@ export class Meter {
 class InsufficientBalance extends Error {}
 
 const SWEEP_BATCH = 500;
+
+/** Declared feature maxima, checked: known meter names, whole non-negative quantities. */
+function declaredFeatures(features: Record<string, number> | undefined): Record<string, number> {
+  if (!features) return {};
+  const merged = mergeItems(Object.entries(features).map(([meter, quantity]) => ({ meter, quantity })));
+  return Object.fromEntries(merged.map((i) => [i.meter, i.quantity]));
+}
+
+/** Non-token quantities at the frozen feature prices (a meter without a price is free). */
+function featureQuantities(items: readonly MeteredItem[], prices: Readonly<Record<string, UnitPrice>>): PricedQuantity[] {
+  return items.map((item) => ({ meter: item.meter, quantity: item.quantity, price: (Object.hasOwn(prices, item.meter) ? prices[item.meter] : undefined) ?? FREE_UNIT }));
+}
+
+function describeFeatures(features: Record<string, number>): string {
+  const used = Object.entries(features).filter(([, n]) => n > 0);
+  return used.map(([meter, n]) => `, up to ${n} × ${meter}`).join("");
+}
 
 /** The engine's usage as the ledger prices it: reasoning is output. */
 export function meteredTokens(usage: Usage): MeteredTokens {

@@ -24,8 +24,14 @@ export interface Plan {
   features: string[];
 }
 
-/** The plan seeded by the billing migration: metered, never charged, no limits. */
+/**
+ * The plan seeded by the billing migration: metered, never charged. On a fresh install it has the
+ * token quotas below (migration 0410), which admins raise or clear in the billing admin page.
+ */
 export const FREE_PLAN_ID = "free";
+/** The default plan's quotas on a fresh install: a few hundred reasoning answers a day. */
+export const FREE_PLAN_DAILY_TOKEN_QUOTA = 500_000;
+export const FREE_PLAN_MONTHLY_TOKEN_QUOTA = 5_000_000;
 
 export const PLAN_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
@@ -87,7 +93,7 @@ export async function savePlan(db: Kysely<Database>, plan: Plan, now = Date.now(
   return plan;
 }
 
-export function validatePlan(plan: Plan): void {
+function validatePlan(plan: Plan): void {
   if (!PLAN_ID_PATTERN.test(plan.id)) throw new RangeError(`plan id must be 1–64 lowercase letters, digits, _ or -, got ${JSON.stringify(plan.id)}`);
   if (!plan.name.trim()) throw new RangeError("a plan needs a name");
   for (const [key, value] of [
@@ -108,8 +114,8 @@ function builtinFreePlan(): Plan {
     name: "Free",
     billed: false,
     allowedModels: null,
-    dailyTokenQuota: null,
-    monthlyTokenQuota: null,
+    dailyTokenQuota: FREE_PLAN_DAILY_TOKEN_QUOTA,
+    monthlyTokenQuota: FREE_PLAN_MONTHLY_TOKEN_QUOTA,
     maxThinkingBudget: null,
     concurrencyWeight: 1,
     features: [],

@@ -1,9 +1,12 @@
+import type { AccountBilling, AccountSpend, BillingSummary } from "./accounts.ts";
 import { availableMicros, totalMicros, type Balance, type CreditRecord } from "./balances.ts";
+import type { FeaturePrice } from "./featurePrices.ts";
 import type { LedgerRow } from "./ledger.ts";
+import type { LineItem } from "./lineItems.ts";
 import { formatMicros } from "./money.ts";
 import type { Plan } from "./plans.ts";
 import { formatClock, type PriceSet, type TokenPrices } from "./pricing.ts";
-import type { DailyUsage, UserUsageTotals } from "./usageReports.ts";
+import type { DailyUsage, UsagePage, UserUsageTotals } from "./usageReports.ts";
 
 /**
  * JSON shapes of the billing API. Money goes out twice: `*_micros` as integers for programs, and
@@ -73,7 +76,33 @@ export function presentPriceSet(set: PriceSet) {
   };
 }
 
-export function presentUsageRow(row: LedgerRow) {
+/** A ledger line: `unit_price` is for `per` units (1_000_000 tokens, 1 search). */
+export function presentLineItem(item: LineItem) {
+  return {
+    meter: item.meter,
+    quantity: item.quantity,
+    unit_price_micros: item.unitPriceMicros,
+    per: item.per,
+    amount_micros: item.amountMicros,
+    unit_price: formatMicros(item.unitPriceMicros),
+    amount: formatMicros(item.amountMicros),
+  };
+}
+
+export function presentFeaturePrice(price: FeaturePrice) {
+  return {
+    meter: price.meter,
+    unit_price_micros: price.unitPriceMicros,
+    unit_price: formatMicros(price.unitPriceMicros),
+    per: price.per,
+    source: price.source,
+    updated_at: price.updatedAt,
+    updated_by: price.updatedBy,
+  };
+}
+
+/** A ledger row; with `items` (its line items, [] for none) when the caller read them. */
+export function presentUsageRow(row: LedgerRow, items?: readonly LineItem[]) {
   return {
     id: row.id,
     user_id: row.user_id,
@@ -96,6 +125,38 @@ export function presentUsageRow(row: LedgerRow) {
     charged_micros: row.charged_micros,
     cost: formatMicros(row.cost_micros),
     charged: formatMicros(row.charged_micros),
+    ...(items ? { items: items.map(presentLineItem) } : {}),
+  };
+}
+
+/** A page of usage: rows with their line items, and the cursor of the next page. */
+export function presentUsagePage(page: UsagePage) {
+  return { data: page.rows.map((row) => presentUsageRow(row, page.items.get(row.id) ?? [])), next_cursor: page.nextCursor };
+}
+
+/** GET /api/billing/summary. */
+export function presentSummary(summary: BillingSummary, context: { currency: string; timeZone: string }) {
+  const quota = (q: BillingSummary["daily"]) => ({ limit: q.limit, used: q.used, resets_at: q.resetsAt });
+  return {
+    currency: context.currency,
+    time_zone: context.timeZone,
+    plan: presentPlan(summary.plan),
+    balance: presentBalance(summary.balance),
+    quotas: { daily: quota(summary.daily), monthly: quota(summary.monthly) },
+  };
+}
+
+export function presentAccountSpend(spend: AccountSpend) {
+  return presentUserTotals(spend.totals, { username: spend.username, planId: spend.planId, balance: spend.balance });
+}
+
+export function presentAccountBilling(account: AccountBilling) {
+  return {
+    user_id: account.userId,
+    username: account.username,
+    plan: presentPlan(account.plan),
+    balance: presentBalance(account.balance),
+    credits: account.credits.map(presentCredit),
   };
 }
 
@@ -186,6 +247,12 @@ export function usageCsvLine(row: LedgerRow): string {
     formatMicros(row.cost_micros),
     formatMicros(row.charged_micros),
   ]);
+}
+
+/** A whole CSV document, header first, one line per row as `rows` yields them (streams any length). */
+export async function* usageCsv(rows: AsyncIterable<LedgerRow>): AsyncGenerator<string> {
+  yield csvLine(USAGE_CSV_COLUMNS);
+  for await (const row of rows) yield usageCsvLine(row);
 }
 
 export function csvLine(fields: readonly string[]): string {

@@ -1,6 +1,8 @@
 import { sql, type Kysely } from "kysely";
 import type { Database, UsageStatus } from "../store/schema.ts";
-import type { LedgerRow } from "./ledger.ts";
+import { ServiceError } from "../errors.ts";
+import { itemsOf, type LedgerRow } from "./ledger.ts";
+import type { LineItem } from "./lineItems.ts";
 import { localDate } from "./zonedTime.ts";
 
 /** Reading the ledger back: listings (screen and CSV), per-day charts, an admin overview. */
@@ -41,6 +43,46 @@ export async function listUsage(
     );
   }
   return q.orderBy("started_at", "desc").orderBy("id", "desc").limit(page.limit).execute();
+}
+
+export interface UsagePage {
+  rows: LedgerRow[];
+  /** Each row's line items (a row without any — open, interrupted, nothing used — is absent). */
+  items: Map<string, LineItem[]>;
+  /** Pass as `cursor` for the next page; null on the last one. */
+  nextCursor: string | null;
+}
+
+/** One page of rows with their items; `cursor` is an opaque next_cursor from the previous page. */
+export async function usagePage(db: Kysely<Database>, filter: UsageFilter, page: { limit: number; cursor?: string }): Promise<UsagePage> {
+  if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > MAX_USAGE_PAGE) {
+    throw new ServiceError("invalid_request", `limit must be a whole number from 1 to ${MAX_USAGE_PAGE}`, { code: "invalid_parameter", param: "limit" });
+  }
+  const fetched = await listUsage(db, filter, { limit: page.limit + 1, ...(page.cursor ? { before: decodeUsageCursor(page.cursor) } : {}) });
+  const more = fetched.length > page.limit;
+  const rows = more ? fetched.slice(0, page.limit) : fetched;
+  return { rows, items: await itemsOf(db, rows.map((r) => r.id)), nextCursor: more ? encodeUsageCursor(rows[rows.length - 1]!) : null };
+}
+
+/** Every row of `filter`, newest first, page by page (for CSV export of any length). */
+export async function* allUsage(db: Kysely<Database>, filter: UsageFilter): AsyncGenerator<LedgerRow> {
+  let before: UsageCursor | undefined;
+  for (;;) {
+    const rows = await listUsage(db, filter, { limit: MAX_USAGE_PAGE, ...(before ? { before } : {}) });
+    yield* rows;
+    if (rows.length < MAX_USAGE_PAGE) return;
+    before = rows[rows.length - 1]!;
+  }
+}
+
+export function encodeUsageCursor(row: UsageCursor): string {
+  return Buffer.from(`${row.started_at}.${row.id}`).toString("base64url");
+}
+
+export function decodeUsageCursor(cursor: string): UsageCursor {
+  const match = /^(\d{1,16})\.([0-9a-f-]{1,64})$/.exec(Buffer.from(cursor, "base64url").toString());
+  if (!match) throw new ServiceError("invalid_request", "Invalid cursor: pass next_cursor from the previous page.", { code: "invalid_parameter", param: "cursor" });
+  return { started_at: Number(match[1]), id: match[2]! };
 }
 
 export interface DailyUsage {

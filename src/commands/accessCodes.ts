@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import { createAccessCode, findAccessCode, revokeAccessCode, type AccessCodeRow, type NewAccessCode } from "../auth/accessCodes.ts";
 import { writeAudit } from "../auth/audit.ts";
 import { getPlan } from "../billing/plans.ts";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import type { Database } from "../store/schema.ts";
 import type { AdminContext } from "./manageUsers.ts";
 
@@ -14,7 +14,7 @@ export async function issueAccessCode(
   now: number = Date.now(),
 ): Promise<{ code: string; row: AccessCodeRow }> {
   if (input.planId !== null && !(await getPlan(db, input.planId))) {
-    throw new ApiError(400, `There is no plan '${input.planId}'.`, "unknown_plan", "plan_id");
+    throw new ServiceError("invalid_request", `There is no plan '${input.planId}'.`, { code: "unknown_plan", param: "plan_id" });
   }
   return db.transaction().execute(async (trx) => {
     const created = await createAccessCode(trx, { ...input, createdBy: by.userId }, now);
@@ -41,7 +41,7 @@ export async function withdrawAccessCode(db: Kysely<Database>, by: AdminContext,
       await writeAudit(trx, { actorUserId: by.userId, action: "access_code.revoke", targetType: "access_code", targetId: id, ip: by.ip }, now);
     }
     const row = await findAccessCode(trx, id);
-    if (!row) throw new ApiError(404, "Access code not found", "not_found");
+    if (!row) throw new ServiceError("not_found", "Access code not found", { code: "not_found" });
     return row;
   });
 }

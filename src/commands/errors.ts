@@ -1,14 +1,13 @@
 import { AccountTakenError } from "../auth/users.ts";
-import { ApiError } from "../http/errors.ts";
+import { retryLater, ServiceError } from "../errors.ts";
 
-/** 429 with Retry-After (whole seconds, rounded up). */
-export function retryAfter(waitMs: number, message: string, code: string): ApiError {
-  const seconds = Math.max(1, Math.ceil(waitMs / 1000));
-  return new ApiError(429, message, code, null, { "retry-after": String(seconds) });
+/** Rate-limited, retry after whole seconds (rounded up, at least 1). */
+export function retryAfter(waitMs: number, message: string, code: string): ServiceError {
+  return retryLater("rate_limited", waitMs, message, code);
 }
 
-/** Turns AccountTakenError into a 409 naming the field; passes anything else through. */
+/** Turns AccountTakenError into a conflict naming the field; passes anything else through. */
 export function accountTaken(error: unknown): unknown {
-  if (error instanceof AccountTakenError) return new ApiError(409, error.message, `${error.field}_taken`, error.field);
+  if (error instanceof AccountTakenError) return new ServiceError("conflict", error.message, { code: `${error.field}_taken`, param: error.field });
   return error;
 }

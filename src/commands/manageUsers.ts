@@ -3,7 +3,7 @@ import type { Role } from "../auth/actor.ts";
 import { writeAudit } from "../auth/audit.ts";
 import { revokeUserSessions } from "../auth/sessions.ts";
 import { countActiveAdmins, findUserById, updateUser, type UserRow, type UserStatus } from "../auth/users.ts";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import type { Database } from "../store/schema.ts";
 
 /** Who is acting (already authorised by the policy): for the audit log and self-protection rules. */
@@ -46,13 +46,13 @@ async function changeStatus(
   now: number = Date.now(),
 ): Promise<UserRow> {
   if (change.to === "disabled" && userId === by.userId) {
-    throw new ApiError(409, "You cannot disable your own account.", "cannot_disable_self");
+    throw new ServiceError("conflict", "You cannot disable your own account.", { code: "cannot_disable_self" });
   }
   return db.transaction().execute(async (trx) => {
     const user = await mustFind(trx, userId);
     if (user.status === change.to) return user;
     if (!change.from.includes(user.status)) {
-      throw new ApiError(409, `The account is ${user.status}; this action applies to ${change.from.join(" or ")} accounts.`, "invalid_status");
+      throw new ServiceError("conflict", `The account is ${user.status}; this action applies to ${change.from.join(" or ")} accounts.`, { code: "invalid_status" });
     }
     if (change.to === "disabled" && user.role === "admin") await keepOneAdmin(trx, user);
     await updateUser(trx, userId, { status: change.to }, now);
@@ -64,13 +64,13 @@ async function changeStatus(
 
 async function mustFind(db: Kysely<Database>, userId: string): Promise<UserRow> {
   const user = await findUserById(db, userId);
-  if (!user) throw new ApiError(404, "User not found", "not_found");
+  if (!user) throw new ServiceError("not_found", "User not found", { code: "not_found" });
   return user;
 }
 
 /** The service must keep at least one active admin, or nobody could run it from the app. */
 async function keepOneAdmin(db: Kysely<Database>, user: UserRow): Promise<void> {
   if (user.status === "active" && (await countActiveAdmins(db)) <= 1) {
-    throw new ApiError(409, "This is the last active admin account; make another admin first.", "last_admin");
+    throw new ServiceError("conflict", "This is the last active admin account; make another admin first.", { code: "last_admin" });
   }
 }

@@ -1,12 +1,12 @@
 import type { Kysely } from "kysely";
-import { codePrefix, redeemAccessCode, type AccessCodeGrant } from "../auth/accessCodes.ts";
+import { codePrefix, recordRedemption, takeAccessCodeUse, type AccessCodeGrant } from "../auth/accessCodes.ts";
 import { writeAudit } from "../auth/audit.ts";
 import { addCredit } from "../billing/balances.ts";
 import type { PasswordHasher } from "../auth/passwords.ts";
 import { getSignupMode } from "../auth/signupMode.ts";
 import { CODE_IP_RULE, CODE_PREFIX_RULE, Throttle } from "../auth/throttle.ts";
 import { claimFirstAccount, DEFAULT_PLAN_ID, insertUser, updateUser, type UserRow } from "../auth/users.ts";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import type { Database } from "../store/schema.ts";
 import { accountTaken, retryAfter } from "./errors.ts";
 
@@ -28,18 +28,21 @@ export interface SignUpResult {
 class InvalidAccessCode extends Error {}
 
 /**
- * Self-service sign-up under the sign-up mode in force. In one transaction: creates the account
- * (admin if it is the first on this install), redeems the access code (its plan and credit, once),
- * and writes the audit entry — a failure anywhere leaves no account and no used code behind.
+ * Self-service sign-up under the sign-up mode in force. In one transaction: redeems the access code
+ * (its plan and credit, once), creates the account (admin if it is the first on this install), and
+ * writes the audit entry — a failure anywhere leaves no account and no used code behind.
+ * Every gate (mode, attack mode, code throttling, the code itself) is passed before anything is
+ * said about the user name or e-mail address: without a valid code, a taken name and a free one
+ * get the same answer, so the sign-up form cannot be used to find out who has an account.
  * Only the whitelisted fields of `input` exist here: nothing a client sends can choose a role,
  * plan or credit.
  */
 export async function signUp(deps: { db: Kysely<Database>; hasher: PasswordHasher }, input: SignUpInput, now: number = Date.now()): Promise<SignUpResult> {
   const { db, hasher } = deps;
   const mode = await getSignupMode(db);
-  if (mode === "closed") throw new ApiError(403, "Sign-up is closed on this server.", "signup_closed");
+  if (mode === "closed") throw new ServiceError("forbidden", "Sign-up is closed on this server.", { code: "signup_closed" });
   if (mode === "code" && !input.accessCode) {
-    throw new ApiError(400, "An access code is required to sign up.", "access_code_required", "access_code");
+    throw new ServiceError("invalid_request", "An access code is required to sign up.", { code: "access_code_required", param: "access_code" });
   }
   const codeThrottles = input.accessCode ? codeThrottlesFor(db, input.ip, input.accessCode) : [];
   for (const { throttle, key } of codeThrottles) {
@@ -51,13 +54,16 @@ export async function signUp(deps: { db: Kysely<Database>; hasher: PasswordHashe
   const passwordHash = await hasher.hash(input.password);
   try {
     return await db.transaction().execute(async (trx) => {
-      const user = await insertUser(trx, { username: input.username, email: input.email, passwordHash, role: "user", status: "active", planId: DEFAULT_PLAN_ID }, now);
-      const first = await claimFirstAccount(trx, user.id, now);
+      // The code first: a wrong one must be refused before the name is looked at.
       let grant: AccessCodeGrant | null = null;
       if (input.accessCode) {
-        grant = await redeemAccessCode(trx, input.accessCode, user.id, now);
+        grant = await takeAccessCodeUse(trx, input.accessCode, now);
         if (!grant) throw new InvalidAccessCode();
       }
+      // A taken name throws here and rolls the transaction back, giving the code's use back.
+      const user = await insertUser(trx, { username: input.username, email: input.email, passwordHash, role: "user", status: "active", planId: DEFAULT_PLAN_ID }, now);
+      if (grant) await recordRedemption(trx, grant, user.id, now);
+      const first = await claimFirstAccount(trx, user.id, now);
       // The first account has nobody to approve it; a valid code is an approval given in advance.
       const status = mode === "approval" && !first && !grant ? "pending" : "active";
       const role = first ? "admin" : "user";
@@ -86,7 +92,7 @@ export async function signUp(deps: { db: Kysely<Database>; hasher: PasswordHashe
   } catch (error) {
     if (error instanceof InvalidAccessCode) {
       for (const { throttle, key } of codeThrottles) await throttle.recordFailure(key, now);
-      throw new ApiError(400, "This access code is not valid.", "invalid_access_code", "access_code");
+      throw new ServiceError("invalid_request", "This access code is not valid.", { code: "invalid_access_code", param: "access_code" });
     }
     throw accountTaken(error);
   }

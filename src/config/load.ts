@@ -56,6 +56,7 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_PARALLEL: { key: "parallel", kind: "int" },
   SPUTNIK_CONTEXT_SIZE: { key: "contextSize", kind: "int" },
   SPUTNIK_DATABASE_URL: { key: "databaseUrl", kind: "string" },
+  SPUTNIK_DATABASE: { key: "database", kind: "json" },
   SPUTNIK_REDIS_URL: { key: "redisUrl", kind: "string" },
   SPUTNIK_LOG_LEVEL: { key: "logLevel", kind: "string" },
   SPUTNIK_HF_ENDPOINT: { key: "hfEndpoint", kind: "string" },

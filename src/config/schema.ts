@@ -4,7 +4,9 @@ import { authConfigSchema, originSchema, trustProxySchema } from "../auth/config
 import { billingConfigSchema } from "../billing/config.ts";
 import { conversationsConfigSchema } from "../chat/config.ts";
 import { localEngineConfigSchema } from "../engines/local/config.ts";
+import { engineSpecSchema } from "../engines/registry.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
+import { databaseConfigSchema } from "../store/config.ts";
 
 /** A model served by an OpenAI-compatible upstream. The client never chooses the URL: only operators do. */
 export const remoteModelSchema = z.object({
@@ -35,6 +37,12 @@ export const configSchema = z.object({
   /** Whether first run may pull the default model from the network. */
   pullDefaultModel: z.boolean().default(true),
   remoteModels: z.array(remoteModelSchema).default([]),
+  /**
+   * Engines by kind (src/runtime/engines.ts lists the kinds), each entry checked by its kind:
+   * `{ "kind": "local" }` serves `models`; `{ "kind": "remote", "models": [...] }` serves upstreams
+   * like `remoteModels`. `models` and `remoteModels` keep working and are added to this list.
+   */
+  engines: z.array(engineSpecSchema).max(64).default([]),
   /** llama.cpp compute threads; defaults to the physical core count. */
   threads: z.number().int().min(1).max(256).default(Math.max(1, os.availableParallelism())),
   /**
@@ -45,6 +53,8 @@ export const configSchema = z.object({
   /** Context size per sequence, in tokens. */
   contextSize: z.number().int().min(256).max(1_048_576).default(4096),
   databaseUrl: z.string().optional(),
+  /** Database pool, timeouts and health check (src/store/config.ts); the URL is `databaseUrl`. */
+  database: databaseConfigSchema,
   redisUrl: z.string().optional(),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   hfEndpoint: z.string().url().default("https://huggingface.co"),
@@ -68,6 +78,11 @@ export const configSchema = z.object({
   billing: billingConfigSchema,
   /** When a streaming answer left by a dead process is shown as interrupted (src/chat/config.ts). */
   conversations: conversationsConfigSchema,
+  /**
+   * At shutdown, how long running answers (API streams and web replies alike) may finish before
+   * they are cut; web replies then end as "interrupted: server restarting".
+   */
+  shutdownDrainMs: z.number().int().min(0).max(600_000).default(10_000),
   /** Bearer token for GET /metrics; without one, /metrics answers loopback clients only. */
   metricsToken: z.string().min(16, "metricsToken must be at least 16 characters").optional(),
 });

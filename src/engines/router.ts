@@ -1,6 +1,10 @@
-import { EngineError, type Engine, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo } from "./types.ts";
+import { EngineError, type Engine, type EngineActivity, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo, type PreparedRequest } from "./types.ts";
 
-/** Picks the engine serving a model id. Local models win a name clash, so an upstream cannot shadow them. */
+/**
+ * Every engine the service runs, addressed by model id: the serving pipeline asks it to inspect,
+ * prepare and generate without knowing which kind of engine serves a model. Local models win a
+ * name clash, so an upstream cannot shadow them (the wiring lists local engines first).
+ */
 export class ModelRouter {
   constructor(private readonly engines: Engine[]) {}
 
@@ -26,15 +30,29 @@ export class ModelRouter {
     return this.engines.find((e) => e.models().some((m) => m.id === id));
   }
 
-  generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
-    const engine = this.engineFor(request.model);
-    if (!engine) throw new EngineError(`The model '${request.model}' does not exist`, 404, "model_not_found", "model");
-    return engine.generate(request);
+  /** Cheap checks before limits and admission (see Engine.inspect); throws 404 for an unknown model. */
+  inspect(request: GenerationRequest): ModelInfo {
+    const engine = this.require(request.model);
+    engine.inspect?.(request);
+    return engine.models().find((m) => m.id === request.model)!;
   }
 
-  /** Refuses requests the engine cannot serve before they wait in a queue (see Engine.preflight). */
-  preflight(request: GenerationRequest): void {
-    this.engineFor(request.model)?.preflight?.(request);
+  /** Tokenizes once and checks the context (see Engine.prepare). */
+  prepare(request: GenerationRequest): PreparedRequest {
+    return this.require(request.model).prepare(request);
+  }
+
+  generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncIterable<EngineEvent> {
+    return this.require(request.model).generate(request, prepared);
+  }
+
+  /** Requests a model runs at once; undefined for an unknown model or an unbounded upstream. */
+  capacity(model: string): number | undefined {
+    return this.engineFor(model)?.capacity(model);
+  }
+
+  stats(): EngineActivity[] {
+    return this.engines.flatMap((e) => e.stats());
   }
 
   async health(): Promise<EngineHealth> {
@@ -45,5 +63,11 @@ export class ModelRouter {
 
   async close(): Promise<void> {
     await Promise.all(this.engines.map((e) => e.close()));
+  }
+
+  private require(id: string): Engine {
+    const engine = this.engineFor(id);
+    if (!engine) throw new EngineError(`The model '${id}' does not exist`, 404, "model_not_found", "model");
+    return engine;
   }
 }

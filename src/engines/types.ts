@@ -1,3 +1,5 @@
+import { ServiceError, type ErrorKind } from "../errors.ts";
+
 /**
  * The one interface every engine implements. Routes, the admission queue and the ledger only
  * ever see these types, so a local llama.cpp model and a remote vLLM upstream are interchangeable.
@@ -54,12 +56,13 @@ export type EngineEvent =
   | { type: "content"; text: string }
   | { type: "usage"; usage: Usage }
   | { type: "done"; finishReason: FinishReason }
-  | { type: "error"; error: EngineError };
+  | { type: "error"; error: ServiceError };
 
 export interface ModelInfo {
   /** Public name used by clients. */
   id: string;
-  engine: "local" | "remote";
+  /** The kind of engine serving it (a name from the engine registry), for logs and the request log only. */
+  engine: string;
   ownedBy: string;
   contextLength?: number;
   /** True when the model reasons (<think>…</think>). */
@@ -73,30 +76,88 @@ export interface EngineHealth {
   detail: string;
 }
 
+/**
+ * A request checked and measured by its engine, once: `generate` reuses it, so a prompt is
+ * tokenized once per request however many stages need its size.
+ */
+export interface PreparedRequest {
+  readonly model: ModelInfo;
+  /** Prompt tokens as the engine will evaluate them; an upper bound when `exact` is false. */
+  readonly promptTokens: number;
+  readonly exact: boolean;
+  /** Tokens left in the context after the prompt, when the engine knows its context. */
+  readonly room: number | undefined;
+  /** Engine-private state (the local engine's tokens), opaque to every caller. */
+  readonly state?: unknown;
+}
+
 export interface Engine {
-  readonly kind: "local" | "remote";
+  /** The registry name of this engine's kind (src/engines/registry.ts); informational. */
+  readonly kind: string;
   /** Models this engine serves. */
   models(): ModelInfo[];
-  /** Streams events for one generation. Throws EngineError before the first event for request errors. */
-  generate(request: GenerationRequest): AsyncIterable<EngineEvent>;
-  /** Throws EngineError for a request that cannot be served (e.g. too long), before it is queued. */
-  preflight?(request: GenerationRequest): void;
+  /**
+   * Cheap checks that need no tokenizing (e.g. a prompt whose bytes cannot fit however it is
+   * tokenized). Throws EngineError. Runs before rate limits and admission.
+   */
+  inspect?(request: GenerationRequest): void;
+  /** Tokenizes/counts the prompt once and checks it fits the context; throws EngineError if not. */
+  prepare(request: GenerationRequest): PreparedRequest;
+  /**
+   * Streams events for one generation; `prepared` (from `prepare` on the same messages) saves
+   * tokenizing again. Throws EngineError before the first event for request errors.
+   */
+  generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncIterable<EngineEvent>;
+  /** Requests this model runs at once (what its admission queue lets through); undefined: unbounded/unknown. */
+  capacity(model: string): number | undefined;
+  /** What the engine has done since start, per model (for /metrics); empty when it keeps no such figures. */
+  stats(): EngineActivity[];
   /** A real probe of the engine. */
   health(): Promise<EngineHealth>;
   close(): Promise<void>;
 }
 
-/** Error carrying an OpenAI-style error description; the HTTP layer maps it to a response. */
-export class EngineError extends Error {
+/**
+ * An engine's refusal or failure, with the status an OpenAI-compatible server would give it (kept
+ * because upstream engines speak HTTP); its `kind` is what the rest of Sputnik reads.
+ */
+export class EngineError extends ServiceError {
   constructor(
     message: string,
     readonly status: number,
-    readonly code: string,
-    readonly param: string | null = null,
+    code: string,
+    param: string | null = null,
     readonly type: string = status >= 500 ? "server_error" : "invalid_request_error",
   ) {
-    super(message);
+    super(kindOfStatus(status), message, { code, param });
     this.name = "EngineError";
+  }
+}
+
+function kindOfStatus(status: number): ErrorKind {
+  switch (status) {
+    case 400:
+      return "invalid_request";
+    case 401:
+      return "unauthenticated";
+    case 402:
+      return "insufficient_balance";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 409:
+      return "conflict";
+    case 413:
+      return "too_large";
+    case 422:
+      return "unprocessable";
+    case 429:
+      return "rate_limited";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? (status === 500 ? "internal" : "upstream") : "invalid_request";
   }
 }
 
@@ -112,7 +173,7 @@ export function emptyUsage(): Usage {
   };
 }
 
-/** What a local model's engine has done since start, read at scrape time (LocalModel.stats()). */
+/** What an engine has done for one model since start, read at scrape time. */
 export interface EngineActivity {
   model: string;
   /** llama_decode batches, the tokens they carried, and those shared by two or more sequences. */
@@ -123,4 +184,6 @@ export interface EngineActivity {
   rereadsCompleted: number;
   rereadsAbandoned: number;
   rereadTokens: number;
+  /** Request prompts tokenized (one per request: prepare's tokens are reused by generate). */
+  promptTokenizations: number;
 }

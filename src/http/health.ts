@@ -1,10 +1,25 @@
 import type { FastifyInstance } from "fastify";
 import type { ModelRouter } from "../engines/router.ts";
+import type { Store } from "../store/database.ts";
 
-/** GET /health: asks every engine for a real probe; 503 when any fails, so load balancers notice. */
-export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter }): void {
+/**
+ * GET /health (readiness): probes every engine for real and checks the database (answers within
+ * `database.healthTimeoutMs`, still holds Sputnik's tables); 503 naming what failed when anything
+ * does, so load balancers stop sending traffic here until it recovers.
+ *
+ * GET /health/live (liveness): the process is up and serving HTTP, nothing else. An orchestrator
+ * restarting on /health would restart every replica during a database outage, which fixes nothing.
+ */
+export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter; store?: Store | undefined }): void {
   app.get("/health", { config: { access: "public" } }, async (_request, reply) => {
-    const health = await deps.router.health();
-    return reply.status(health.ok ? 200 : 503).send({ status: health.ok ? "ok" : "degraded", engines: health.detail });
+    const [engines, database] = await Promise.all([deps.router.health(), deps.store?.ping()]);
+    const failing = [...(engines.ok ? [] : ["engines"]), ...(database && !database.ok ? ["database"] : [])];
+    return reply.status(failing.length === 0 ? 200 : 503).send({
+      status: failing.length === 0 ? "ok" : "degraded",
+      ...(failing.length > 0 ? { failing } : {}),
+      engines: engines.detail,
+      ...(database ? { database } : {}),
+    });
   });
+  app.get("/health/live", { config: { access: "public" } }, async () => ({ status: "ok" }));
 }

@@ -1,24 +1,26 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "pino";
-import { registerAuth } from "../auth/requestAuth.ts";
 import type { Config } from "../config/schema.ts";
 import type { ModelRouter } from "../engines/router.ts";
-import { registerAttackModeGate, registerFloodGuard } from "../limits/httpGuards.ts";
 import type { Limits } from "../limits/limits.ts";
-import { capConnectionsPerIp, httpTimeouts } from "../limits/requestHygiene.ts";
 import type { Metrics } from "../metrics/metrics.ts";
-import { registerMetrics } from "../metrics/route.ts";
 import { registerAccountRoutes } from "./app/accounts.ts";
-import { registerConversations, type SettleCharge } from "./app/conversations.ts";
+import { registerConversations } from "./app/conversations.ts";
 import { registerAppModels } from "./app/models.ts";
 import { registerBillingRoutes, type BillingRoutesDeps } from "./app/billing.ts";
-import { installErrorHandlers } from "./errors.ts";
+import { describeError, frameworkErrors, installErrorHandlers } from "./errors.ts";
 import { registerHealth } from "./health.ts";
-import { registerSecurityHeaders } from "./securityHeaders.ts";
+import { registerMetrics } from "./metrics.ts";
+import { registerAttackModeGate } from "./middleware/attackModeGate/index.ts";
+import { registerAuth } from "./middleware/auth/index.ts";
+import { capConnectionsPerIp, httpTimeouts } from "./middleware/connectionCaps/index.ts";
+import { registerFloodGuard } from "./middleware/floodGuard/index.ts";
+import { registerSecurityHeaders } from "./middleware/securityHeaders/index.ts";
 import { registerWebApp } from "./webApp.ts";
 import { registerBalance } from "./openai/balance.ts";
-import { registerChatCompletions, type ChatCompletionDeps, type CompletionRecord } from "./openai/chatCompletions.ts";
+import { registerChatCompletions } from "./openai/chatCompletions.ts";
 import { registerModels } from "./openai/models.ts";
+import { Serving } from "../serving/completion.ts";
 import type { Store } from "../store/database.ts";
 
 export interface ServerDeps {
@@ -26,13 +28,10 @@ export interface ServerDeps {
   store?: Store;
   config?: Config;
   router: ModelRouter;
+  /** The serving pipeline; default: one over `router` and `limits` with no billing and no request log. */
+  serving?: Serving;
   logger: Logger;
   bodyLimit: number;
-  record?: (entry: CompletionRecord) => Promise<void>;
-  /** Billing settlement inside the caller's transaction (the web chat stores its answer with it). */
-  settle?: SettleCharge;
-  /** Billing's admission hook for chat completions (src/http/openai/metering.ts). */
-  admit?: ChatCompletionDeps["admit"];
   /** Billing routes: GET /v1/user/balance, /api/billing/*, /api/admin/billing/*. */
   billing?: BillingRoutesDeps;
   /** Rate limits, admission queue, request hygiene (src/limits); absent: none enforced. */
@@ -56,6 +55,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: false, caseSensitive: true },
     // Believe X-Forwarded-* (client IP, https) only from the configured proxies.
     trustProxy: deps.config?.trustProxy ?? false,
+    // Router errors (a malformed %-escape in the path) answer in the API's error shape too.
+    frameworkErrors,
   });
   installErrorHandlers(app);
   await registerSecurityHeaders(app);
@@ -71,7 +72,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   const auth = deps.store && deps.config ? await registerAuth(app, { store: deps.store, config: deps.config }) : null;
   registerHealth(app, deps);
   registerModels(app, { router: deps.router, startedAt: Date.now() });
-  registerChatCompletions(app, deps);
+  const serving =
+    deps.serving ??
+    new Serving({ router: deps.router, ...(deps.limits ? { limits: deps.limits } : {}), describeError: describeError, logger: deps.logger });
+  registerChatCompletions(app, { serving });
   if (deps.billing) {
     registerBalance(app, deps.billing);
     registerBillingRoutes(app, deps.billing);
@@ -82,13 +86,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     registerConversations(app, {
       store: auth.store,
       router: deps.router,
-      limits: deps.limits,
-      admit: deps.admit,
-      record: deps.record,
-      settle: deps.settle,
+      serving,
       staleStreamMs: deps.config?.conversations.staleStreamMs,
+      ...(deps.config?.shutdownDrainMs !== undefined ? { drainMs: deps.config.shutdownDrainMs } : {}),
     });
-    registerAppModels(app, deps);
+    registerAppModels(app, { router: deps.router, serving });
   }
   await registerWebApp(app);
   return app;

@@ -3,14 +3,30 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import fastifyStatic from "@fastify/static";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { markRoutesPublic } from "../auth/requestAuth.ts";
 import { ApiError } from "./errors.ts";
+import { markRoutesPublic } from "./middleware/auth/index.ts";
 
 /** Where `npm run build:web` writes the web app. */
 export const WEB_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
 /** Paths that belong to the APIs: an unknown one is a JSON 404, never the app's HTML. */
 const API_PREFIXES = ["/api/", "/v1/", "/health", "/metrics"];
+
+/**
+ * Whether `url` names an API path in any spelling a client might use: any letter case (`/V1/models`),
+ * percent-escapes (`/%761/`), repeated slashes. The router itself is case-sensitive, so such a path
+ * matches no API route, and must not fall through to the web app's index.html either.
+ */
+export function isApiPath(url: string): boolean {
+  let pathname = url.split("?")[0]!;
+  try {
+    pathname = decodeURIComponent(pathname);
+  } catch {
+    // A malformed escape: judge the raw text.
+  }
+  pathname = pathname.toLowerCase().replace(/\/{2,}/g, "/");
+  return API_PREFIXES.some((p) => pathname === p.replace(/\/$/, "") || pathname.startsWith(p));
+}
 
 /**
  * Serves the built web app at `/`: hashed assets with long caching, and index.html for every other
@@ -42,9 +58,8 @@ export async function registerWebApp(app: FastifyInstance, options: { distDir?: 
       },
     });
     const sendIndex = async (request: FastifyRequest, reply: FastifyReply) => {
-      const pathname = request.url.split("?")[0]!;
-      if (API_PREFIXES.some((p) => pathname === p.replace(/\/$/, "") || pathname.startsWith(p))) {
-        throw new ApiError(404, `No route for GET ${pathname}`, "route_not_found");
+      if (isApiPath(request.url)) {
+        throw new ApiError(404, `No route for ${request.method} ${request.url.split("?")[0]}`, "route_not_found");
       }
       return reply.sendFile("index.html");
     };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import { AdmissionQueue, type QueueRejection, type QueueSettings, type QueueUpdate, type Slot } from "./admissionQueue.ts";
 
 function queue(overrides: Partial<QueueSettings> = {}, rejected: QueueRejection[] = []): AdmissionQueue {
@@ -16,11 +16,11 @@ function queue(overrides: Partial<QueueSettings> = {}, rejected: QueueRejection[
   return new AdmissionQueue("m", () => settings, { rejected: (_model, reason) => rejected.push(reason) });
 }
 
-function refusal(fn: () => unknown): ApiError {
+function refusal(fn: () => unknown): ServiceError {
   try {
     fn();
   } catch (error) {
-    assert.ok(error instanceof ApiError, `expected an ApiError, got ${String(error)}`);
+    assert.ok(error instanceof ServiceError, `expected a ServiceError, got ${String(error)}`);
     return error;
   }
   assert.fail("expected a refusal");
@@ -56,9 +56,9 @@ test("a full queue answers 503 with Retry-After at once, in enter()", () => {
   q.enter({ flow: "b", weight: 1 });
   q.enter({ flow: "c", weight: 1 });
   const error = refusal(() => q.enter({ flow: "d", weight: 1 }));
-  assert.equal(error.status, 503);
+  assert.equal(error.kind, "unavailable");
   assert.equal(error.code, "queue_full");
-  assert.match(error.headers["retry-after"]!, /^[1-9]\d*$/);
+  assert.match(String(error.retryAfterS), /^[1-9]\d*$/);
   assert.deepEqual(reasons, ["queue_full"]);
   assert.equal(q.queuedCount, 2);
 });
@@ -69,9 +69,9 @@ test("one user cannot hold more than maxPerUser waiting places (429), others sti
   q.enter({ flow: "heavy", weight: 1 });
   q.enter({ flow: "heavy", weight: 1 });
   const error = refusal(() => q.enter({ flow: "heavy", weight: 1 }));
-  assert.equal(error.status, 429);
+  assert.equal(error.kind, "rate_limited");
   assert.equal(error.code, "queue_user_full");
-  assert.ok(Number(error.headers["retry-after"]) >= 1);
+  assert.ok(Number(error.retryAfterS) >= 1);
   assert.equal(q.enter({ flow: "light", weight: 1 }).queued, true);
 });
 
@@ -81,9 +81,9 @@ test("a request whose estimated wait is over the limit gets 503 at once", () => 
   q.enter({ flow: "a", weight: 1 }); // about 1 s
   q.enter({ flow: "a", weight: 1 }); // about 2 s
   const error = refusal(() => q.enter({ flow: "a", weight: 1 })); // about 3 s
-  assert.equal(error.status, 503);
+  assert.equal(error.kind, "unavailable");
   assert.equal(error.code, "queue_wait_too_long");
-  assert.equal(error.headers["retry-after"], "1");
+  assert.equal(error.retryAfterS, 1);
   // Another user would go after one turn (about 1 s): still admitted.
   assert.equal(q.enter({ flow: "b", weight: 1 }).queued, true);
 });
@@ -143,11 +143,11 @@ test("a request still waiting after twice maxWaitMs (its estimate was wrong) is 
   const hold = setTimeout(() => undefined, 10_000);
   const error = await waiting.ready.then(() => null, (e: unknown) => e);
   clearTimeout(hold);
-  assert.ok(error instanceof ApiError);
-  assert.equal(error.status, 503);
+  assert.ok(error instanceof ServiceError);
+  assert.equal(error.kind, "unavailable");
   assert.equal(error.code, "queue_timeout");
   assert.match(error.message, /waited 1 s/, "twice the 500 ms limit");
-  assert.ok(Number(error.headers["retry-after"]) >= 1);
+  assert.ok(Number(error.retryAfterS) >= 1);
   assert.deepEqual(reasons, ["queue_timeout"]);
   assert.equal(q.queuedCount, 0);
 });
@@ -176,7 +176,7 @@ test("close() refuses every waiting request with 503 and admits nothing more", a
   const waiting = q.enter({ flow: "b", weight: 1 });
   q.close();
   const error = await waiting.ready.then(() => null, (e: unknown) => e);
-  assert.ok(error instanceof ApiError);
+  assert.ok(error instanceof ServiceError);
   assert.equal(error.code, "shutting_down");
-  assert.equal(refusal(() => q.enter({ flow: "c", weight: 1 })).status, 503);
+  assert.equal(refusal(() => q.enter({ flow: "c", weight: 1 })).kind, "unavailable");
 });

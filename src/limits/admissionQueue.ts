@@ -1,4 +1,4 @@
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import { FairQueue, type FairEntry } from "./fairQueue.ts";
 
 export interface QueueSettings {
@@ -145,7 +145,7 @@ export class AdmissionQueue {
     return this.turns.mean ?? this.serviceEstimateMs / this.settings().capacity;
   }
 
-  /** Throws ApiError (429/503, with Retry-After) when the request cannot be queued. */
+  /** Throws ServiceError (rate_limited or unavailable, with retryAfterS) when the request cannot be queued. */
   enter(options: EnterOptions): Slot {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
     if (this.closed) throw shuttingDown();
@@ -178,7 +178,7 @@ export class AdmissionQueue {
       const retryMs = (this.queue.aheadOfNew(flow) - this.queue.queuedFor(flow) + 1) * perTurnMs;
       throw this.refusal(
         "queue_user_full",
-        429,
+        "rate_limited",
         `You already have ${settings.maxPerUser} requests waiting for ${this.model}; wait for them to finish.`,
         retryMs,
       );
@@ -186,7 +186,7 @@ export class AdmissionQueue {
     if (this.queue.length >= settings.maxLength) {
       throw this.refusal(
         "queue_full",
-        503,
+        "unavailable",
         `The server is busy: ${this.queue.length} requests are waiting for ${this.model}. Please retry later.`,
         (this.queue.length - settings.maxLength + 1) * perTurnMs,
       );
@@ -195,7 +195,7 @@ export class AdmissionQueue {
     if (estimateMs > settings.maxWaitMs) {
       throw this.refusal(
         "queue_wait_too_long",
-        503,
+        "unavailable",
         `The server is busy: the wait for ${this.model} would be about ${Math.ceil(estimateMs / 1000)} s, over the ${Math.ceil(settings.maxWaitMs / 1000)} s limit. Please retry later.`,
         estimateMs - settings.maxWaitMs,
       );
@@ -221,12 +221,10 @@ export class AdmissionQueue {
     const timer = setTimeout(() => {
       this.observer.rejected?.(this.model, "queue_timeout");
       waiter.leave(
-        new ApiError(
-          503,
+        new ServiceError(
+          "unavailable",
           `The server is busy: waited ${Math.round(deadlineMs / 1000)} s for ${this.model} without a free place. Please retry later.`,
-          "queue_timeout",
-          null,
-          { "retry-after": String(retryAfterSeconds(this.turnEstimateMs)) },
+          { code: "queue_timeout", retryAfterS: retryAfterSeconds(this.turnEstimateMs) },
         ),
       );
     }, deadlineMs);
@@ -331,9 +329,9 @@ export class AdmissionQueue {
     });
   }
 
-  private refusal(reason: QueueRejection, status: number, message: string, retryMs: number): ApiError {
+  private refusal(reason: QueueRejection, kind: "rate_limited" | "unavailable", message: string, retryMs: number): ServiceError {
     this.observer.rejected?.(this.model, reason);
-    return new ApiError(status, message, reason, null, { "retry-after": String(retryAfterSeconds(retryMs)) });
+    return new ServiceError(kind, message, { code: reason, retryAfterS: retryAfterSeconds(retryMs) });
   }
 
   /** Shutting down: every waiting request is refused at once instead of holding the close up. */
@@ -345,8 +343,8 @@ export class AdmissionQueue {
   }
 }
 
-function shuttingDown(): ApiError {
-  return new ApiError(503, "The server is shutting down. Please retry shortly.", "shutting_down", null, { "retry-after": "5" });
+function shuttingDown(): ServiceError {
+  return new ServiceError("unavailable", "The server is shutting down. Please retry shortly.", { code: "shutting_down", retryAfterS: 5 });
 }
 
 /** Whole seconds, at least 1 and at most an hour: what a Retry-After header can honestly promise. */

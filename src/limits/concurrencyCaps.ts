@@ -1,4 +1,4 @@
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import type { Identity } from "./identity.ts";
 
 export type ConcurrencyRejection = "concurrency_ip" | "concurrency_key";
@@ -19,7 +19,7 @@ export class ConcurrencyCaps {
 
   /**
    * Takes one place for `identity` under both caps (0 = no cap) and returns its release, which
-   * may be called more than once. Throws ApiError 429 with Retry-After when a cap is reached.
+   * may be called more than once. Throws ServiceError rate_limited (retryAfterS) when a cap is reached.
    */
   acquire(identity: Identity, caps: { perIp: number; perKey: number }, retryAfterS: number): () => void {
     const keys: string[] = [];
@@ -50,8 +50,8 @@ export class ConcurrencyCaps {
     };
   }
 
-  private refuse(reason: ConcurrencyRejection, message: string, retryAfterS: number): ApiError {
+  private refuse(reason: ConcurrencyRejection, message: string, retryAfterS: number): ServiceError {
     this.onRejected(reason);
-    return new ApiError(429, message, reason, null, { "retry-after": String(Math.max(1, Math.ceil(retryAfterS))) });
+    return new ServiceError("rate_limited", message, { code: reason, retryAfterS: Math.max(1, Math.ceil(retryAfterS)) });
   }
 }

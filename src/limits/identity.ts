@@ -1,4 +1,3 @@
-import type { FastifyRequest } from "fastify";
 import type { Actor } from "../auth/actor.ts";
 
 /**
@@ -13,14 +12,16 @@ export interface Identity {
   ip: string;
 }
 
-export function identityOf(request: FastifyRequest): Identity {
-  // `actor` is set by the auth hook; a server built without it treats everyone as anonymous.
-  const actor = (request.actor as Actor | undefined) ?? { kind: "anonymous" };
-  const ip = request.ip ?? request.socket.remoteAddress ?? "unknown";
-  if (actor.kind === "user") {
-    return { kind: "user", userId: actor.userId, apiKeyId: actor.apiKeyId, planId: actor.planId, ip };
+/**
+ * The identity of a request made by `actor` from `ip` (the client address as the transport sees
+ * it, after any trusted proxy). No actor (a server built without auth) counts as anonymous.
+ */
+export function identityOf(actor: Actor | null | undefined, ip: string | null | undefined): Identity {
+  const address = ip || "unknown";
+  if (actor?.kind === "user") {
+    return { kind: "user", userId: actor.userId, apiKeyId: actor.apiKeyId, planId: actor.planId, ip: address };
   }
-  return { kind: actor.kind, userId: null, apiKeyId: null, planId: null, ip };
+  return { kind: actor?.kind ?? "anonymous", userId: null, apiKeyId: null, planId: null, ip: address };
 }
 
 /** The fairness flow: one per user, else one per client IP. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import { limitsConfigSchema } from "./config.ts";
 import type { Identity } from "./identity.ts";
 import { Limits, type LimitsDeps } from "./limits.ts";
@@ -21,9 +21,9 @@ function build(config: Record<string, unknown>, deps: Partial<LimitsDeps> = {}) 
   return { limits, rejected };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ApiError> {
+async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
   const error = await promise.then(() => null, (e: unknown) => e);
-  assert.ok(error instanceof ApiError, `expected a refusal, got ${String(error)}`);
+  assert.ok(error instanceof ServiceError, `expected a refusal, got ${String(error)}`);
   return error;
 }
 
@@ -63,10 +63,10 @@ test("open completions are capped per IP and per API key (429), and a finished o
   const a = await limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" });
   const b = await limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" });
   const ipError = await refusal(limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" }));
-  assert.equal(ipError.status, 429);
+  assert.equal(ipError.kind, "rate_limited");
   assert.equal(ipError.code, "concurrency_ip");
   assert.match(ipError.message, /limit 2/);
-  assert.ok(Number(ipError.headers["retry-after"]) >= 1);
+  assert.ok(Number(ipError.retryAfterS) >= 1);
   b.finish({ completed: false });
   const c = await limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" });
   a.finish();
@@ -86,7 +86,7 @@ test("a request the queue refuses gives its concurrency place back", async () =>
   const { limits } = build({ ...quiet, maxConcurrentPerIp: 2, queue: { maxLength: 0 } });
   const running = await limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" });
   const full = await refusal(limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" }));
-  assert.equal(full.status, 503);
+  assert.equal(full.kind, "unavailable");
   assert.equal(full.code, "queue_full");
   assert.equal(limits.caps.count("ip:1.1.1.1"), 1);
   running.finish();
@@ -165,11 +165,11 @@ test("checkMessages names the limit and the message over it", () => {
   limits.checkMessages([{ content: "hello" }, { content: null }]);
   assert.throws(
     () => limits.checkMessages([{ content: "a" }, { content: "b" }, { content: "c" }]),
-    (e: unknown) => e instanceof ApiError && e.status === 400 && e.code === "too_many_messages" && e.param === "messages" && /3, the limit is 2/.test(e.message),
+    (e: unknown) => e instanceof ServiceError && e.kind === "invalid_request" && e.code === "too_many_messages" && e.param === "messages" && /3, the limit is 2/.test(e.message),
   );
   assert.throws(
     () => limits.checkMessages([{ content: "ok" }, { content: "too long" }]),
-    (e: unknown) => e instanceof ApiError && e.code === "message_too_long" && e.param === "messages[1].content" && /8 characters long; the limit is 5/.test(e.message),
+    (e: unknown) => e instanceof ServiceError && e.code === "message_too_long" && e.param === "messages[1].content" && /8 characters long; the limit is 5/.test(e.message),
   );
   assert.deepEqual(rejected, ["too_many_messages", "message_too_long"]);
 });

@@ -1,10 +1,9 @@
-import type { FastifyRequest } from "fastify";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import { AdmissionQueue, type QueueUpdate } from "./admissionQueue.ts";
 import { cachedAttackMode, limitsInForce } from "./attackMode.ts";
 import { ConcurrencyCaps } from "./concurrencyCaps.ts";
 import type { LimitsConfig } from "./config.ts";
-import { flowOf, identityOf, type Identity } from "./identity.ts";
+import { flowOf, type Identity } from "./identity.ts";
 import { RateLimits, type IpBucket, type RateVerdict } from "./rateLimits.ts";
 import { checkMessages } from "./requestHygiene.ts";
 import type { BucketStore } from "./tokenBucket.ts";
@@ -43,7 +42,7 @@ export interface CompletionPass {
   headers: Record<string, string>;
   /** True when the request waits in line: `ready` resolves once it may run. */
   queued: boolean;
-  /** Rejects with ApiError 503 (queue_timeout, shutting_down) or the signal's reason. */
+  /** Rejects with ServiceError unavailable (queue_timeout, shutting_down) or the signal's reason. */
   ready: Promise<void>;
   waitedMs(): number;
   /** The place in line now; null when running. */
@@ -60,7 +59,8 @@ export interface CompletionPass {
  *   - `admitCompletion` before generating (rate limits → concurrency caps → fair admission queue),
  *   - `consumeIp("auth-ip", ip)` on login, sign-up and code redemption,
  *   - `checkMessages` on a chat body.
- * Each refusal is an ApiError (429 or 503 with Retry-After) thrown before anything is written.
+ * Each refusal is a ServiceError (rate_limited or unavailable, with retryAfterS) thrown before
+ * anything is written. Whom a request counts against is `identityOf(actor, ip)` (./identity.ts).
  */
 export class Limits {
   readonly rates: RateLimits;
@@ -90,10 +90,6 @@ export class Limits {
     this.deps.observer?.rejected(reason);
   }
 
-  identify(request: FastifyRequest): Identity {
-    return identityOf(request);
-  }
-
   /** The limits now in force (tightened while attack mode is on). */
   async inForce(): Promise<LimitsConfig> {
     return limitsInForce(this.deps.config, await this.attackMode());
@@ -103,12 +99,12 @@ export class Limits {
     return this.attackMode();
   }
 
-  /** One attempt from `ip` against a per-IP bucket; throws ApiError 429 when over the rate. */
+  /** One attempt from `ip` against a per-IP bucket; throws ServiceError rate_limited when over the rate. */
   async consumeIp(bucket: IpBucket, ip: string): Promise<RateVerdict> {
     return this.rates.consumeIp(bucket, ip, await this.inForce());
   }
 
-  /** Throws ApiError 400 naming the message when a chat body is over the configured bounds. */
+  /** Throws ServiceError invalid_request naming the message when a chat body is over the configured bounds. */
   checkMessages(messages: ReadonlyArray<{ content?: string | null }>): void {
     checkMessages(messages, this.deps.config, (reason) => this.deps.observer?.rejected(reason));
   }
@@ -117,7 +113,7 @@ export class Limits {
     const limits = await this.inForce();
     const { identity } = request;
     const verdict = await this.rates.admitCompletion(identity, limits);
-    if (this.draining) throw new ApiError(503, "The server is shutting down. Please retry shortly.", "shutting_down", null, { "retry-after": "5" });
+    if (this.draining) throw new ServiceError("unavailable", "The server is shutting down. Please retry shortly.", { code: "shutting_down", retryAfterS: 5 });
     const queue = this.queueFor(request.model);
     const releaseCaps = this.caps.acquire(
       identity,

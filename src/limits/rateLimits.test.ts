@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import { limitsInForce } from "./attackMode.ts";
 import { limitsConfigSchema, type LimitsConfig } from "./config.ts";
 import type { Identity } from "./identity.ts";
@@ -26,9 +26,9 @@ function setup(overrides: Record<string, unknown>) {
   return { rates, limits, rejected, store, advance: (ms: number) => (now += ms) };
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ApiError> {
+async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
   const error = await promise.then(() => null, (e: unknown) => e);
-  assert.ok(error instanceof ApiError, "expected a refusal");
+  assert.ok(error instanceof ServiceError, "expected a refusal");
   return error;
 }
 
@@ -41,10 +41,10 @@ test("per IP without an account: requests per minute, then 429 with Retry-After 
   assert.equal(first.headers["x-ratelimit-limit-requests"], "2");
   await rates.admitCompletion(anonymous("1.1.1.1"), limits);
   const error = await refusal(rates.admitCompletion(anonymous("1.1.1.1"), limits));
-  assert.equal(error.status, 429);
+  assert.equal(error.kind, "rate_limited");
   assert.equal(error.code, "rate_limit_requests");
-  assert.equal(error.headers["retry-after"], "30");
-  assert.equal(error.headers["x-ratelimit-remaining"], "0");
+  assert.equal(error.retryAfterS, 30);
+  assert.equal(error.meta["x-ratelimit-remaining"], "0");
   assert.match(error.message, /your address: 2 requests per minute/);
   assert.deepEqual(rejected, ["rate_limit_requests"]);
   // Another address is not affected.
@@ -60,7 +60,7 @@ test("tokens per minute are charged after the fact; a bucket in debt refuses the
   await rates.chargeTokens(who, limits, 900);
   const error = await refusal(rates.admitCompletion(who, limits));
   assert.equal(error.code, "rate_limit_tokens");
-  assert.equal(error.headers["retry-after"], "31"); // 300 in debt, 10 per second, plus the first token
+  assert.equal(error.retryAfterS, 31); // 300 in debt, 10 per second, plus the first token
   advance(31_000);
   await rates.admitCompletion(who, limits);
   await store.close();
@@ -109,10 +109,10 @@ test("per-IP buckets for sign-in attempts and for any request", async () => {
   await rates.consumeIp("auth-ip", "9.9.9.9", limits);
   await rates.consumeIp("auth-ip", "9.9.9.9", limits);
   const error = await refusal(rates.consumeIp("auth-ip", "9.9.9.9", limits));
-  assert.equal(error.status, 429);
+  assert.equal(error.kind, "rate_limited");
   assert.equal(error.code, "rate_limit_auth");
   assert.match(error.message, /sign-in attempts/);
-  assert.ok(Number(error.headers["retry-after"]) >= 1);
+  assert.ok(Number(error.retryAfterS) >= 1);
   // 0 switches a bucket off.
   for (let i = 0; i < 50; i++) await rates.consumeIp("http-ip", "9.9.9.9", limits);
   assert.deepEqual(rejected, ["rate_limit_auth"]);

@@ -1,4 +1,4 @@
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 import type { LimitsConfig } from "./config.ts";
 import type { Identity } from "./identity.ts";
 import type { BucketOutcome, BucketRule, BucketStore } from "./tokenBucket.ts";
@@ -36,7 +36,7 @@ export class RateLimits {
     private readonly onRejected: (reason: RateRejection) => void = () => undefined,
   ) {}
 
-  /** Throws ApiError 429 (Retry-After, x-ratelimit-*) when any bucket of `identity` is empty. */
+  /** Throws ServiceError rate_limited (retryAfterS; x-ratelimit-* in meta) when any bucket of `identity` is empty. */
   async admitCompletion(identity: Identity, limits: LimitsConfig): Promise<RateVerdict> {
     const buckets = bucketsOf(identity, limits);
     const outcomes = await Promise.all(buckets.map((b) => this.store.take(b.key, b.kind === "requests" ? 1 : 0, b.rule)));
@@ -48,9 +48,10 @@ export class RateLimits {
     const reason: RateRejection = bucket.kind === "requests" ? "rate_limit_requests" : "rate_limit_tokens";
     this.onRejected(reason);
     const what = bucket.kind === "requests" ? `${bucket.rule.capacity} requests per minute` : `${bucket.rule.capacity} tokens per minute`;
-    throw new ApiError(429, `Rate limit reached for ${bucket.subject}: ${what}. Please retry after ${seconds(retryAfterMs)} s.`, reason, null, {
-      ...headers,
-      "retry-after": String(seconds(retryAfterMs)),
+    throw new ServiceError("rate_limited", `Rate limit reached for ${bucket.subject}: ${what}. Please retry after ${seconds(retryAfterMs)} s.`, {
+      code: reason,
+      retryAfterS: seconds(retryAfterMs),
+      meta: headers,
     });
   }
 
@@ -63,7 +64,7 @@ export class RateLimits {
 
   /**
    * One attempt against a per-IP bucket: "auth-ip" for login, sign-up and code redemption,
-   * "http-ip" for any request. Throws ApiError 429 with Retry-After when the IP is over its rate.
+   * "http-ip" for any request. Throws ServiceError rate_limited (retryAfterS) when the IP is over its rate.
    */
   async consumeIp(bucket: IpBucket, ip: string, limits: LimitsConfig): Promise<RateVerdict> {
     const perMinute = bucket === "auth-ip" ? limits.authPerIpPerMinute : limits.httpPerIpPerMinute;
@@ -79,9 +80,10 @@ export class RateLimits {
     const reason: RateRejection = bucket === "auth-ip" ? "rate_limit_auth" : "rate_limit_ip";
     this.onRejected(reason);
     const what = bucket === "auth-ip" ? "sign-in attempts" : "requests";
-    throw new ApiError(429, `Too many ${what} from your address (${perMinute} per minute). Please retry after ${seconds(outcome.retryAfterMs)} s.`, reason, null, {
-      ...headers,
-      "retry-after": String(seconds(outcome.retryAfterMs)),
+    throw new ServiceError("rate_limited", `Too many ${what} from your address (${perMinute} per minute). Please retry after ${seconds(outcome.retryAfterMs)} s.`, {
+      code: reason,
+      retryAfterS: seconds(outcome.retryAfterMs),
+      meta: headers,
     });
   }
 }
@@ -138,7 +140,7 @@ function rateHeaders(buckets: AppliedBucket[], outcomes: BucketOutcome[]): Recor
   return headers;
 }
 
-/** Retry-After: whole seconds, at least 1. */
+/** Retry-after: whole seconds, at least 1. */
 function seconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }

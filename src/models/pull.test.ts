@@ -6,8 +6,8 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { statePath } from "./download.ts";
 import { ModelError } from "./errors.ts";
 import { pullModel, type PullOptions } from "./pull.ts";
-import { writeTinyModel } from "./testFixtures.ts";
-import { FakeHub } from "./testServer.ts";
+import { writeTinyModel } from "../../test/support/modelFixtures.ts";
+import { FakeHub } from "../../test/support/hubServer.ts";
 
 let work: string;
 let goodModel: Buffer;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ModelError } from "./errors.ts";
 import { listModels, resolveModelPath, validateModelName } from "./registry.ts";
-import { writeTinyModel } from "./testFixtures.ts";
+import { writeTinyModel } from "../../test/support/modelFixtures.ts";
 
 let work: string;
 let modelsDir: string;

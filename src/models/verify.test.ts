@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { writeTinyModel } from "./testFixtures.ts";
+import { writeTinyModel } from "../../test/support/modelFixtures.ts";
 import { verifyGguf } from "./verify.ts";
 
 let work: string;

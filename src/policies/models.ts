@@ -1,21 +1,45 @@
-import { definePolicy } from "./policy.ts";
+import { ServiceError } from "../errors.ts";
+import { definePolicy, type SignedInActor } from "./policy.ts";
 
-// Models are shared, but an API key may be scoped to some of them: to that key the others don't
-// exist (404, the same as a model that isn't served).
+/**
+ * Who may use which model — the one decision, for /v1/models, completions, the web app's model
+ * picker and billing alike. Two things limit it:
+ * - an API key scoped to some models: to that key the others don't exist (404, the same as a
+ *   model that isn't served);
+ * - the caller's plan: a model outside it is visible but refused (403 model_not_allowed), so a
+ *   user learns to change plan rather than wonder whether the model exists.
+ */
+export interface ModelSubject {
+  id: string;
+  /** The caller's plan; null for callers without one (the local operator) or when plans are off. */
+  plan: { name: string; allowedModels: readonly string[] | null } | null;
+}
+
 declare module "./policy.ts" {
   interface PolicyRegistry {
-    model: { subject: string; objectActions: "read" | "use"; classActions: never };
+    model: { subject: ModelSubject; objectActions: "read" | "use"; classActions: never };
   }
 }
 
-function inScope(actor: Parameters<import("./policy.ts").ObjectRule<string>>[0], model: string): boolean {
+function inScope(actor: SignedInActor, model: ModelSubject): boolean {
   if (actor.kind === "local") return true;
-  return actor.modelScope == null || actor.modelScope.includes(model);
+  return actor.modelScope == null || actor.modelScope.includes(model.id);
+}
+
+function inPlan(model: ModelSubject): boolean {
+  return model.plan === null || model.plan.allowedModels === null || model.plan.allowedModels.includes(model.id);
 }
 
 definePolicy("model", {
   label: "Model",
   notFoundCode: "model_not_found",
   notFoundParam: "model",
-  object: { read: inScope, use: inScope },
+  object: { read: inScope, use: (actor, model) => inScope(actor, model) && inPlan(model) },
+  denied: {
+    use: (_actor, model) =>
+      new ServiceError("forbidden", `Your plan (${model.plan?.name ?? "none"}) does not include the model '${model.id}'.`, {
+        code: "model_not_allowed",
+        param: "model",
+      }),
+  },
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Actor, UserActor } from "../auth/actor.ts";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError, type ErrorKind } from "../errors.ts";
 import { authorize, can, requireUser } from "./index.ts";
 
 const alice: UserActor = { kind: "user", userId: "a", role: "user", apiKeyId: null, sessionId: "s1", planId: "free" };
@@ -10,28 +10,28 @@ const root: UserActor = { kind: "user", userId: "r", role: "admin", apiKeyId: nu
 const anonymous: Actor = { kind: "anonymous" };
 const local: Actor = { kind: "local" };
 
-function statusOf(run: () => void): number | "allowed" {
+function refusalOf(run: () => void): ErrorKind | "allowed" {
   try {
     run();
     return "allowed";
   } catch (error) {
-    assert.ok(error instanceof ApiError, `expected an ApiError, got ${String(error)}`);
-    return error.status;
+    assert.ok(error instanceof ServiceError, `expected a ServiceError, got ${String(error)}`);
+    return error.kind;
   }
 }
 
 test("API keys: the owner may do anything; anyone else, admins included, finds nothing (404)", () => {
   const key = { user_id: "a" };
   for (const action of ["apiKey.read", "apiKey.update", "apiKey.delete"] as const) {
-    assert.equal(statusOf(() => authorize(alice, action, key)), "allowed", action);
-    assert.equal(statusOf(() => authorize(bob, action, key)), 404, action);
-    assert.equal(statusOf(() => authorize(root, action, key)), 404, action);
-    assert.equal(statusOf(() => authorize(local, action, key)), 404, action);
-    assert.equal(statusOf(() => authorize(anonymous, action, key)), 401, action);
+    assert.equal(refusalOf(() => authorize(alice, action, key)), "allowed", action);
+    assert.equal(refusalOf(() => authorize(bob, action, key)), "not_found", action);
+    assert.equal(refusalOf(() => authorize(root, action, key)), "not_found", action);
+    assert.equal(refusalOf(() => authorize(local, action, key)), "not_found", action);
+    assert.equal(refusalOf(() => authorize(anonymous, action, key)), "unauthenticated", action);
   }
-  assert.equal(statusOf(() => authorize(alice, "apiKey.create")), "allowed");
-  assert.equal(statusOf(() => authorize(local, "apiKey.create")), 403);
-  assert.equal(statusOf(() => authorize(anonymous, "apiKey.list")), 401);
+  assert.equal(refusalOf(() => authorize(alice, "apiKey.create")), "allowed");
+  assert.equal(refusalOf(() => authorize(local, "apiKey.create")), "forbidden");
+  assert.equal(refusalOf(() => authorize(anonymous, "apiKey.list")), "unauthenticated");
 });
 
 test("a missing object answers exactly like somebody else's: 404 with the same body", () => {
@@ -39,61 +39,81 @@ test("a missing object answers exactly like somebody else's: 404 with the same b
     try {
       authorize(bob, "apiKey.delete", subject);
     } catch (error) {
-      return error as ApiError;
+      return error as ServiceError;
     }
     assert.fail("expected a refusal");
   };
   const missing = errorOf(undefined);
   const foreign = errorOf({ user_id: "a" });
-  assert.deepEqual([missing.status, missing.message, missing.code], [foreign.status, foreign.message, foreign.code]);
+  assert.deepEqual([missing.kind, missing.message, missing.code, missing.param], [foreign.kind, foreign.message, foreign.code, foreign.param]);
 });
 
 test("users: self-read is allowed but admin actions on oneself are 403; others are 404; admins manage all", () => {
-  assert.equal(statusOf(() => authorize(alice, "user.read", { id: "a" })), "allowed");
-  assert.equal(statusOf(() => authorize(alice, "user.disable", { id: "a" })), 403);
-  assert.equal(statusOf(() => authorize(alice, "user.read", { id: "b" })), 404);
-  assert.equal(statusOf(() => authorize(alice, "user.setRole", { id: "b" })), 404);
-  assert.equal(statusOf(() => authorize(root, "user.disable", { id: "b" })), "allowed");
-  assert.equal(statusOf(() => authorize(alice, "user.list")), 403);
-  assert.equal(statusOf(() => authorize(root, "user.list")), "allowed");
+  assert.equal(refusalOf(() => authorize(alice, "user.read", { id: "a" })), "allowed");
+  assert.equal(refusalOf(() => authorize(alice, "user.disable", { id: "a" })), "forbidden");
+  assert.equal(refusalOf(() => authorize(alice, "user.read", { id: "b" })), "not_found");
+  assert.equal(refusalOf(() => authorize(alice, "user.setRole", { id: "b" })), "not_found");
+  assert.equal(refusalOf(() => authorize(root, "user.disable", { id: "b" })), "allowed");
+  assert.equal(refusalOf(() => authorize(alice, "user.list")), "forbidden");
+  assert.equal(refusalOf(() => authorize(root, "user.list")), "allowed");
 });
 
 test("admin-only resources: 403 for the class, 404 for each object, to non-admins", () => {
-  assert.equal(statusOf(() => authorize(alice, "accessCode.list")), 403);
-  assert.equal(statusOf(() => authorize(alice, "accessCode.create")), 403);
-  assert.equal(statusOf(() => authorize(alice, "accessCode.read", { id: "c" })), 404);
-  assert.equal(statusOf(() => authorize(alice, "accessCode.revoke", { id: "c" })), 404);
-  assert.equal(statusOf(() => authorize(root, "accessCode.revoke", { id: "c" })), "allowed");
-  assert.equal(statusOf(() => authorize(alice, "settings.update")), 403);
-  assert.equal(statusOf(() => authorize(alice, "auditLog.list")), 403);
-  assert.equal(statusOf(() => authorize(root, "settings.update")), "allowed");
+  assert.equal(refusalOf(() => authorize(alice, "accessCode.list")), "forbidden");
+  assert.equal(refusalOf(() => authorize(alice, "accessCode.create")), "forbidden");
+  assert.equal(refusalOf(() => authorize(alice, "accessCode.read", { id: "c" })), "not_found");
+  assert.equal(refusalOf(() => authorize(alice, "accessCode.revoke", { id: "c" })), "not_found");
+  assert.equal(refusalOf(() => authorize(root, "accessCode.revoke", { id: "c" })), "allowed");
+  assert.equal(refusalOf(() => authorize(alice, "settings.update")), "forbidden");
+  assert.equal(refusalOf(() => authorize(alice, "auditLog.list")), "forbidden");
+  assert.equal(refusalOf(() => authorize(root, "settings.update")), "allowed");
 });
 
 test("sessions belong to their user", () => {
   assert.equal(can(alice, "session.delete", { user_id: "a" }), true);
   assert.equal(can(bob, "session.delete", { user_id: "a" }), false);
-  assert.equal(statusOf(() => authorize(bob, "session.delete", { user_id: "a" })), 404);
+  assert.equal(refusalOf(() => authorize(bob, "session.delete", { user_id: "a" })), "not_found");
 });
 
 test("models: a key's model scope hides the others (404 on 'model'); no scope allows all", () => {
   const scoped: UserActor = { ...bob, modelScope: ["m1"] };
-  assert.equal(can(scoped, "model.use", "m1"), true);
-  assert.equal(can(scoped, "model.use", "m2"), false);
-  assert.equal(can(bob, "model.use", "m2"), true);
-  assert.equal(can(local, "model.use", "m2"), true);
+  const model = (id: string) => ({ id, plan: null });
+  assert.equal(can(scoped, "model.use", model("m1")), true);
+  assert.equal(can(scoped, "model.use", model("m2")), false);
+  assert.equal(can(bob, "model.use", model("m2")), true);
+  assert.equal(can(local, "model.use", model("m2")), true);
   try {
-    authorize(scoped, "model.use", "m2");
+    authorize(scoped, "model.use", model("m2"));
     assert.fail("expected a refusal");
   } catch (error) {
-    assert.ok(error instanceof ApiError);
-    assert.deepEqual([error.status, error.code, error.param], [404, "model_not_found", "model"]);
+    assert.ok(error instanceof ServiceError);
+    assert.deepEqual([error.kind, error.code, error.param], ["not_found", "model_not_found", "model"]);
   }
+});
+
+test("models: the plan limits use (403 model_not_allowed naming the plan) but not visibility", () => {
+  const plan = { name: "Free", allowedModels: ["m1"] };
+  assert.equal(can(bob, "model.use", { id: "m1", plan }), true);
+  assert.equal(can(bob, "model.use", { id: "m2", plan }), false);
+  assert.equal(can(bob, "model.read", { id: "m2", plan }), true);
+  assert.equal(can(bob, "model.use", { id: "m2", plan: { name: "Pro", allowedModels: null } }), true);
+  try {
+    authorize(bob, "model.use", { id: "m2", plan });
+    assert.fail("expected a refusal");
+  } catch (error) {
+    assert.ok(error instanceof ServiceError);
+    assert.deepEqual([error.kind, error.code, error.param], ["forbidden", "model_not_allowed", "model"]);
+    assert.match(error.message, /Your plan \(Free\) does not include the model 'm2'/);
+  }
+  // A key's scope still wins: out of scope is not found, whatever the plan says.
+  const scoped: UserActor = { ...bob, modelScope: ["m1"] };
+  assert.equal(refusalOf(() => authorize(scoped, "model.use", { id: "m2", plan: { name: "Pro", allowedModels: null } })), "not_found");
 });
 
 test("requireUser: the account behind the actor, or 401", () => {
   assert.equal(requireUser(alice), alice);
-  assert.equal(statusOf(() => requireUser(local)), 401);
-  assert.equal(statusOf(() => requireUser(anonymous)), 401);
+  assert.equal(refusalOf(() => requireUser(local)), "unauthenticated");
+  assert.equal(refusalOf(() => requireUser(anonymous)), "unauthenticated");
 });
 
 test("asking about an action no policy defines is a programming error, not a refusal", () => {

@@ -1,5 +1,5 @@
 import type { Actor, AnonymousActor, UserActor } from "../auth/actor.ts";
-import { ApiError } from "../http/errors.ts";
+import { ServiceError } from "../errors.ts";
 
 /**
  * The machinery behind `authorize` / `can`, in the spirit of Outline's `server/policies`: each
@@ -17,12 +17,12 @@ import { ApiError } from "../http/errors.ts";
  *
  * and index.ts imports the file. Then `authorize(actor, "apiKey.delete", row)` type-checks `row`.
  *
- * How a refusal answers (the same for every resource):
- * - an anonymous actor gets 401;
+ * How a refusal answers (the same for every resource; a ServiceError, HTTP status in brackets):
+ * - an anonymous actor gets `unauthenticated` (401);
  * - object actions (`read`, `update`, … on one row): a missing row, or a row the actor may not
- *   `read`, answers 404 — the same answer whether or not it exists, so ids leak nothing; a row the
- *   actor may read but not change answers 403;
- * - class actions (`create`, `list`, … with no row): 403.
+ *   `read`, answers `not_found` (404) — the same answer whether or not it exists, so ids leak
+ *   nothing; a row the actor may read but not change answers `forbidden` (403);
+ * - class actions (`create`, `list`, … with no row): `forbidden` (403).
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface PolicyRegistry {}
@@ -53,6 +53,11 @@ export interface PolicyDefinition<R extends Resource> {
   /** Must contain `read`: what the actor may not read does not exist for them. */
   object: Record<ObjectActionsOf<R> | "read", ObjectRule<SubjectOfResource<R>>>;
   class?: Record<ClassActionsOf<R>, ClassRule>;
+  /**
+   * The refusal for an object the actor sees but may not act on, when a generic 403 would not
+   * tell them why (a model their plan does not include).
+   */
+  denied?: Partial<Record<ObjectActionsOf<R>, (actor: SignedInActor, subject: SubjectOfResource<R>) => ServiceError>>;
 }
 
 interface StoredPolicy {
@@ -61,6 +66,7 @@ interface StoredPolicy {
   notFoundParam: string | null;
   object: Record<string, ObjectRule<unknown>>;
   class: Record<string, ClassRule>;
+  denied: Record<string, (actor: SignedInActor, subject: unknown) => ServiceError>;
 }
 
 const policies = new Map<string, StoredPolicy>();
@@ -73,6 +79,7 @@ export function definePolicy<R extends Resource>(resource: R, definition: Policy
     notFoundParam: definition.notFoundParam ?? null,
     object: definition.object as Record<string, ObjectRule<unknown>>,
     class: (definition.class ?? {}) as Record<string, ClassRule>,
+    denied: (definition.denied ?? {}) as Record<string, (actor: SignedInActor, subject: unknown) => ServiceError>,
   });
 }
 
@@ -84,8 +91,9 @@ export function can(actor: Actor, action: string, subject?: unknown): boolean {
 }
 
 /**
- * Throws the ApiError that `actor` deserves unless it may do `action`: 401 for anonymous, 404 for
- * objects it may not see (or that don't exist), 403 for what it sees but may not do.
+ * Throws the ServiceError that `actor` deserves unless it may do `action`: unauthenticated for
+ * anonymous, not_found for objects it may not see (or that don't exist), forbidden for what it
+ * sees but may not do.
  */
 export function authorize<A extends ObjectAction>(
   actor: Actor,
@@ -98,7 +106,7 @@ export function authorize(actor: Actor, action: string, subject?: unknown): void
   if (error) throw error;
 }
 
-function decide(actor: Actor, action: string, subject: unknown, hasSubject: boolean): ApiError | null {
+function decide(actor: Actor, action: string, subject: unknown, hasSubject: boolean): ServiceError | null {
   const [resource, verb] = splitAction(action);
   const policy = policies.get(resource);
   if (!policy) throw new Error(`no policy is defined for ${resource} (import it from src/policies/index.ts)`);
@@ -112,9 +120,10 @@ function decide(actor: Actor, action: string, subject: unknown, hasSubject: bool
   const read = policy.object.read;
   if (!rule || !read) throw new Error(`${action} is not an object action of the ${resource} policy`);
   if (subject === null || subject === undefined || !read(actor, subject)) {
-    return new ApiError(404, `${policy.label} not found`, policy.notFoundCode, policy.notFoundParam);
+    return new ServiceError("not_found", `${policy.label} not found`, { code: policy.notFoundCode, param: policy.notFoundParam });
   }
-  return rule(actor, subject) ? null : forbidden(action);
+  if (rule(actor, subject)) return null;
+  return policy.denied[verb]?.(actor, subject) ?? forbidden(action);
 }
 
 function splitAction(action: string): [string, string] {
@@ -125,17 +134,17 @@ function splitAction(action: string): [string, string] {
 
 /**
  * The signed-in account behind `actor`, for routes that act on "my" things (list my keys…): 401 for
- * anonymous and for the local single-user actor, which has no account.
+ * anonymous and for the local single-user actor, which has no account (unauthenticated).
  */
 export function requireUser(actor: Actor): UserActor {
   if (actor.kind !== "user") throw unauthenticated();
   return actor;
 }
 
-export function unauthenticated(): ApiError {
-  return new ApiError(401, "Authentication required: sign in, or send an API key as 'Authorization: Bearer <key>'.", "unauthenticated");
+export function unauthenticated(): ServiceError {
+  return new ServiceError("unauthenticated", "Authentication required: sign in, or send an API key as 'Authorization: Bearer <key>'.", { code: "unauthenticated" });
 }
 
-function forbidden(action: string): ApiError {
-  return new ApiError(403, `You are not allowed to do this (${action}).`, "forbidden");
+function forbidden(action: string): ServiceError {
+  return new ServiceError("forbidden", `You are not allowed to do this (${action}).`, { code: "forbidden" });
 }

@@ -1,9 +1,10 @@
-import type { ReplyEvent } from "../chat/conversationReplies.ts";
+import type { ReplyEvent } from "../chat/replyEvents.ts";
 import type { Conversation, Message } from "../chat/conversations.ts";
+import type { ConversationView, MessageView, ReplyEventView } from "./conversationTypes.ts";
 import { isoTime } from "./time.ts";
 
 /** A conversation as its owner sees it in the sidebar. */
-export function presentConversation(c: Conversation) {
+export function presentConversation(c: Conversation): ConversationView {
   return {
     id: c.id,
     title: c.title,
@@ -14,7 +15,7 @@ export function presentConversation(c: Conversation) {
   };
 }
 
-export function presentMessage(m: Message) {
+export function presentMessage(m: Message): MessageView {
   return {
     id: m.id,
     conversation_id: m.conversation_id,
@@ -38,7 +39,7 @@ export function presentMessage(m: Message) {
 }
 
 /** One event of the web app's reply stream, messages presented like everywhere else. */
-export function presentReplyEvent(event: ReplyEvent) {
+export function presentReplyEvent(event: ReplyEvent): ReplyEventView {
   switch (event.type) {
     case "start":
       return {

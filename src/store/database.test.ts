@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { connect, createServer, type AddressInfo, type Socket } from "node:net";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import pg from "pg";
 import { forEachDatabase, openTestStore } from "../../test/support/databases.ts";
 import { postgresUrlOrSkip } from "../../test/support/services.ts";
 import { openDatabase, redactUrl, SQLITE_FILE_NAME, type OpenDatabaseOptions } from "./database.ts";
+import { DatabaseUnavailableError } from "./errors.ts";
 import { migrations } from "./migrations/index.ts";
 
 const MIGRATION_NAMES = Object.keys(migrations);
@@ -212,6 +214,140 @@ test("openDatabase explains a bad URL, a bad schema and an unreachable server", 
     assert.doesNotMatch(err.message, /secret/);
     return true;
   });
+});
+
+forEachDatabase("ping: the database answers, at this build's latest migration", async (store) => {
+  const health = await store.ping();
+  assert.equal(health.ok, true, health.error);
+  assert.equal(health.dialect, store.dialect);
+  assert.equal(health.migration, MIGRATION_NAMES.at(-1));
+  assert.ok(typeof health.latencyMs === "number" && health.latencyMs >= 0);
+});
+
+forEachDatabase("ping: a database re-created empty is reported, not taken for healthy", async (store) => {
+  if (store.dialect === "postgres") {
+    // As if the database had been dropped and created again: our schema and every table are gone.
+    await sql`drop schema ${sql.id(store.options.schema!)} cascade`.execute(store.db);
+  } else {
+    await sql`drop table kysely_migration`.execute(store.db);
+  }
+  const health = await store.ping();
+  assert.equal(health.ok, false);
+  assert.equal(health.migration, null);
+  assert.match(health.error ?? "", /holds no Sputnik tables .*re-created or restored empty/);
+});
+
+test("PostgreSQL: connections carry the configured statement_timeout and application_name", async (t) => {
+  const base = await openTestStore(t, "postgres");
+  if (!base) return;
+  const setting = async (db: typeof base.db, name: string) => (await sql.raw<{ v: string }>(`select current_setting('${name}') as v`).execute(db)).rows[0]?.v;
+  assert.equal(await setting(base.db, "statement_timeout"), "30s", "default");
+  assert.equal(await setting(base.db, "application_name"), "sputnik");
+  const tuned = await openDatabase({ ...base.options, statementTimeoutMs: 1234, applicationName: "sputnik-tuned" });
+  try {
+    assert.equal(await setting(tuned.db, "statement_timeout"), "1234ms");
+    assert.equal(await setting(tuned.db, "application_name"), "sputnik-tuned");
+  } finally {
+    await tuned.close();
+  }
+});
+
+test("PostgreSQL: a statement over statement_timeout and a query over query_timeout are retryable unavailable errors", async (t) => {
+  const base = await openTestStore(t, "postgres");
+  if (!base) return;
+  const slowServer = await openDatabase({ ...base.options, statementTimeoutMs: 200 });
+  const hungServer = await openDatabase({ ...base.options, statementTimeoutMs: 0, queryTimeoutMs: 300, poolSize: 1 });
+  t.after(() => Promise.all([slowServer.close(), hungServer.close()]));
+  await assert.rejects(sql`select pg_sleep(3)`.execute(slowServer.db), (err: Error) => {
+    assert.ok(err instanceof DatabaseUnavailableError);
+    assert.equal(err.code, "database_unavailable");
+    assert.match(String((err.cause as Error).message), /statement timeout/);
+    return true;
+  });
+  const started = Date.now();
+  await assert.rejects(sql`select pg_sleep(3)`.execute(hungServer.db), (err: Error) => err instanceof DatabaseUnavailableError && /Query read timeout/.test(String((err.cause as Error).message)));
+  assert.ok(Date.now() - started < 2_000, "the client stopped waiting");
+  // With one connection in the pool, the next query only runs at once if the timed-out connection
+  // (its pg_sleep still running) was thrown away rather than handed out again.
+  const next = Date.now();
+  assert.deepEqual((await sql<{ one: number }>`select 1 as one`.execute(hungServer.db)).rows, [{ one: 1 }]);
+  assert.ok(Date.now() - next < 1_500, `the next query waited ${Date.now() - next} ms`);
+});
+
+test("PostgreSQL: connections killed by the server are errors of the query, never of the process; the pool recovers", async (t) => {
+  const base = await openTestStore(t, "postgres");
+  if (!base) return;
+  const applicationName = `sputnik-kill-${randomBytes(4).toString("hex")}`;
+  const store = await openDatabase({ ...base.options, applicationName, poolSize: 3 });
+  t.after(() => store.close());
+  const admin = new pg.Client({ connectionString: base.options.url });
+  await admin.connect();
+  t.after(() => admin.end());
+  const kill = () => admin.query("select pg_terminate_backend(pid) from pg_stat_activity where application_name = $1", [applicationName]);
+
+  // One connection busy in a query, others idle in the pool: both kinds die.
+  await Promise.all([1, 2, 3].map(() => sql`select 1`.execute(store.db)));
+  const busy = sql`select pg_sleep(5)`.execute(store.db);
+  await new Promise((r) => setTimeout(r, 200));
+  await kill();
+  await assert.rejects(busy, (err: Error) => err instanceof DatabaseUnavailableError && (err as DatabaseUnavailableError).retryAfterS! >= 1);
+  await new Promise((r) => setTimeout(r, 100)); // let the idle connections see their end
+  assert.deepEqual((await sql<{ one: number }>`select 1 as one`.execute(store.db)).rows, [{ one: 1 }]);
+  assert.equal((await store.ping()).ok, true);
+});
+
+test("ping: a PostgreSQL that stopped answering fails the check within its time limit", async (t) => {
+  const url = await postgresUrlOrSkip(t);
+  if (!url) return;
+  // A proxy to the real server that can go silent: connections stay open, bytes stop flowing.
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const proxy = createServer((inbound) => {
+    const target = new URL(url);
+    const outbound = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [inbound, outbound]) {
+      sockets.add(s);
+      s.on("error", () => {});
+      s.on("close", () => (inbound.destroy(), outbound.destroy()));
+    }
+    inbound.on("data", (d) => void (silent || outbound.write(d)));
+    outbound.on("data", (d) => void (silent || inbound.write(d)));
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    proxy.close();
+  });
+  const proxied = new URL(url);
+  proxied.port = String((proxy.address() as AddressInfo).port);
+  const store = await openDatabase({ url: proxied.toString(), dataDir: tmpdir(), healthTimeoutMs: 300, connectTimeoutMs: 500, queryTimeoutMs: 1_000 });
+  t.after(() => store.close());
+  assert.equal((await store.ping()).ok, true);
+  silent = true;
+  const started = Date.now();
+  const health = await store.ping();
+  assert.equal(health.ok, false);
+  assert.match(health.error ?? "", /PostgreSQL at postgres:\/\/.* is unreachable: no answer within 300 ms/);
+  assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`);
+  await assert.rejects(sql`select 1`.execute(store.db), DatabaseUnavailableError);
+  silent = false;
+  // New connections work again at once; the hung ones were thrown away after their timeout.
+  for (let i = 0; ; i++) {
+    if ((await store.ping()).ok) break;
+    assert.ok(i < 20, "ping green again after the server answers");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+});
+
+test("SQLite: busy_timeout is configurable", async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), "sputnik-test-"));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  const store = await openDatabase({ dataDir, busyTimeoutMs: 1234 });
+  try {
+    assert.equal((await sql.raw<{ timeout: number }>("pragma busy_timeout").execute(store.db)).rows[0]?.timeout, 1234);
+  } finally {
+    await store.close();
+  }
 });
 
 test("redactUrl hides only the password", () => {

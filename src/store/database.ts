@@ -1,9 +1,10 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient } from "kysely";
 import pg from "pg";
-import { migrationProvider } from "./migrations/index.ts";
+import { classifyDatabaseError, toDatabaseError } from "./errors.ts";
+import { migrationProvider, migrations } from "./migrations/index.ts";
 import type { Database } from "./schema.ts";
 
 export type Dialect = "sqlite" | "postgres";
@@ -11,8 +12,25 @@ export type Dialect = "sqlite" | "postgres";
 export interface Store {
   db: Kysely<Database>;
   dialect: Dialect;
+  /**
+   * Checks the database really answers (within `timeoutMs`, default `healthTimeoutMs`) and still
+   * holds Sputnik's schema at the version this build migrated it to. Never throws.
+   */
+  ping(timeoutMs?: number): Promise<DatabaseHealth>;
   /** Closes the SQLite file or drains the PostgreSQL pool. */
   close(): Promise<void>;
+}
+
+/** What `Store.ping` found, as /health shows it. */
+export interface DatabaseHealth {
+  ok: boolean;
+  dialect: Dialect;
+  /** Round trip of the check, when the database answered. */
+  latencyMs?: number;
+  /** The latest migration recorded in the database (null: none, the tables are gone). */
+  migration?: string | null;
+  /** What is wrong, in words an operator can act on; absent when ok. */
+  error?: string;
 }
 
 /** The slice of a pino logger the store uses; a pino `Logger` fits as is. */
@@ -29,23 +47,68 @@ export interface OpenDatabaseOptions {
   dataDir: string;
   /** PostgreSQL only: the schema to use (created if missing, put first on the search_path). */
   schema?: string;
-  /** PostgreSQL only: pool size. */
+  /** PostgreSQL only: pool size (default 10). */
   poolSize?: number;
+  /** PostgreSQL: opening a connection or waiting for a free one, at most (default 5 s). */
+  connectTimeoutMs?: number;
+  /** PostgreSQL: server-side `statement_timeout` of serving connections (default 30 s; 0 = none). */
+  statementTimeoutMs?: number;
+  /** PostgreSQL: client-side wait for a query's answer (default 35 s; 0 = none). */
+  queryTimeoutMs?: number;
+  /** PostgreSQL: unused pooled connections close after this (default 30 s; 0 = never). */
+  idleTimeoutMs?: number;
+  /** PostgreSQL: TCP keep-alive (default on). */
+  keepAlive?: boolean;
+  /** PostgreSQL: `application_name` (default "sputnik"). */
+  applicationName?: string;
+  /** SQLite: `busy_timeout` (default 5 s). */
+  busyTimeoutMs?: number;
+  /** Default time limit of `Store.ping` (default 2 s). */
+  healthTimeoutMs?: number;
   logger?: StoreLogger;
+  /**
+   * Migrate only up to this migration (its name in migrations/index.ts) instead of the latest:
+   * for tests of a later migration on data written at an earlier version. Opening again without
+   * it migrates the rest.
+   */
+  migrateTo?: string;
 }
 
 export const SQLITE_FILE_NAME = "sputnik.db";
-const BUSY_TIMEOUT_MS = 5000;
+const DEFAULTS = {
+  poolSize: 10,
+  connectTimeoutMs: 5_000,
+  statementTimeoutMs: 30_000,
+  queryTimeoutMs: 35_000,
+  idleTimeoutMs: 30_000,
+  keepAlive: true,
+  applicationName: "sputnik",
+  busyTimeoutMs: 5_000,
+  healthTimeoutMs: 2_000,
+};
+/** The migration this build brings a database to; a database at an older one lost its schema. */
+const LATEST_MIGRATION = Object.keys(migrations).sort().at(-1) ?? null;
 
 /** Opens the database and brings its schema to the latest migration. */
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Store> {
   const url = opts.url?.trim();
   if (url) {
-    const store = openPostgres(url, opts);
-    return migrateOrClose(store, () => migratePostgres(store, redactUrl(url), opts));
+    checkPostgresOptions(url, opts);
+    const where = redactUrl(url);
+    // Migrations run on a pool of their own, without the statement and query timeouts of serving:
+    // a migration on a big table, or a replica waiting for another's migration lock, may rightly
+    // take longer than any request should.
+    const migrating = openPostgres(url, opts, "migrate");
+    let schema: string;
+    try {
+      schema = await migratePostgres(migrating.store, where, opts);
+    } finally {
+      await migrating.store.close().catch(() => {});
+    }
+    return openPostgres(url, opts, "serve", schema).store;
   }
   const { store, conn, file } = openSqlite(opts);
-  return migrateOrClose(store, () => migrateSqlite(store, conn, file, opts.logger));
+  return migrateOrClose(store, () => migrateSqlite(store, conn, file, opts.logger, opts.migrateTo));
 }
 
 async function migrateOrClose(store: Store, migrate: () => Promise<void>): Promise<Store> {
@@ -73,14 +136,26 @@ function openSqlite(opts: OpenDatabaseOptions): { store: Store; conn: SqliteData
   // the write lock instead of failing with SQLITE_BUSY.
   const mode = conn.pragma("journal_mode = WAL", { simple: true });
   if (mode !== "wal") opts.logger?.warn({ file, mode }, "SQLite could not enable WAL mode on this filesystem");
-  conn.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  conn.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs}`);
   conn.pragma("foreign_keys = ON");
   conn.pragma("synchronous = NORMAL");
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
-  return { store: { db, dialect: "sqlite", close: () => db.destroy() }, conn, file };
+  const health = new HealthLog("sqlite", opts.logger);
+  const ping = async (): Promise<DatabaseHealth> => {
+    const started = performance.now();
+    try {
+      // Synchronous on one local file: there is no network to wait on, so no timeout either.
+      const table = conn.prepare("select 1 from sqlite_master where type = 'table' and name = 'kysely_migration'").get();
+      const migration = table ? ((conn.prepare("select max(name) as name from kysely_migration").get() as { name: string | null }).name ?? null) : null;
+      return health.report(checkMigration("sqlite", migration, performance.now() - started, file));
+    } catch (err) {
+      return health.report({ ok: false, dialect: "sqlite", error: `SQLite database ${file}: ${describe(err)}` });
+    }
+  };
+  return { store: { db, dialect: "sqlite", ping, close: () => db.destroy() }, conn, file };
 }
 
-function openPostgres(url: string, opts: OpenDatabaseOptions): Store {
+function checkPostgresOptions(url: string, opts: OpenDatabaseOptions): void {
   if (!/^postgres(ql)?:\/\//i.test(url)) {
     throw new Error(
       `unsupported database URL ${redactUrl(url)}: use postgres://… or postgresql://…, or leave it unset for SQLite in the data directory`,
@@ -89,20 +164,186 @@ function openPostgres(url: string, opts: OpenDatabaseOptions): Store {
   if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) {
     throw new Error(`invalid PostgreSQL schema name ${JSON.stringify(opts.schema)}: use lowercase letters, digits and _`);
   }
+}
+
+/**
+ * A pool for migrating (`migrate`: small, no statement or query timeouts) or for serving
+ * (`serve`: every wait bounded, every connection failure a DatabaseUnavailableError).
+ */
+function openPostgres(url: string, opts: OpenDatabaseOptions, use: "migrate" | "serve", schema?: string): { store: Store; pool: pg.Pool } {
+  const where = redactUrl(url);
+  const statementTimeout = opts.statementTimeoutMs ?? DEFAULTS.statementTimeoutMs;
+  const queryTimeout = opts.queryTimeoutMs ?? DEFAULTS.queryTimeoutMs;
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.poolSize ?? 10,
-    application_name: "sputnik",
+    max: use === "migrate" ? 2 : (opts.poolSize ?? DEFAULTS.poolSize),
+    application_name: opts.applicationName ?? DEFAULTS.applicationName,
     types: pgTypes,
+    // Without it, connecting to a port that accepts and never answers waits forever.
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    idleTimeoutMillis: opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+    keepAlive: opts.keepAlive ?? DEFAULTS.keepAlive,
+    ...(use === "serve" && statementTimeout > 0 ? { statement_timeout: statementTimeout } : {}),
+    ...(use === "serve" && queryTimeout > 0 ? { query_timeout: queryTimeout } : {}),
     // search_path set at connection start applies to every pooled connection, including the ones the
     // migrator and transactions use.
     ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
   });
-  // An idle pooled connection can die (server restart, network); pg then emits 'error' on the pool,
-  // which would crash the process if nobody listened. The pool replaces the connection on next use.
-  pool.on("error", (err) => opts.logger?.error({ err }, "PostgreSQL idle connection error"));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return { db, dialect: "postgres", close: () => db.destroy() };
+  // A pooled connection can die at any time (server restart, pg_terminate_backend, network), idle or
+  // in the middle of a query. node-postgres then emits 'error' on the client, and for an idle one on
+  // the pool too; an 'error' event nobody listens to kills the process. The query in flight fails on
+  // its own (and becomes a 503), and the pool replaces dead connections on next use.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => opts.logger?.warn({ err: { message: err.message, code: (err as { code?: string }).code }, database: where }, "PostgreSQL connection lost"));
+  });
+  pool.on("error", () => {
+    // already logged by the client's own listener above
+  });
+  if (use === "migrate") {
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    return { store: { db, dialect: "postgres", ping: async () => ({ ok: true, dialect: "postgres" }), close: () => db.destroy() }, pool };
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: servingPool(pool) }) });
+  const health = new HealthLog("postgres", opts.logger);
+  const healthTimeout = opts.healthTimeoutMs ?? DEFAULTS.healthTimeoutMs;
+  const store: Store = {
+    db,
+    dialect: "postgres",
+    ping: async (timeoutMs = healthTimeout) => health.report(await pingPostgres(pool, schema ?? "public", where, timeoutMs)),
+    close: () => db.destroy(),
+  };
+  return { store, pool };
+}
+
+/**
+ * The pool as Kysely sees it, with two additions: a connection failure (refused, dropped, timed out)
+ * comes out as a DatabaseUnavailableError, which callers and HTTP treat as "retry later"; and a
+ * connection whose query hit the client-side timeout is thrown away when released — the query may
+ * still be running (or the server hung), so the connection cannot serve anyone else.
+ */
+function servingPool(pool: pg.Pool): PostgresPool {
+  const wrappers = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+  return {
+    async connect() {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw toDatabaseError(err);
+      }
+      let wrapper = wrappers.get(client);
+      if (!wrapper) {
+        let broken = false;
+        wrapper = {
+          query: ((text: unknown, parameters?: readonly unknown[]) => {
+            // Kysely passes a cursor object for streamed selects: hand it over untouched.
+            if (typeof text !== "string") return client.query(text as never);
+            return client.query(text, parameters as unknown[]).catch((err: unknown) => {
+              if (classifyDatabaseError(err)) broken = true;
+              throw toDatabaseError(err);
+            });
+          }) as unknown as PostgresPoolClient["query"],
+          release: (destroy?: boolean) => {
+            const discard = destroy === true || broken;
+            broken = false;
+            if (discard) wrappers.delete(client);
+            client.release(discard);
+          },
+        };
+        wrappers.set(client, wrapper);
+      }
+      return wrapper;
+    },
+    end: () => pool.end(),
+  };
+}
+
+/**
+ * `select 1`, plus: is Sputnik's migration table still there and at this build's version? A
+ * database re-created empty (or restored from an old backup) answers pings but has no tables.
+ */
+async function pingPostgres(pool: pg.Pool, schema: string, where: string, timeoutMs: number): Promise<DatabaseHealth> {
+  const started = performance.now();
+  const deadline = started + timeoutMs;
+  const check = (async () => {
+    const client = await pool.connect();
+    let failure: Error | undefined;
+    try {
+      const queryTimeout = Math.max(1, Math.ceil(deadline - performance.now()));
+      const table = `${quoteIdent(schema)}.kysely_migration`;
+      // node-postgres honours a per-query `query_timeout`; its types do not list it.
+      const present: pg.QueryConfig = { text: "select to_regclass($1) is not null as present", values: [table], query_timeout: queryTimeout } as pg.QueryConfig;
+      const { rows } = await client.query<{ present: boolean }>(present);
+      let migration: string | null = null;
+      if (rows[0]?.present) {
+        const latest: pg.QueryConfig = { text: `select max(name) as name from ${table}`, query_timeout: queryTimeout } as pg.QueryConfig;
+        migration = (await client.query<{ name: string | null }>(latest)).rows[0]?.name ?? null;
+      }
+      return checkMigration("postgres", migration, performance.now() - started, `${where} (schema ${schema})`);
+    } catch (err) {
+      failure = err as Error;
+      throw err;
+    } finally {
+      // A failed check may have left the connection hung or dead: never reuse it.
+      client.release(failure);
+    }
+  })();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+  });
+  // When the timer wins, the check still ends on its own (bounded by the connect and query
+  // timeouts) and releases its connection; its late failure is of no interest.
+  check.catch(() => {});
+  try {
+    return await Promise.race([check, timeout]);
+  } catch (err) {
+    return { ok: false, dialect: "postgres", error: `PostgreSQL at ${where} is unreachable: ${describe(err)}` };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function checkMigration(dialect: Dialect, migration: string | null, latencyMs: number, where: string): DatabaseHealth {
+  const base = { dialect, latencyMs: Math.round(latencyMs * 10) / 10, migration };
+  if (migration === null) {
+    return {
+      ...base,
+      ok: false,
+      error: `the database at ${where} answers but holds no Sputnik tables (no kysely_migration table): it was re-created or restored empty; restart Sputnik to create them, or restore the data`,
+    };
+  }
+  if (LATEST_MIGRATION !== null && migration < LATEST_MIGRATION) {
+    return {
+      ...base,
+      ok: false,
+      error: `the database at ${where} is at migration ${migration}, older than the ${LATEST_MIGRATION} this Sputnik migrated it to: it was replaced or restored from an older backup`,
+    };
+  }
+  return { ...base, ok: true };
+}
+
+/** Logs the database's health when it changes (not at every /health poll). */
+class HealthLog {
+  private healthy = true;
+  private lastError: string | undefined;
+
+  constructor(
+    private readonly dialect: Dialect,
+    private readonly logger: StoreLogger | undefined,
+  ) {}
+
+  report(health: DatabaseHealth): DatabaseHealth {
+    if (!health.ok && health.error !== this.lastError) this.logger?.error({ database: this.dialect, reason: health.error }, "database check failed");
+    if (health.ok && !this.healthy) this.logger?.info({ database: this.dialect }, "database check passes again");
+    this.healthy = health.ok;
+    this.lastError = health.ok ? undefined : health.error;
+    return health;
+  }
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
 }
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -111,14 +352,14 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
  * On PostgreSQL, Kysely's migrator runs the migrations in one transaction under an advisory lock, so
  * replicas starting together take turns and a failed migration leaves nothing behind.
  */
-async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOptions): Promise<void> {
+async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOptions): Promise<string> {
   let schema: string | null | undefined;
   try {
     if (opts.schema) await createSchema(store, opts.schema);
     const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(store.db);
     schema = rows[0]?.schema;
   } catch (err) {
-    throw new Error(`cannot use PostgreSQL at ${where}: ${describe(err)}`, { cause: err });
+    throw new Error(`cannot use PostgreSQL at ${where}: ${explainConnectError(err, opts)}`, { cause: err });
   }
   if (!schema) throw new Error(`PostgreSQL at ${where} has no schema on its search_path to create tables in`);
   // Kysely looks for its migration table in every schema unless told which one; name ours so a
@@ -126,7 +367,8 @@ async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOp
   const migrator = new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema: schema });
   for (let attempt = 1; ; attempt++) {
     try {
-      return await runMigrator(migrator, where, opts.logger);
+      await runMigrator(migrator, where, opts.logger, opts.migrateTo);
+      return schema;
     } catch (err) {
       // Kysely's introspector reads the catalog of every schema; another process dropping its own
       // schema at that moment makes the query fail with 3F000 naming that schema. Nothing of ours
@@ -156,7 +398,7 @@ async function createSchema(store: Store, schema: string): Promise<void> {
  * a promise chain, because a second synchronous BEGIN IMMEDIATE would block the thread the first one
  * needs to finish.
  */
-async function migrateSqlite(store: Store, conn: SqliteDatabase.Database, file: string, logger?: StoreLogger): Promise<void> {
+async function migrateSqlite(store: Store, conn: SqliteDatabase.Database, file: string, logger?: StoreLogger, migrateTo?: string): Promise<void> {
   const previous = sqliteMigrations.get(file) ?? Promise.resolve();
   const mine = previous.then(async () => {
     try {
@@ -165,7 +407,7 @@ async function migrateSqlite(store: Store, conn: SqliteDatabase.Database, file: 
       throw new Error(`cannot lock SQLite database ${file} to migrate it: ${describe(err)}`, { cause: err });
     }
     try {
-      await runMigrator(new Migrator({ db: store.db, provider: migrationProvider }), file, logger);
+      await runMigrator(new Migrator({ db: store.db, provider: migrationProvider }), file, logger, migrateTo);
       conn.exec("COMMIT");
     } catch (err) {
       if (conn.inTransaction) conn.exec("ROLLBACK");
@@ -182,8 +424,8 @@ async function migrateSqlite(store: Store, conn: SqliteDatabase.Database, file: 
 }
 const sqliteMigrations = new Map<string, Promise<void>>();
 
-async function runMigrator(migrator: Migrator, where: string, logger?: StoreLogger): Promise<void> {
-  const { error, results } = await migrator.migrateToLatest();
+async function runMigrator(migrator: Migrator, where: string, logger?: StoreLogger, migrateTo?: string): Promise<void> {
+  const { error, results } = migrateTo === undefined ? await migrator.migrateToLatest() : await migrator.migrateTo(migrateTo);
   for (const r of results ?? []) {
     if (r.status === "Success") logger?.info({ migration: r.migrationName }, "database migration applied");
   }
@@ -225,6 +467,15 @@ export function redactUrl(url: string): string {
   } catch {
     return url.replace(/\/\/([^:/@]*):[^@]*@/, "//$1:***@");
   }
+}
+
+/** A connection failure at start, said so the operator knows which setting bounded the wait. */
+function explainConnectError(err: unknown, opts: OpenDatabaseOptions): string {
+  const text = describe(err);
+  if (/timeout/i.test(text) && classifyDatabaseError(err)) {
+    return `no answer within ${opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs} ms (database.connectTimeoutMs): is this a PostgreSQL server, and is it up? (${text})`;
+  }
+  return text;
 }
 
 function describe(err: unknown): string {

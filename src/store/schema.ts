@@ -173,6 +173,31 @@ export interface UsageLedgerTable {
   lease_until: number | null;
 }
 
+/**
+ * One line of a ledger row (billing/lineItems.ts): a meter, its quantity, the price of `per` units
+ * frozen at the request's start, and the amount. The row's cost_micros is the sum of its amounts.
+ */
+export interface LedgerItemTable {
+  entry_id: string;
+  ordinal: number;
+  /** "input_cache_hit_tokens", "input_cache_miss_tokens", "output_tokens", "search", "stored_bytes", … */
+  meter: string;
+  quantity: number;
+  unit_price_micros: number;
+  /** Units the price is for: 1_000_000 for tokens, 1 for a search. */
+  per: number;
+  amount_micros: number;
+}
+
+/** The price of a meter other than tokens (search, stored bytes…), set by an admin. */
+export interface FeaturePriceTable {
+  meter: string;
+  unit_price_micros: number;
+  per: number;
+  updated_at: number;
+  updated_by: string | null;
+}
+
 /** An account. `username` and `email` are stored lower-cased. */
 export interface UserTable {
   id: string;
@@ -291,6 +316,8 @@ export interface Database {
   balances: BalanceTable;
   credits: CreditTable;
   usage_ledger: UsageLedgerTable;
+  ledger_items: LedgerItemTable;
+  feature_prices: FeaturePriceTable;
   request_log: RequestLogTable;
   conversations: ConversationTable;
   messages: MessageTable;

@@ -35,7 +35,7 @@ export async function collect(
   model: LocalModel,
   messages: ChatMessage[],
   extra: Partial<GenerationRequest> = {},
-  { waitForSettle = true }: { waitForSettle?: boolean } = {},
+  { waitForReread = true }: { waitForReread?: boolean } = {},
 ): Promise<Collected> {
   let reasoning = "";
   let content = "";
@@ -48,9 +48,9 @@ export async function collect(
     else if (event.type === "done") finishReason = event.finishReason;
   }
   if (!usage) throw new Error("the generation reported no usage");
-  // After an answer the engine re-reads it into its sequence in the background (LocalModel.settle);
+  // After an answer the engine re-reads it into its sequence in the background (LocalModel.reread);
   // waiting for that keeps token meters read between two requests exact.
-  if (waitForSettle) await model.settled();
+  if (waitForReread) await model.rereadsDone();
   return { reasoning, content, usage, finishReason };
 }
 

@@ -6,6 +6,10 @@
  *   const call = await openCompletion(service.url, { model: "scripted", messages, stream: true }, { from: "127.0.0.2" });
  *   await call.until(() => call.comments.length > 0);
  *   call.abort();
+ *
+ * Calls to a service started by `startTestService` send its local single-user key
+ * (src/auth/localMode.ts) unless they bring their own `authorization` header, as a local client
+ * such as `sputnik chat` does: tests of limits and queues speak as the local operator.
  */
 import http, { type IncomingHttpHeaders } from "node:http";
 
@@ -38,6 +42,22 @@ export interface CallOptions {
   method?: "GET" | "POST";
 }
 
+// Service origin → its local key, registered by startTestService for the service's lifetime.
+const localKeys = new Map<string, string>();
+
+/** Makes calls to `baseUrl` carry `key` (null forgets it). */
+export function useLocalKey(baseUrl: string, key: string | null): void {
+  const origin = new URL(baseUrl).origin;
+  if (key === null) localKeys.delete(origin);
+  else localKeys.set(origin, key);
+}
+
+function localAuthFor(url: URL, headers: Record<string, string> | undefined): Record<string, string> {
+  if (headers && Object.keys(headers).some((name) => name.toLowerCase() === "authorization")) return {};
+  const key = localKeys.get(url.origin);
+  return key ? { authorization: `Bearer ${key}` } : {};
+}
+
 /** Sends the request; resolves once the response headers arrived. */
 export function openCompletion(baseUrl: string, body: unknown, options: CallOptions = {}): Promise<OpenCall> {
   return sendCompletion(baseUrl, body, options).response;
@@ -63,6 +83,7 @@ export function sendCompletion(baseUrl: string, body: unknown, options: CallOpti
         ...(options.from ? { localAddress: options.from } : {}),
         headers: {
           ...(method === "POST" ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {}),
+          ...localAuthFor(url, options.headers),
           ...options.headers,
         },
       },

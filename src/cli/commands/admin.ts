@@ -5,6 +5,7 @@
  *   printf '%s\n' "$PASSWORD" | sputnik admin create-user --admin --username alice --password-stdin
  *   sputnik admin attack-mode on --signup-mode closed
  *   sputnik admin signup-mode approval
+ *   sputnik admin unlock-user --username alice
  */
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
@@ -13,6 +14,7 @@ import { attackSignupModeSchema, signupModeSchema, type SignupSettings } from ".
 import { emailSchema, usernameSchema } from "../../auth/users.ts";
 import { createUser } from "../../commands/createUser.ts";
 import { changeAttackMode, changeSignupMode } from "../../commands/signupSettings.ts";
+import { unlockUser } from "../../commands/unlockUser.ts";
 import type { Config } from "../../config/schema.ts";
 import { openDatabase, type Store } from "../../store/database.ts";
 import { cliConfig } from "../options.ts";
@@ -39,6 +41,19 @@ export function registerAdminCommand(program: Command): void {
           { username, email, password, role: flags.admin ? "admin" : "user", by: null, ip: null },
         );
         process.stdout.write(`created ${user.role} account ${user.username} (${user.id})\n`);
+      });
+    });
+
+  admin
+    .command("unlock-user")
+    .description("clear an account's sign-in throttling (after someone guessed at its password)")
+    .requiredOption("--username <name>", "the account's user name")
+    .action(async (flags: { username: string }) => {
+      const username = parseOrThrow(usernameSchema, flags.username, "--username");
+      const config = cliConfig(program);
+      await withStore(config, async (store) => {
+        const { user, cleared } = await unlockUser(store.db, null, username);
+        process.stdout.write(`unlocked ${user.username}: ${cleared} sign-in throttle ${cleared === 1 ? "entry" : "entries"} cleared\n`);
       });
     });
 

@@ -1,6 +1,7 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import pino from "pino";
+import { isLoopbackHost, readLocalKey } from "../../auth/localMode.ts";
 import { remoteModelSchema } from "../../config/schema.ts";
 import { LocalEngine } from "../../engines/local/localEngine.ts";
 import { RemoteEngine } from "../../engines/remote/remoteEngine.ts";
@@ -22,7 +23,7 @@ export function registerChatCommand(program: Command): void {
     .description("chat with a model in the terminal")
     .option("-m, --model <name|path|demo>", "model to chat with")
     .option("--url <url>", "talk to a running server instead (e.g. http://127.0.0.1:8080/v1)")
-    .option("--api-key <key>", "API key for --url (or SPUTNIK_API_KEY)")
+    .option("--api-key <key>", "API key for --url (or SPUTNIK_API_KEY; for a Sputnik on this machine, the data directory's local key by default)")
     .option("-s, --system <text>", "system prompt")
     .option("-t, --threads <n>", "llama.cpp threads", parseIntFlag("--threads"))
     .option("--max-tokens <n>", "cap on generated tokens per answer", parseIntFlag("--max-tokens"))
@@ -42,7 +43,7 @@ async function openEngine(
 ): Promise<{ engine: Engine; model: string }> {
   if (opts.url) {
     const baseUrl = opts.url.replace(/\/+$/, "");
-    const apiKey = opts.apiKey ?? process.env.SPUTNIK_API_KEY;
+    const apiKey = opts.apiKey ?? process.env.SPUTNIK_API_KEY ?? (await localKeyFor(baseUrl, cliConfig(program).dataDir));
     const model = opts.model ?? (await firstRemoteModel(baseUrl, apiKey));
     const engine = new RemoteEngine([remoteModelSchema.parse({ id: model, baseUrl, ...(apiKey ? { apiKey } : {}) })]);
     return { engine, model };
@@ -59,6 +60,21 @@ async function openEngine(
   if (!first) throw new Error("no model to chat with");
   if (first.note) console.log(`${DIM}${first.note}${RESET}`);
   return { engine, model: first.id };
+}
+
+/**
+ * A Sputnik on this machine in local single-user mode wants its data directory's local key
+ * (src/auth/localMode.ts). Only ever sent to a loopback URL: the key must not leave the machine.
+ */
+async function localKeyFor(baseUrl: string, dataDir: string): Promise<string | undefined> {
+  let host: string;
+  try {
+    host = new URL(baseUrl).hostname;
+  } catch {
+    return undefined;
+  }
+  if (!isLoopbackHost(host)) return undefined;
+  return (await readLocalKey(dataDir)) ?? undefined;
 }
 
 async function firstRemoteModel(baseUrl: string, apiKey?: string): Promise<string> {

@@ -9,8 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, test } from "node:test";
-import { FakeHub } from "../../models/testServer.ts";
-import { writeTinyModel } from "../../models/testFixtures.ts";
+import { FakeHub } from "../../../test/support/hubServer.ts";
+import { writeTinyModel } from "../../../test/support/modelFixtures.ts";
 
 const BIN = fileURLToPath(new URL("../../../bin/sputnik.js", import.meta.url));
 const hub = new FakeHub();

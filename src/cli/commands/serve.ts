@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { localModeHint } from "../../auth/localMode.ts";
 import { startService } from "../../runtime/startService.ts";
 import { cliConfig, collect, parseCountOrAutoFlag, parseIntFlag } from "../options.ts";
 
@@ -24,6 +25,9 @@ export function registerServeCommand(program: Command): void {
         ...(opts.pull === false ? { pullDefaultModel: false } : {}),
       });
       const service = await startService(config);
+      // First run on a laptop: where to create the admin, and how to use /v1 until then.
+      const hint = await localModeHint(service.store.db, config, service.url);
+      if (hint) service.logger.info(hint);
       const stop = async (signal: string) => {
         service.logger.info(`received ${signal}, shutting down`);
         await service.close();

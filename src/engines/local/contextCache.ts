@@ -45,6 +45,8 @@ export interface CacheStats {
   saves: number;
   loads: number;
   rejected: number;
+  /** True once the cache gave up on its folder (not a folder, unusable): requests compute prompts in full. */
+  disabled: boolean;
 }
 
 /**
@@ -54,6 +56,11 @@ export interface CacheStats {
  * llama.cpp trusts the file it reads, and a damaged or foreign one could crash the process.
  * Anything that fails a check is deleted and the request simply computes the prefix.
  *
+ * The cache is an optimisation, so no damage to it may fail a request or the start: a directory,
+ * FIFO or unreadable file where an entry's file should be, a truncated file, or the folder itself
+ * replaced by a file. The entry is dropped (its folder moved aside) with a warning; when the
+ * configured root itself is not usable, the cache switches itself off until the next start.
+ *
  * File operations are synchronous on purpose: they are small (metadata, one header, one hash)
  * and Sputnik runs libuv's thread pool with a single thread that is mostly busy with llama.cpp
  * decode jobs, so asynchronous ones would each wait behind a decode.
@@ -61,6 +68,7 @@ export interface CacheStats {
 export class ContextCache {
   private readonly entries = new Map<string, CacheEntry>();
   private readonly counters = { saves: 0, loads: 0, rejected: 0 };
+  private disabled = false;
 
   private constructor(
     private readonly options: ContextCacheOptions,
@@ -69,9 +77,8 @@ export class ContextCache {
 
   static open(options: ContextCacheOptions): ContextCache {
     const folder = path.join(options.dir, options.modelHash.slice(0, 32));
-    fs.mkdirSync(folder, { recursive: true });
     const cache = new ContextCache(options, folder);
-    cache.scan();
+    if (cache.ensureFolder()) cache.scan();
     return cache;
   }
 
@@ -82,7 +89,7 @@ export class ContextCache {
   stats(): CacheStats {
     let bytes = 0;
     for (const entry of this.entries.values()) bytes += entry.bytes;
-    return { entries: this.entries.size, bytes, ...this.counters };
+    return { entries: this.entries.size, bytes, ...this.counters, disabled: this.disabled };
   }
 
   /** The entry sharing the longest prefix with `prompt` (at least `minTokens`), if any. */
@@ -105,12 +112,17 @@ export class ContextCache {
 
   /** Writes the sequence's current state; returns the entry, or null when not worth it or failed. */
   async save(sequence: LlamaContextSequence): Promise<CacheEntry | null> {
+    if (this.disabled) return null;
     const tokens = sequence.contextTokens.slice();
     if (tokens.length < this.options.minTokens || this.covers(tokens)) return null;
     const key = keyOf(this.options.modelHash, tokens);
     const statePath = this.statePath(key);
     const temp = `${statePath}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
     try {
+      // Something that is not a file at the entry's paths (a directory, say) would make the renames
+      // below fail every time; it is not ours to keep.
+      this.clearNonFile(statePath);
+      this.clearNonFile(this.metaPath(key));
       await sequence.saveStateToFile(temp);
       const { size } = fs.statSync(temp);
       const sha256 = fileSha256(temp);
@@ -126,7 +138,12 @@ export class ContextCache {
       return this.entries.get(key) ?? null;
     } catch (error) {
       this.warn(`could not save a context state: ${(error as Error).message}`);
-      fs.rmSync(temp, { force: true });
+      this.removePath(temp);
+      // The folder itself may be what broke (deleted, or replaced by a file): set it up again.
+      if (!isDirectory(this.folder)) {
+        this.entries.clear();
+        this.ensureFolder();
+      }
       return null;
     }
   }
@@ -167,19 +184,26 @@ export class ContextCache {
 
   private verify(entry: CacheEntry): string | null {
     const file = this.statePath(entry.key);
-    let size: number;
+    let fd: number;
     try {
-      size = fs.statSync(file).size;
-    } catch {
-      return "its state file is missing";
+      fd = openRegularFile(file);
+    } catch (error) {
+      return `its state file cannot be read (${(error as Error).message})`;
     }
-    if (size !== entry.bytes) return `its size is ${size} bytes, ${entry.bytes} were written`;
-    const header = readHeader(file, entry.tokens.length);
-    if (!header) return "it is not a llama.cpp sequence state";
-    if (header.tokens.length !== entry.tokens.length || header.tokens.some((t, i) => t !== entry.tokens[i]))
-      return "its tokens differ from the recorded ones";
-    if (fileSha256(file) !== entry.sha256) return "its checksum does not match";
-    return null;
+    try {
+      const size = fs.fstatSync(fd).size;
+      if (size !== entry.bytes) return `its size is ${size} bytes, ${entry.bytes} were written`;
+      const header = readHeader(fd, entry.tokens.length);
+      if (!header) return "it is not a llama.cpp sequence state";
+      if (header.tokens.length !== entry.tokens.length || header.tokens.some((t, i) => t !== entry.tokens[i]))
+        return "its tokens differ from the recorded ones";
+      if (sha256OfFd(fd) !== entry.sha256) return "its checksum does not match";
+      return null;
+    } catch (error) {
+      return `its state file cannot be read (${(error as Error).message})`;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   private reject(entry: CacheEntry, why: string): void {
@@ -190,8 +214,60 @@ export class ContextCache {
 
   private remove(key: string): void {
     this.entries.delete(key);
-    fs.rmSync(this.metaPath(key), { force: true });
-    fs.rmSync(this.statePath(key), { force: true });
+    this.removePath(this.metaPath(key));
+    this.removePath(this.statePath(key));
+  }
+
+  /**
+   * Deletes a path of this cache, whatever is there: a file, or a directory where a file belongs
+   * (recursively: the path is one of our entry names, so nothing there is anyone else's). A failure
+   * is only warned about: the cache works around what it cannot delete.
+   */
+  private removePath(file: string): void {
+    try {
+      fs.rmSync(file, { recursive: true, force: true });
+    } catch (error) {
+      this.warn(`could not delete ${file} from the context cache: ${(error as Error).message}`);
+    }
+  }
+
+  private clearNonFile(file: string): void {
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (stat && !stat.isFile()) {
+      this.warn(`removing ${file} from the context cache: not a file`);
+      this.removePath(file);
+    }
+  }
+
+  /**
+   * Makes sure the model's folder exists and is a folder. The model's own folder is ours: anything
+   * else in its place is moved aside. The root is the operator's choice: when it is not a folder the
+   * cache turns itself off rather than move what it did not create.
+   */
+  private ensureFolder(): boolean {
+    const root = this.options.dir;
+    try {
+      const rootStat = fs.statSync(root, { throwIfNoEntry: false });
+      if (rootStat && !rootStat.isDirectory()) return this.disable(`${root} is not a folder`);
+      const own = fs.lstatSync(this.folder, { throwIfNoEntry: false });
+      if (own && !isDirectory(this.folder)) {
+        const aside = `${this.folder}.damaged-${Date.now()}`;
+        fs.renameSync(this.folder, aside);
+        this.warn(`context cache folder ${this.folder} was not a folder; moved it aside to ${aside}`);
+      }
+      fs.mkdirSync(this.folder, { recursive: true });
+      fs.accessSync(this.folder, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+      return true;
+    } catch (error) {
+      return this.disable(`cannot use ${this.folder}: ${(error as Error).message}`);
+    }
+  }
+
+  private disable(why: string): false {
+    if (!this.disabled) this.warn(`context cache disabled until the next start: ${why}; prompts are computed in full`);
+    this.disabled = true;
+    this.entries.clear();
+    return false;
   }
 
   /** Drops least recently used entries until the total fits; the entry just written goes last. */
@@ -208,11 +284,17 @@ export class ContextCache {
 
   /** Indexes valid entries; removes leftovers (temp files, orphans, metas that are not ours). */
   private scan(): void {
-    const names = fs.readdirSync(this.folder);
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.folder);
+    } catch (error) {
+      this.disable(`cannot list ${this.folder}: ${(error as Error).message}`);
+      return;
+    }
     const metas = new Set(names.filter((n) => n.endsWith(".json")).map((n) => n.slice(0, -5)));
     for (const name of names) {
       const stray = name.includes(".tmp-") || (name.endsWith(".kv") && !metas.has(name.slice(0, -3)));
-      if (stray) fs.rmSync(path.join(this.folder, name), { force: true });
+      if (stray) this.removePath(path.join(this.folder, name));
     }
     for (const key of metas) {
       const meta = readMeta(this.metaPath(key));
@@ -227,8 +309,17 @@ export class ContextCache {
         this.remove(key);
         continue;
       }
-      const lastUsed = fs.statSync(this.metaPath(key), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-      this.entries.set(key, { key, tokens: meta.tokens as Token[], bytes: meta.bytes, sha256: meta.sha256, lastUsed });
+      // Only the cheap part of the load-time checks (the hash waits for a load): a state that is
+      // missing, not a file or of the wrong size is dropped now rather than offered to requests.
+      const state = fs.lstatSync(this.statePath(key), { throwIfNoEntry: false });
+      const problem = !state ? "its state file is missing" : !state.isFile() ? "its state file is not a file" : state.size !== meta.bytes ? `its size is ${state.size} bytes, ${meta.bytes} were written` : null;
+      const entry: CacheEntry = { key, tokens: meta.tokens as Token[], bytes: meta.bytes, sha256: meta.sha256, lastUsed: 0 };
+      if (problem) {
+        this.reject(entry, problem);
+        continue;
+      }
+      entry.lastUsed = fs.lstatSync(this.metaPath(key), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+      this.entries.set(key, entry);
     }
     this.evict("");
   }
@@ -254,7 +345,14 @@ function keyOf(modelHash: string, tokens: readonly number[]): string {
 
 function readMeta(file: string): EntryMeta | null {
   try {
-    const value = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<EntryMeta>;
+    const fd = openRegularFile(file);
+    let text: string;
+    try {
+      text = fs.readFileSync(fd, "utf8");
+    } finally {
+      fs.closeSync(fd);
+    }
+    const value = JSON.parse(text) as Partial<EntryMeta>;
     const ok =
       typeof value.format === "string" &&
       typeof value.modelHash === "string" &&
@@ -268,33 +366,58 @@ function readMeta(file: string): EntryMeta | null {
   }
 }
 
-function readHeader(file: string, expectedTokens: number): { tokens: number[] } | null {
-  const fd = fs.openSync(file, "r");
-  try {
-    const head = Buffer.alloc(12 + expectedTokens * 4);
-    const bytesRead = fs.readSync(fd, head, 0, head.length, 0);
-    if (bytesRead < 12) return null;
-    if (head.readUInt32LE(0) !== LLAMA_STATE_SEQ_MAGIC || head.readUInt32LE(4) !== LLAMA_STATE_SEQ_VERSION) return null;
-    const count = head.readUInt32LE(8);
-    if (count !== expectedTokens || bytesRead < 12 + count * 4) return null;
-    const tokens: number[] = [];
-    for (let i = 0; i < count; i++) tokens.push(head.readUInt32LE(12 + i * 4));
-    return { tokens };
-  } finally {
+function readHeader(fd: number, expectedTokens: number): { tokens: number[] } | null {
+  const head = Buffer.alloc(12 + expectedTokens * 4);
+  const bytesRead = fs.readSync(fd, head, 0, head.length, 0);
+  if (bytesRead < 12) return null;
+  if (head.readUInt32LE(0) !== LLAMA_STATE_SEQ_MAGIC || head.readUInt32LE(4) !== LLAMA_STATE_SEQ_VERSION) return null;
+  const count = head.readUInt32LE(8);
+  if (count !== expectedTokens || bytesRead < 12 + count * 4) return null;
+  const tokens: number[] = [];
+  for (let i = 0; i < count; i++) tokens.push(head.readUInt32LE(12 + i * 4));
+  return { tokens };
+}
+
+/**
+ * Opens a file for reading only if it is a regular file. O_NONBLOCK because opening a FIFO for
+ * reading would otherwise block the (synchronous) caller, and so the whole process, until a writer
+ * came along; for a regular file it changes nothing.
+ */
+function openRegularFile(file: string): number {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  if (!fs.fstatSync(fd).isFile()) {
     fs.closeSync(fd);
+    throw new Error("not a regular file");
+  }
+  return fd;
+}
+
+function isDirectory(folder: string): boolean {
+  try {
+    return fs.statSync(folder).isDirectory();
+  } catch {
+    return false;
   }
 }
 
 /** SHA-256 of a file, read synchronously in large chunks (see the class comment on why sync). */
 export function fileSha256(file: string): string {
-  const hash = createHash("sha256");
-  const buffer = Buffer.allocUnsafe(4 << 20);
   const fd = fs.openSync(file, "r");
   try {
-    let read: number;
-    while ((read = fs.readSync(fd, buffer, 0, buffer.length, null)) > 0) hash.update(buffer.subarray(0, read));
+    return sha256OfFd(fd);
   } finally {
     fs.closeSync(fd);
+  }
+}
+
+function sha256OfFd(fd: number): string {
+  const hash = createHash("sha256");
+  const buffer = Buffer.allocUnsafe(4 << 20);
+  let read: number;
+  let position = 0;
+  while ((read = fs.readSync(fd, buffer, 0, buffer.length, position)) > 0) {
+    hash.update(buffer.subarray(0, read));
+    position += read;
   }
   return hash.digest("hex");
 }

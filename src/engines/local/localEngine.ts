@@ -1,9 +1,18 @@
-import { EngineError, type Engine, type EngineActivity, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo } from "../types.ts";
+import {
+  EngineError,
+  type Engine,
+  type EngineActivity,
+  type EngineEvent,
+  type EngineHealth,
+  type GenerationRequest,
+  type ModelInfo,
+  type PreparedRequest,
+} from "../types.ts";
 import { LocalModel } from "./localModel.ts";
 
 /** The embedded engine: every locally loaded GGUF model, addressed by its public id. */
 export class LocalEngine implements Engine {
-  readonly kind = "local" as const;
+  readonly kind = "local";
 
   constructor(private readonly loaded: LocalModel[]) {}
 
@@ -15,28 +24,42 @@ export class LocalEngine implements Engine {
     return this.loaded.find((m) => m.options.id === id);
   }
 
-  generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
-    const model = this.get(request.model);
-    if (!model) throw new EngineError(`The model '${request.model}' does not exist`, 404, "model_not_found", "model");
-    return model.generate(request);
+  generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncIterable<EngineEvent> {
+    return this.require(request.model).generate(request, prepared);
   }
 
-  preflight(request: GenerationRequest): void {
-    this.get(request.model)?.preflight(request);
+  inspect(request: GenerationRequest): void {
+    this.require(request.model).inspect(request);
+  }
+
+  prepare(request: GenerationRequest): PreparedRequest {
+    return this.require(request.model).prepare(request);
+  }
+
+  /** A local model runs as many requests at once as it has sequences. */
+  capacity(model: string): number | undefined {
+    return this.get(model)?.pool.size;
+  }
+
+  private require(id: string): LocalModel {
+    const model = this.get(id);
+    if (!model) throw new EngineError(`The model '${id}' does not exist`, 404, "model_not_found", "model");
+    return model;
   }
 
   /** What each model's engine has done since start (for /metrics). */
-  activity(): EngineActivity[] {
+  stats(): EngineActivity[] {
     return this.loaded.map((m) => {
-      const { batches, settle } = m.stats();
+      const { batches, reread } = m.stats();
       return {
         model: m.options.id,
         batches: batches.batches,
         batchTokens: batches.tokens,
         sharedBatches: batches.sharedBatches,
-        rereadsCompleted: settle.completed,
-        rereadsAbandoned: settle.abandoned,
-        rereadTokens: settle.tokens,
+        rereadsCompleted: reread.completed,
+        rereadsAbandoned: reread.abandoned,
+        rereadTokens: reread.tokens,
+        promptTokenizations: m.stats().promptTokenizations,
       };
     });
   }

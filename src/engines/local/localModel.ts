@@ -14,10 +14,11 @@ import {
 } from "node-llama-cpp";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
-import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo } from "../types.ts";
+import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest } from "../types.ts";
 import { BatchScheduler, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
+import { grammarFactoryFor } from "./grammars.ts";
 import { sharedLlama } from "./llama.ts";
 import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
 import { modelFingerprint } from "./modelFingerprint.ts";
@@ -46,12 +47,12 @@ export interface LocalModelOptions {
 /** Tokens per llama_decode call: node-llama-cpp's default, stated so the batch statistics know it. */
 const BATCH_SIZE = 512;
 /**
- * Tokens per step when re-reading an answer after its request (see `settle`): small, so a request
+ * Tokens per step when re-reading an answer after its request (see `reread`): small, so a request
  * that wants the sequence waits at most one batch, and streams decoding meanwhile are slowed little.
  */
 const SETTLE_CHUNK = 32;
 
-export interface SettleStats {
+export interface RereadStats {
   /** Answers re-read into their sequence in the form the next turn sends them. */
   completed: number;
   /** Re-reads stopped early because a request needed the sequence (or at shutdown). */
@@ -63,9 +64,11 @@ export interface SettleStats {
 export interface LocalModelStats {
   batches: BatchStats;
   contextCache: CacheStats | null;
-  settle: SettleStats;
+  reread: RereadStats;
   /** Speculative decoding: predicted tokens the model confirmed / rejected, summed over sequences. */
   speculative: { validated: number; refuted: number; acceptanceRate: number | null } | null;
+  /** Request prompts tokenized since load (re-reads excluded). */
+  promptTokenizations: number;
 }
 
 /** The options a model was loaded with, "auto" resolved to a number. */
@@ -80,8 +83,16 @@ export interface ResolvedLocalModelOptions extends LocalModelOptions {
 export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
   private disposing: Promise<void> | null = null;
-  private readonly settling = new Set<Promise<void>>();
-  private readonly settleCounters: SettleStats = { completed: 0, abandoned: 0, tokens: 0 };
+  private readonly rereading = new Set<Promise<void>>();
+  private readonly rereadCounters: RereadStats = { completed: 0, abandoned: 0, tokens: 0 };
+  /** Prompts tokenized to serve requests (not re-reads): one per request is the goal (tests read it). */
+  private promptTokenizations = 0;
+  /**
+   * The longest token of the vocabulary, in UTF-8 bytes of its text: no token covers more bytes of
+   * a prompt, so a prompt of B bytes makes at least B / this many tokens — a bound known without
+   * tokenizing (see `inspect`).
+   */
+  private readonly maxTokenBytes: number;
 
   private constructor(
     readonly options: ResolvedLocalModelOptions,
@@ -92,7 +103,9 @@ export class LocalModel {
     private readonly batches: BatchScheduler,
     private readonly cache: ContextCache | null,
     private readonly draft: { model: LlamaModel; context: LlamaContext } | null,
-  ) {}
+  ) {
+    this.maxTokenBytes = longestTokenBytes(model);
+  }
 
   static async load(requested: LocalModelOptions): Promise<LocalModel> {
     const llama = await sharedLlama();
@@ -165,7 +178,13 @@ export class LocalModel {
       const proposed = validated + refuted;
       speculative = { validated, refuted, acceptanceRate: proposed > 0 ? validated / proposed : null };
     }
-    return { batches: this.batches.stats(), contextCache: this.cache?.stats() ?? null, settle: { ...this.settleCounters }, speculative };
+    return {
+      batches: this.batches.stats(),
+      contextCache: this.cache?.stats() ?? null,
+      reread: { ...this.rereadCounters },
+      speculative,
+      promptTokenizations: this.promptTokenizations,
+    };
   }
 
   /** The reasoning-token budget of a request, after the operator's cap for this model. */
@@ -195,16 +214,47 @@ export class LocalModel {
   }
 
   /** Resolves once no answer is being re-read (tests wait for it before measuring). */
-  async settled(): Promise<void> {
-    while (this.settling.size > 0) await Promise.all(this.settling);
+  async rereadsDone(): Promise<void> {
+    while (this.rereading.size > 0) await Promise.all(this.rereading);
   }
 
   /**
-   * Refuses what cannot fit, naming the numbers: llama.cpp would silently drop it. Cheap enough
-   * (one tokenization) to run before a request waits in the admission queue.
+   * Refuses a prompt whose bytes cannot fit in the context however it is tokenized, without
+   * tokenizing it: tokenizing is synchronous native work that grows with the prompt, and runs only
+   * after rate limits and admission (src/serving/completion.ts).
    */
-  preflight(request: GenerationRequest): { prompt: Token[]; room: number } {
-    const prompt = this.promptTokens(request);
+  inspect(request: GenerationRequest): void {
+    let bytes = 0;
+    for (const m of request.messages) bytes += Buffer.byteLength(m.content, "utf8") + Buffer.byteLength(m.name ?? "", "utf8");
+    const atLeast = Math.ceil(bytes / this.maxTokenBytes);
+    if (atLeast >= this.contextSize) {
+      throw new EngineError(
+        `This model's maximum context length is ${this.contextSize} tokens, but the messages use at least ${atLeast} tokens (${bytes} bytes).`,
+        400,
+        "context_length_exceeded",
+        "messages",
+      );
+    }
+  }
+
+  /**
+   * Tokenizes the prompt once and refuses what cannot fit, naming the numbers (llama.cpp would
+   * silently drop it). `generate` reuses the tokens.
+   */
+  prepare(request: GenerationRequest): PreparedRequest {
+    this.inspect(request);
+    const { prompt, room } = this.preflight(request);
+    const state: PreparedState = { messages: request.messages, prompt };
+    return { model: this.info(), promptTokens: prompt.length, exact: true, room, state };
+  }
+
+  /** Refuses what cannot fit: the prompt in the context, then max_tokens in what is left. */
+  preflight(request: GenerationRequest, tokens?: Token[]): { prompt: Token[]; room: number } {
+    let prompt = tokens;
+    if (!prompt) {
+      this.promptTokenizations++;
+      prompt = this.promptTokens(request);
+    }
     const contextSize = this.contextSize;
     if (prompt.length >= contextSize) {
       throw new EngineError(
@@ -226,8 +276,11 @@ export class LocalModel {
     return { prompt, room };
   }
 
-  async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
-    const { prompt, room } = this.preflight(request);
+  async *generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncGenerator<EngineEvent> {
+    // Tokens prepared for these very messages are reused; the checks rerun (max_tokens may have
+    // been tightened by billing since), which costs no tokenizing.
+    const state = prepared?.state as PreparedState | undefined;
+    const { prompt, room } = this.preflight(request, state?.messages === request.messages ? state.prompt : undefined);
     const grammar = await this.grammarFor(request);
 
     const pooled = await this.pool.acquire(prompt, request.signal);
@@ -255,7 +308,7 @@ export class LocalModel {
       stop.abort();
       request.signal?.removeEventListener("abort", onClientAbort);
       await running?.catch(() => undefined);
-      if (delivered && !request.signal?.aborted && !this.disposing) this.settle(pooled, request.messages, answer);
+      if (delivered && !request.signal?.aborted && !this.disposing) this.reread(pooled, request.messages, answer);
       else this.pool.release(pooled);
     }
   }
@@ -271,7 +324,7 @@ export class LocalModel {
    * is asking for, makes the next turn evaluate only its new message. A request that needs the
    * sequence stops the re-read within one small step; what was re-read so far still counts.
    */
-  private settle(pooled: PooledSequence, messages: GenerationRequest["messages"], answer: string): void {
+  private reread(pooled: PooledSequence, messages: GenerationRequest["messages"], answer: string): void {
     let target: Token[];
     try {
       target = this.nextTurnTokens(messages, answer);
@@ -292,20 +345,20 @@ export class LocalModel {
         if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
         for (let at = keep; at < target.length; at += SETTLE_CHUNK) {
           if (signal.aborted || this.disposing) {
-            this.settleCounters.abandoned++;
+            this.rereadCounters.abandoned++;
             return;
           }
           const chunk = target.slice(at, at + SETTLE_CHUNK);
           await sequence.evaluateWithoutGeneratingNewTokens(chunk);
-          this.settleCounters.tokens += chunk.length;
+          this.rereadCounters.tokens += chunk.length;
         }
-        this.settleCounters.completed++;
+        this.rereadCounters.completed++;
       } finally {
         leaveBatching();
       }
     });
-    this.settling.add(work);
-    void work.finally(() => this.settling.delete(work));
+    this.rereading.add(work);
+    void work.finally(() => this.rereading.delete(work));
   }
 
   private async run(
@@ -392,21 +445,9 @@ export class LocalModel {
     return chat;
   }
 
+  /** Built off the event loop under a time budget, and cached by schema (see grammars.ts). */
   private async grammarFor(request: GenerationRequest): Promise<LlamaGrammar | undefined> {
-    const format = request.responseFormat;
-    if (!format || format.type === "text") return undefined;
-    const llama = await sharedLlama();
-    if (format.type === "json_object") return llama.getGrammarFor("json");
-    try {
-      return await llama.createGrammarForJsonSchema(format.json_schema.schema as never);
-    } catch (error) {
-      throw new EngineError(
-        `response_format.json_schema.schema is not supported: ${(error as Error).message}`,
-        400,
-        "invalid_json_schema",
-        "response_format",
-      );
-    }
+    return grammarFactoryFor(await sharedLlama()).forFormat(request.responseFormat);
   }
 
   /**
@@ -420,7 +461,7 @@ export class LocalModel {
 
   private async release(): Promise<void> {
     this.pool.abandonSettling();
-    await this.settled();
+    await this.rereadsDone();
     if (this.cache) {
       for (const { sequence } of this.pool.sequences()) await this.cache.save(sequence);
     }
@@ -502,4 +543,19 @@ async function resolveLayout(llama: Llama, requested: LocalModelOptions): Promis
   const parallel = requested.parallel === "auto" ? autoParallel(estimate, available) : requested.parallel;
   assertFits(requested.id, estimate(parallel), available, { contextSize: requested.contextSize, sequences: parallel });
   return { ...requested, parallel };
+}
+
+/** What `prepare` hands to `generate`: the tokens of exactly these messages. */
+interface PreparedState {
+  messages: GenerationRequest["messages"];
+  prompt: Token[];
+}
+
+/** UTF-8 bytes of the vocabulary's longest token text (an upper bound on the prompt bytes one token covers). */
+function longestTokenBytes(model: LlamaModel): number {
+  const tokens = (model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } }).tokenizer?.ggml?.tokens;
+  if (!Array.isArray(tokens) || tokens.length === 0) return Number.POSITIVE_INFINITY;
+  let longest = 1;
+  for (const token of tokens) if (typeof token === "string") longest = Math.max(longest, Buffer.byteLength(token, "utf8"));
+  return longest;
 }

@@ -9,8 +9,10 @@ import {
   type EngineEvent,
   type EngineHealth,
   type FinishReason,
+  type EngineActivity,
   type GenerationRequest,
   type ModelInfo,
+  type PreparedRequest,
   type Usage,
 } from "../types.ts";
 import { ThinkTagSplitter } from "./thinkTagSplitter.ts";
@@ -22,18 +24,46 @@ import { ThinkTagSplitter } from "./thinkTagSplitter.ts";
  * `<think>` tags in `content` (servers without a reasoning parser).
  */
 export class RemoteEngine implements Engine {
-  readonly kind = "remote" as const;
+  readonly kind = "remote";
 
   constructor(private readonly upstreams: RemoteModelConfig[]) {}
 
   models(): ModelInfo[] {
-    return this.upstreams.map((u) => ({ id: u.id, engine: "remote", ownedBy: new URL(u.baseUrl).host, reasoning: u.reasoning }));
+    return this.upstreams.map((u) => this.info(u));
   }
 
   generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
-    const upstream = this.upstreams.find((u) => u.id === request.model);
-    if (!upstream) throw new EngineError(`The model '${request.model}' does not exist`, 404, "model_not_found", "model");
-    return this.stream(upstream, request);
+    return this.stream(this.upstream(request.model), request);
+  }
+
+  /**
+   * The upstream's tokenizer is not here, so the prompt size is an upper bound: a byte-level
+   * tokenizer never makes more tokens than UTF-8 bytes, plus room for the chat template's tokens.
+   * The upstream checks its own context.
+   */
+  prepare(request: GenerationRequest): PreparedRequest {
+    const upstream = this.upstream(request.model);
+    return { model: this.info(upstream), promptTokens: promptTokenBound(request.messages), exact: false, room: undefined };
+  }
+
+  /** The operator's `maxConcurrency` for the upstream; undefined: unbounded. */
+  capacity(model: string): number | undefined {
+    return this.upstreams.find((u) => u.id === model)?.maxConcurrency;
+  }
+
+  /** No engine-side figures for upstreams (their own servers export them). */
+  stats(): EngineActivity[] {
+    return [];
+  }
+
+  private upstream(id: string): RemoteModelConfig {
+    const upstream = this.upstreams.find((u) => u.id === id);
+    if (!upstream) throw new EngineError(`The model '${id}' does not exist`, 404, "model_not_found", "model");
+    return upstream;
+  }
+
+  private info(u: RemoteModelConfig): ModelInfo {
+    return { id: u.id, engine: this.kind, ownedBy: new URL(u.baseUrl).host, reasoning: u.reasoning };
   }
 
   private async *stream(upstream: RemoteModelConfig, request: GenerationRequest): AsyncGenerator<EngineEvent> {
@@ -205,4 +235,13 @@ async function upstreamError(response: Response): Promise<EngineError> {
 
 function withSlash(url: string): string {
   return url.endsWith("/") ? url : `${url}/`;
+}
+
+const TEMPLATE_TOKENS_PER_MESSAGE = 16;
+
+/** An upper bound on the tokens any byte-level tokenizer makes of `messages` in a chat template. */
+export function promptTokenBound(messages: GenerationRequest["messages"]): number {
+  let bound = TEMPLATE_TOKENS_PER_MESSAGE;
+  for (const m of messages) bound += Buffer.byteLength(m.content, "utf8") + Buffer.byteLength(m.name ?? "", "utf8") + TEMPLATE_TOKENS_PER_MESSAGE;
+  return bound;
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from "fastify";
-import type { AuthServices } from "../../auth/requestAuth.ts";
+import type { AuthServices } from "../middleware/auth/index.ts";
 import { registerAdminRoutes } from "./admin.ts";
 import { registerAuthRoutes } from "./auth.ts";
 import { registerKeyRoutes } from "./keys.ts";

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { findAccessCode, listAccessCodes } from "../../auth/accessCodes.ts";
 import { listAudit } from "../../auth/audit.ts";
-import type { AuthServices } from "../../auth/requestAuth.ts";
+import type { AuthServices } from "../middleware/auth/index.ts";
 import { attackSignupModeSchema, getSignupSettings, signupModeSchema } from "../../auth/signupMode.ts";
 import { emailSchema, findUserById, listUsers, usernameSchema } from "../../auth/users.ts";
 import { issueAccessCode, withdrawAccessCode } from "../../commands/accessCodes.ts";

@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from "../../auth/passwords.ts";
-import type { AuthServices } from "../../auth/requestAuth.ts";
+import { DEVICE_COOKIE, DEVICE_COOKIE_PATH, DEVICE_TOKEN_DAYS, rememberedDevicesFor } from "../../auth/rememberedDevices.ts";
+import type { AuthServices } from "../middleware/auth/index.ts";
 import { createSession, findSession, listLiveSessions, revokeSession } from "../../auth/sessions.ts";
 import { getSignupMode } from "../../auth/signupMode.ts";
 import { anyUserExists, emailSchema, findUserById, usernameSchema, type UserRow } from "../../auth/users.ts";
@@ -59,16 +60,25 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
       return reply.status(202).send({ user: presentUser(user), csrf_token: auth.cookies.ensureCsrfCookie(request, reply, null) });
     }
     const csrf = await startSession(request, reply, user);
+    await rememberDevice(request, reply, user.id);
     return reply.status(201).send({ user: presentUser(user), csrf_token: csrf });
   });
 
   app.post("/api/auth/login", ATTEMPT, async (request, reply) => {
     const body = loginBody.parse(request.body);
     const { user, token, session } = await logIn(
-      { db, hasher: auth.hasher, lifetime: auth.lifetime },
-      { login: body.login, password: body.password, ip: request.ip, userAgent: request.headers["user-agent"] ?? null, previousSessionId: currentSessionId(request) },
+      { db, hasher: auth.hasher, lifetime: auth.lifetime, devices: await rememberedDevicesFor(db) },
+      {
+        login: body.login,
+        password: body.password,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"] ?? null,
+        previousSessionId: currentSessionId(request),
+        deviceCookie: request.cookies[DEVICE_COOKIE] ?? null,
+      },
     );
     const csrf = auth.cookies.setSession(request, reply, token, session.id);
+    await rememberDevice(request, reply, user.id);
     return { user: presentUser(user), csrf_token: csrf };
   });
 
@@ -103,6 +113,22 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
     if (session.id === currentSessionId(request)) auth.cookies.clearSession(request, reply);
     return reply.status(204).send();
   });
+
+  /**
+   * The remembered-device cookie (src/auth/rememberedDevices.ts), after the password was proven:
+   * httpOnly, sent back only to the sign-in route, kept for a year.
+   */
+  async function rememberDevice(request: FastifyRequest, reply: FastifyReply, userId: string): Promise<void> {
+    const devices = await rememberedDevicesFor(db);
+    const value = devices.add(request.cookies[DEVICE_COOKIE], devices.issue(userId), userId);
+    reply.setCookie(DEVICE_COOKIE, value, {
+      path: DEVICE_COOKIE_PATH,
+      httpOnly: true,
+      sameSite: "strict",
+      secure: auth.cookies.isSecure(request),
+      maxAge: DEVICE_TOKEN_DAYS * 86_400,
+    });
+  }
 
   async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow): Promise<string> {
     const previous = currentSessionId(request);

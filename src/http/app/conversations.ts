@@ -1,7 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { Transaction } from "kysely";
 import { z } from "zod";
-import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "../../chat/conversationReplies.ts";
 import {
   InvalidCursorError,
   createConversation,
@@ -14,14 +12,13 @@ import {
 } from "../../chat/conversations.ts";
 import { MAX_TITLE_LENGTH } from "../../chat/conversationTitle.ts";
 import type { ModelRouter } from "../../engines/router.ts";
-import { emptyUsage, type Usage } from "../../engines/types.ts";
-import type { CompletionPass, Limits } from "../../limits/limits.ts";
+import { identityOf } from "../../limits/identity.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
 import { presentConversation, presentMessage, presentReplyEvent } from "../../presenters/conversation.ts";
+import type { Serving } from "../../serving/completion.ts";
+import { ConversationReplies, replyGeneration, type Reply, type ReplyEvent, type ReplyInput } from "../../serving/conversationReplies.ts";
 import type { Store } from "../../store/database.ts";
-import type { Database } from "../../store/schema.ts";
 import { ApiError, toApiError } from "../errors.ts";
-import type { ChatCompletionDeps, CompletionRecord } from "../openai/chatCompletions.ts";
 import { SseWriter } from "../sse.ts";
 
 /**
@@ -64,34 +61,25 @@ const replyBody = z
   })
   .refine((b) => (b.content !== undefined) !== (b.regenerate !== undefined), "send either content or regenerate");
 
-export type SettleCharge = (
-  trx: Transaction<Database>,
-  charge: NonNullable<CompletionRecord["charge"]>,
-  outcome: { status: number; usage: Usage },
-) => Promise<void>;
-
 export interface ConversationRoutesDeps {
   store: Store;
+  /** The models the picker may offer (a stored conversation's model is checked against it). */
   router: ModelRouter;
-  /** Rate limits, concurrency caps and the fair admission queue, as on /v1/chat/completions. */
-  limits?: Limits;
-  /** The same billing admission as /v1/chat/completions: refuses before streaming, or tightens the request. */
-  admit?: ChatCompletionDeps["admit"];
-  /** The same request log / ledger settlement as /v1/chat/completions, once per reply. */
-  record?: ChatCompletionDeps["record"];
-  /** Settles a charge inside the transaction that stores the final answer (`record` then finds it settled). */
-  settle?: SettleCharge;
+  /** The serving pipeline (limits, billing, engines), the same as /v1/chat/completions'. */
+  serving: Serving;
   /** How often a streaming answer's text is written to the store (ms); default 500. */
   flushIntervalMs?: number;
   /** When a stream with no write counts as dead (ms); see src/chat/config.ts. */
   staleStreamMs?: number;
+  /** How long running replies may finish at shutdown before they end as interrupted (ms). */
+  drainMs?: number;
 }
 
 export function registerConversations(app: FastifyInstance, deps: ConversationRoutesDeps): ConversationReplies {
   const db = deps.store.db;
   const replies = new ConversationReplies({
     db,
-    router: deps.router,
+    serving: deps.serving,
     dialect: deps.store.dialect,
     flushIntervalMs: deps.flushIntervalMs,
     staleStreamMs: deps.staleStreamMs,
@@ -100,9 +88,9 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
   app.addHook("onReady", async () => {
     await replies.recover();
   });
-  // Streams end (stored as stopped) before the store closes.
+  // Running replies finish (or end as interrupted after the drain time) before the store closes.
   app.addHook("preClose", async () => {
-    await replies.close();
+    await replies.close(deps.drainMs ?? 0);
   });
 
   async function ownConversation(request: FastifyRequest<{ Params: { id: string } }>, action: "read" | "update" | "delete" | "reply") {
@@ -127,7 +115,10 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
   app.post("/api/conversations", async (request, reply) => {
     const userId = accountOf(request, "conversation.create");
     const body = createBody.parse(request.body);
-    const conversation = await createConversation(db, { userId, model: body?.model ?? null });
+    const model = body?.model ?? null;
+    // Only a model that is served and visible to the caller is remembered (any other is a 404, as on /v1).
+    if (model !== null) authorize(request.actor, "model.read", deps.router.model(model) ? { id: model, plan: null } : null);
+    const conversation = await createConversation(db, { userId, model });
     return reply.status(201).send(presentConversation(conversation));
   });
 
@@ -172,82 +163,43 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
   app.post<{ Params: { id: string } }>("/api/conversations/:id/messages", async (request, reply) => {
     const conversation = await ownConversation(request, "reply");
     const body = replyBody.parse(request.body);
-    const model = body.model;
-    const modelInfo = deps.router.model(model);
-    authorize(request.actor, "model.use", modelInfo ? model : null);
     const messages = await listMessages(db, conversation.id);
     const input = replyInput(body, messages);
-    const started = performance.now();
 
     const abort = new AbortController();
     reply.raw.on("close", () => {
       if (!reply.raw.writableFinished) abort.abort();
     });
-    let generation = replyGeneration(messages, input, { model, thinking: body.thinking, signal: abort.signal });
-    deps.limits?.checkMessages(generation.messages);
-    let charge: CompletionRecord["charge"] = null;
-    let pass: CompletionPass | null = null;
     let sse: SseWriter | null = null;
-    const record = (status: number, errorCode: string | null, outcome?: { usage: Usage; ttftMs: number | null }) =>
-      deps
-        .record?.({
-          model,
-          engine: modelInfo?.engine ?? "none",
-          status,
-          errorCode,
-          stream: true,
-          usage: outcome?.usage ?? emptyUsage(),
-          ttftMs: outcome?.ttftMs ?? null,
-          totalMs: Math.round(performance.now() - started),
-          queueMs: Math.round(pass?.waitedMs() ?? 0),
-          clientIp: request.ip ?? null,
-          charge,
-        })
-        .catch((error) => request.log.error({ err: error }, "could not record request"));
+    let started: Reply;
     try {
-      // Refusals (rate limit, full queue, balance, quota) answer with their status and Retry-After, before any byte.
-      if (deps.limits && modelInfo) {
-        pass = await deps.limits.admitCompletion({
-          identity: deps.limits.identify(request),
-          model,
-          signal: abort.signal,
-          onQueue: (update) => sse?.data({ type: "queue", position: update.position, estimated_wait_s: update.estimatedWaitS }),
-        });
-      }
-      if (deps.admit) ({ generation, charge } = await deps.admit(request, generation, modelInfo));
+      // Refusals (rate limit, full queue, balance, quota, model access) answer with their status
+      // and Retry-After, before any byte and before anything is stored.
+      started = await replies.start({
+        conversation,
+        messages,
+        input,
+        generation: replyGeneration(messages, input, { model: body.model, thinking: body.thinking, signal: abort.signal }),
+        actor: request.actor,
+        identity: identityOf(request.actor, request.ip),
+        clientIp: request.ip ?? null,
+        onQueue: (update) => sse?.data({ type: "queue", position: update.position, estimated_wait_s: update.estimatedWaitS }),
+      });
     } catch (error) {
-      pass?.finish({ completed: false });
-      const apiError = toApiError(error);
-      await record(apiError.status, apiError.code);
-      throw apiError;
+      throw toApiError(error);
     }
 
     // From here on the reply is an event stream.
     reply.hijack();
     sse = new SseWriter(reply.raw);
-    sse.open(pass?.headers);
-    const keepalive = setInterval(() => sse.comment("keep-alive"), KEEPALIVE_MS);
+    sse.open(started.headers);
     const stream = sse;
+    const keepalive = setInterval(() => stream.comment("keep-alive"), KEEPALIVE_MS);
     try {
-      const ready = pass?.ready.then(() => undefined);
-      // Awaited once the answer is stored; until then, a rejection (the client left the queue) must not count as unhandled.
-      ready?.catch(() => undefined);
-      const emit = (event: ReplyEvent) => {
-        stream.data(presentReplyEvent(event));
-        // Show the place in line as soon as the answer exists; updates follow from onQueue.
-        const place = event.type === "start" ? pass?.position() : null;
-        if (place) stream.data({ type: "queue", position: place.position, estimated_wait_s: place.estimatedWaitS });
-      };
-      const openCharge = charge;
-      const settle = openCharge && deps.settle ? (trx: Transaction<Database>, o: { status: number; usage: Usage }) => deps.settle!(trx, openCharge, o) : undefined;
-      const outcome = await replies.reply({ conversation, messages, input, generation, ready, emit, ...(settle ? { settle } : {}) });
-      pass?.finish({ totalTokens: outcome.usage.total_tokens, completed: outcome.status === 200 });
-      await record(outcome.status, outcome.errorCode, outcome);
+      await started.run((event: ReplyEvent) => stream.data(presentReplyEvent(event)));
     } catch (error) {
-      pass?.finish({ completed: false });
       request.log.error({ err: error }, "conversation reply failed");
       stream.data({ type: "error", error: { message: "The answer failed because of a server error.", code: "internal_error", status: 500 } });
-      await record(500, "internal_error");
     } finally {
       clearInterval(keepalive);
       stream.end();

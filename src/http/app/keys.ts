@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { countLiveApiKeys, createApiKey, findApiKey, listApiKeys, MAX_LIVE_KEYS_PER_USER, renameApiKey, revokeApiKey } from "../../auth/apiKeys.ts";
-import type { AuthServices } from "../../auth/requestAuth.ts";
+import type { AuthServices } from "../middleware/auth/index.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
 import { presentApiKey, presentCreatedApiKey } from "../../presenters/apiKey.ts";
 import { ApiError } from "../errors.ts";

@@ -3,6 +3,8 @@ import * as m0001 from "./0001_request_log.ts";
 import * as m0100 from "./0100_accounts.ts";
 import * as m0200 from "./0200_conversations.ts";
 import * as m0300 from "./0300_billing.ts";
+import * as m0400 from "./0400_ledger_items.ts";
+import * as m0410 from "./0410_default_plan_limits.ts";
 
 /*
  * Every migration, in order. Listed statically (no directory scan) so they load the same way from
@@ -28,6 +30,8 @@ export const migrations: Record<string, Migration> = {
   "0100_accounts": m0100,
   "0200_conversations": m0200,
   "0300_billing": m0300,
+  "0400_ledger_items": m0400,
+  "0410_default_plan_limits": m0410,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,54 +1,14 @@
 import { createParser } from "eventsource-parser";
 import { api, ApiError, NetworkError, request } from "./http.ts";
 
-export type MessageStatus = "complete" | "streaming" | "stopped" | "error" | "interrupted";
+// The shapes are declared once, beside the server's presenters.
+import type { ConversationView, MessageStatus, MessageView, ReplyErrorView, ReplyEventView } from "../../../src/presenters/conversationTypes.ts";
 
-export interface Conversation {
-  id: string;
-  title: string | null;
-  model: string | null;
-  current_message_id: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface Message {
-  id: string;
-  conversation_id: string;
-  parent_id: string | null;
-  role: "user" | "assistant";
-  content: string;
-  reasoning: string;
-  model: string | null;
-  thinking: boolean;
-  status: MessageStatus;
-  error: string | null;
-  prompt_tokens: number;
-  completion_tokens: number;
-  reasoning_tokens: number;
-  ttft_ms: number | null;
-  reasoning_ms: number | null;
-  total_ms: number | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ReplyError {
-  message: string;
-  code: string;
-  status: number;
-  retry_after_s?: number;
-}
-
-/** Events of POST /api/conversations/:id/messages (src/chat/conversationReplies.ts). */
-export type ReplyEvent =
-  | { type: "start"; user_message: Message | null; assistant_message: Message }
-  | { type: "queue"; position: number; estimated_wait_s: number }
-  | { type: "reasoning"; text: string }
-  | { type: "content"; text: string }
-  | { type: "title"; conversation_id: string; title: string }
-  | { type: "done"; message: Message }
-  | { type: "error"; error: ReplyError; message?: Message };
+export type { MessageStatus };
+export type Conversation = ConversationView;
+export type Message = MessageView;
+export type ReplyError = ReplyErrorView;
+export type ReplyEvent = ReplyEventView;
 
 export type ReplyRequest =
   | { content: string; parent_id: string | null; model: string; thinking: boolean }

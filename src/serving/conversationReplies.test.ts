@@ -5,8 +5,10 @@ import { startTestService, type TestService } from "../../test/support/service.t
 import type { ModelRouter } from "../engines/router.ts";
 import { MODEL_SCRIPTS } from "../gguf/catalog.ts";
 import { ConversationReplies, replyGeneration, type ReplyEvent, type ReplyInput } from "./conversationReplies.ts";
-import { titleFromExchange } from "./conversationTitle.ts";
-import { createConversation, findConversation, findMessage, insertMessage, listMessages, type Conversation } from "./conversations.ts";
+import { titleFromExchange } from "../chat/conversationTitle.ts";
+import { createConversation, findConversation, findMessage, insertMessage, listMessages, updateMessage, type Conversation } from "../chat/conversations.ts";
+import { ServiceError } from "../errors.ts";
+import { Serving } from "./completion.ts";
 
 // One real service (llama.cpp, generated scripted models) for the whole file; each test gets its own database.
 let service: TestService;
@@ -18,7 +20,8 @@ before(async () => {
 after(() => service.stop());
 
 function repliesFor(store: TestStore, flushIntervalMs = 500): ConversationReplies {
-  const replies = new ConversationReplies({ db: store.db, router, dialect: store.dialect, flushIntervalMs });
+  const serving = new Serving({ router, db: store.db, describeError: (e) => ({ status: e instanceof ServiceError && e.kind === "invalid_request" ? 400 : 500, code: null }) });
+  const replies = new ConversationReplies({ db: store.db, serving, dialect: store.dialect, flushIntervalMs });
   return replies;
 }
 
@@ -112,10 +115,15 @@ forEachDatabase("regenerating keeps the old answer as a sibling; retrying an emp
   assert.equal((await findMessage(store.db, first.message.id))?.status, "complete");
 
   // An answer that failed before writing anything: its retry replaces it instead of branching.
-  const failed = await send(replies, store, conversation, { kind: "send", content: "Break", parentId: again.message.id }, "no-such-model");
-  assert.equal(failed.message.status, "error");
-  assert.match(failed.message.error ?? "", /does not exist/);
-  assert.equal(failed.status, 404);
+  // A refusal (here: an unknown model) is thrown by the pipeline's admission, before anything is stored.
+  const before = (await listMessages(store.db, conversation.id)).length;
+  await assert.rejects(send(replies, store, conversation, { kind: "send", content: "Break", parentId: again.message.id }, "no-such-model"), /does not exist/);
+  assert.equal((await listMessages(store.db, conversation.id)).length, before);
+  // An answer that failed before writing anything (as an engine failure after admission leaves it).
+  const question = await insertMessage(store.db, { conversationId: conversation.id, parentId: again.message.id, role: "user", content: "Break", status: "complete" });
+  const empty = await insertMessage(store.db, { conversationId: conversation.id, parentId: question.id, role: "assistant", status: "streaming", now: question.created_at + 1 });
+  await updateMessage(store.db, empty.id, { status: "error", error: "The engine failed." });
+  const failed = { message: (await findMessage(store.db, empty.id))! };
   const retried = await send(replies, store, conversation, { kind: "regenerate", target: failed.message });
   assert.equal(retried.message.id, failed.message.id);
   assert.equal(retried.message.status, "complete");

@@ -1,5 +1,5 @@
-import type { ChatCompletionBody } from "../http/openai/chatCompletionSchema.ts";
-import type { ChatMessage, GenerationRequest } from "../engines/types.ts";
+import type { ChatCompletionBody } from "./chatCompletionSchema.ts";
+import type { ChatMessage, GenerationRequest } from "../../engines/types.ts";
 
 /** Reasoning-token budgets behind DeepSeek/OpenAI's `reasoning_effort` levels; `high` is unbounded. */
 export const REASONING_EFFORT_BUDGETS = { low: 512, medium: 2048, high: undefined } as const;

@@ -2,7 +2,7 @@
  * Test support: tiny llama-architecture GGUF files (≈100 KiB, deterministic), valid or broken
  * in the specific ways the pull path must survive. Built with the project's GGUF writer.
  */
-import { GgmlType, GgufWriter, f32Bytes } from "../gguf/writer.ts";
+import { GgmlType, GgufWriter, f32Bytes } from "../../src/gguf/writer.ts";
 
 export interface FixtureOptions {
   /** Leave out `llama.feed_forward_length`: llama.cpp aborts the process on load. */

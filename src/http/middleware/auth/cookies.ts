@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { ApiError } from "../http/errors.ts";
-import { hmacHex, safeEqual } from "./secrets.ts";
+import { hmacHex, safeEqual } from "../../../auth/secrets.ts";
+import { ServiceError } from "../../../errors.ts";
 
 export const SESSION_COOKIE = "sputnik_session";
 /** Readable by the page's JavaScript, which echoes it in the CSRF header. */
@@ -33,6 +33,14 @@ export interface CookieOptions {
  * A request whose Origin header names a foreign site is refused outright.
  */
 export class SessionCookies {
+  /**
+   * The CSRF token each reply has already set. A reply may pass through several places that
+   * ensure the cookie (a route that returns the token in its body, then the onSend hook): the
+   * first value set is the one the client keeps and was told, so later calls return it unchanged
+   * instead of setting a second, different cookie.
+   */
+  private readonly csrfSent = new WeakMap<FastifyReply, string>();
+
   constructor(private readonly options: CookieOptions) {}
 
   csrfTokenFor(sessionId: string): string {
@@ -41,10 +49,8 @@ export class SessionCookies {
 
   /** Starts a signed-in browser session: the session cookie plus its CSRF token. */
   setSession(request: FastifyRequest, reply: FastifyReply, token: string, sessionId: string): string {
-    const csrf = this.csrfTokenFor(sessionId);
     reply.setCookie(SESSION_COOKIE, token, { ...this.base(request), httpOnly: true, maxAge: this.options.maxAgeSeconds });
-    reply.setCookie(CSRF_COOKIE, csrf, { ...this.base(request), httpOnly: false, maxAge: this.options.maxAgeSeconds });
-    return csrf;
+    return this.setCsrf(request, reply, this.csrfTokenFor(sessionId), this.options.maxAgeSeconds);
   }
 
   /** Ends the browser session: no session cookie, a fresh anonymous CSRF token. */
@@ -54,40 +60,41 @@ export class SessionCookies {
   }
 
   setAnonymousCsrf(request: FastifyRequest, reply: FastifyReply): string {
-    const value = randomBytes(32).toString("base64url");
-    reply.setCookie(CSRF_COOKIE, value, { ...this.base(request), httpOnly: false });
-    return value;
+    return this.setCsrf(request, reply, randomBytes(32).toString("base64url"));
   }
 
   /**
    * The CSRF token the browser should now hold (`sessionId` null when signed out), setting the
-   * cookie when it is missing or stale.
+   * cookie when it is missing or stale. When this reply already set one (sign-in, sign-out, an
+   * earlier call), that one stands.
    */
   ensureCsrfCookie(request: FastifyRequest, reply: FastifyReply, sessionId: string | null): string {
+    const sent = this.csrfSent.get(reply);
+    if (sent !== undefined) return sent;
     const current = request.cookies[CSRF_COOKIE];
     if (sessionId) {
       const expected = this.csrfTokenFor(sessionId);
-      if (current !== expected) reply.setCookie(CSRF_COOKIE, expected, { ...this.base(request), httpOnly: false, maxAge: this.options.maxAgeSeconds });
+      if (current !== expected) this.setCsrf(request, reply, expected, this.options.maxAgeSeconds);
       return expected;
     }
     return current && current.length >= 32 ? current : this.setAnonymousCsrf(request, reply);
   }
 
-  /** Throws 403 unless a state-changing request proves it comes from our own pages. */
+  /** Throws ServiceError forbidden unless a state-changing request proves it comes from our own pages. */
   checkCsrf(request: FastifyRequest, sessionId: string | null): void {
     if (SAFE_METHODS.has(request.method)) return;
     const origin = request.headers.origin;
     if (origin !== undefined && !this.originAllowed(request, origin)) {
-      throw new ApiError(403, "Cross-site request refused: the Origin is not allowed.", "csrf_origin_mismatch");
+      throw new ServiceError("forbidden", "Cross-site request refused: the Origin is not allowed.", { code: "csrf_origin_mismatch" });
     }
     const header = request.headers[CSRF_HEADER];
     const sent = typeof header === "string" ? header : "";
     const expected = sessionId ? this.csrfTokenFor(sessionId) : (request.cookies[CSRF_COOKIE] ?? "");
     if (sent === "" || expected.length < 32 || !safeEqual(sent, expected)) {
-      throw new ApiError(
-        403,
+      throw new ServiceError(
+        "forbidden",
         `Missing or wrong CSRF token: send the value of the '${CSRF_COOKIE}' cookie in the '${CSRF_HEADER}' header.`,
-        "csrf_token_invalid",
+        { code: "csrf_token_invalid" },
       );
     }
   }
@@ -106,6 +113,12 @@ export class SessionCookies {
     } catch {
       return false;
     }
+  }
+
+  private setCsrf(request: FastifyRequest, reply: FastifyReply, value: string, maxAge?: number): string {
+    reply.setCookie(CSRF_COOKIE, value, { ...this.base(request), httpOnly: false, ...(maxAge !== undefined ? { maxAge } : {}) });
+    this.csrfSent.set(reply, value);
+    return value;
   }
 
   private base(request: FastifyRequest) {

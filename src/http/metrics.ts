@@ -1,10 +1,13 @@
 import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { ApiError } from "../http/errors.ts";
-import type { Metrics } from "./metrics.ts";
+import { isLoopbackAddress } from "../auth/localMode.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import { ApiError } from "./errors.ts";
+import "./middleware/types.ts";
 
 /**
- * GET /metrics in Prometheus' text format, and the per-route request counter.
+ * GET /metrics in Prometheus' text format (the registry lives in src/metrics), and the per-route
+ * request counter.
  *
  * With a token configured, scrapers must send `Authorization: Bearer <token>`. Without one, only
  * clients on this machine are served, and only when the request did not come through a proxy
@@ -22,7 +25,7 @@ export function registerMetrics(app: FastifyInstance, deps: { metrics: Metrics; 
     });
   });
 
-  // Public to the auth hook: this route checks its own token (or loopback) below.
+  // Public to the auth middleware: this route checks its own token (or loopback) below.
   app.get("/metrics", { config: { access: "public" } }, async (request, reply) => {
     authorize(request, deps.token);
     const body = await metrics.registry.metrics();
@@ -41,7 +44,7 @@ function authorize(request: FastifyRequest, token: string | undefined): void {
     return;
   }
   const proxied = request.headers["x-forwarded-for"] !== undefined || request.headers.forwarded !== undefined;
-  if (!isLoopback(request.socket.remoteAddress) || proxied) {
+  if (!isLoopbackAddress(request.socket.remoteAddress) || proxied) {
     throw new ApiError(403, "GET /metrics is served to loopback clients only; set metricsToken to scrape it from elsewhere.", "metrics_forbidden");
   }
 }
@@ -50,9 +53,4 @@ function sameSecret(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
-}
-
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === "::1" || address.startsWith("127.") || address.startsWith("::ffff:127.");
 }

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import Fastify from "fastify";
-import { installErrorHandlers } from "../http/errors.ts";
-import { Metrics } from "./metrics.ts";
-import { isLoopback, registerMetrics } from "./route.ts";
+import { isLoopbackAddress } from "../auth/localMode.ts";
+import { Metrics } from "../metrics/metrics.ts";
+import { installErrorHandlers } from "./errors.ts";
+import { registerMetrics } from "./metrics.ts";
 
 async function app(token?: string) {
   const metrics = new Metrics(() => [{ model: "m", queued: 3, running: 2, capacity: 4, turnEstimateMs: 250 }]);
@@ -76,7 +77,7 @@ test("completions are observed per known model only: a client-chosen name never 
   assert.doesNotMatch(text, /made-up-name/);
 });
 
-test("isLoopback knows IPv4, IPv6 and IPv4-mapped loopback addresses", () => {
-  for (const address of ["127.0.0.1", "127.5.6.7", "::1", "::ffff:127.0.0.1"]) assert.equal(isLoopback(address), true, address);
-  for (const address of ["10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", undefined]) assert.equal(isLoopback(address), false, String(address));
+test("the loopback check behind /metrics knows IPv4, IPv6 and IPv4-mapped loopback addresses", () => {
+  for (const address of ["127.0.0.1", "127.5.6.7", "::1", "::ffff:127.0.0.1"]) assert.equal(isLoopbackAddress(address), true, address);
+  for (const address of ["10.0.0.1", "::ffff:10.0.0.1", "128.0.0.1", undefined]) assert.equal(isLoopbackAddress(address), false, String(address));
 });

@@ -1,0 +1,26 @@
+import type { Message } from "./conversations.ts";
+
+/** What the web app's streaming endpoint sends, one JSON object per SSE `data:` line. */
+export type ReplyEvent =
+  | { type: "start"; user_message: Message | null; assistant_message: Message }
+  /** While the request waits for a free slot (sent by the admission queue when there is one). */
+  | { type: "queue"; position: number; estimated_wait_s: number }
+  | { type: "reasoning"; text: string }
+  | { type: "content"; text: string }
+  | { type: "title"; conversation_id: string; title: string }
+  | { type: "done"; message: Message }
+  | { type: "error"; error: ReplyError; message: Message };
+
+export interface ReplyError {
+  message: string;
+  code: string;
+  /** The HTTP status the same failure would have had before streaming began (503 = busy). */
+  status: number;
+  /** Seconds after which a retry may succeed (busy or rate-limited). */
+  retry_after_s?: number;
+}
+
+/** Either a new user message after `parentId`, or another answer to the user message `target` answers. */
+export type ReplyInput =
+  | { kind: "send"; content: string; parentId: string | null }
+  | { kind: "regenerate"; target: Message };

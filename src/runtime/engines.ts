@@ -1,0 +1,50 @@
+import type { Logger } from "pino";
+import { z } from "zod";
+import { remoteModelSchema, type Config } from "../config/schema.ts";
+import { LocalEngine } from "../engines/local/localEngine.ts";
+import { EngineRegistry, type EngineSpec } from "../engines/registry.ts";
+import { RemoteEngine } from "../engines/remote/remoteEngine.ts";
+import type { Engine } from "../engines/types.ts";
+import { loadLocalModels } from "./localModels.ts";
+
+/**
+ * The engine kinds this build knows, and the engines a config asks for. The only place (with
+ * src/engines/) that names kinds: the rest of Sputnik sees `Engine`s through the ModelRouter.
+ */
+export function engineRegistry(config: Config, logger: Logger): EngineRegistry {
+  return new EngineRegistry()
+    .register({
+      kind: "local",
+      // The local models themselves are `config.models` (first-run default when empty).
+      spec: z.object({ kind: z.literal("local") }).strict(),
+      create: async () => new LocalEngine(await loadLocalModels(config, logger)),
+    })
+    .register({
+      kind: "remote",
+      spec: z.object({ kind: z.literal("remote"), models: z.array(remoteModelSchema).min(1).max(1000) }).strict(),
+      create: async (spec) => new RemoteEngine(spec.models),
+    });
+}
+
+/**
+ * `config.engines` plus the older keys: a local engine unless the config only fronts upstreams
+ * (then loading, or pulling, a local model would be wrong), and `remoteModels` as a remote engine.
+ * Local engines come first, so their models win a name clash.
+ */
+export function engineSpecs(config: Config): EngineSpec[] {
+  const listed = config.engines;
+  const remoteListed = listed.some((e) => e.kind === "remote");
+  const frontsOnly = config.models.length === 0 && (config.remoteModels.length > 0 || remoteListed);
+  const specs: EngineSpec[] = [];
+  if (!listed.some((e) => e.kind === "local") && !frontsOnly) specs.push({ kind: "local" });
+  specs.push(...listed.filter((e) => e.kind === "local"));
+  specs.push(...listed.filter((e) => e.kind !== "local"));
+  if (config.remoteModels.length > 0) specs.push({ kind: "remote", models: config.remoteModels });
+  return specs;
+}
+
+/** Creates the configured engines; a local engine with no models (fronting upstreams only) is dropped. */
+export async function createEngines(config: Config, logger: Logger): Promise<Engine[]> {
+  const engines = await engineRegistry(config, logger).createAll(engineSpecs(config));
+  return engines.filter((e) => e.models().length > 0 || engines.length === 1);
+}
