@@ -15,6 +15,7 @@ import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.t
 import { AppClient } from "./support/appClient.ts";
 import { forEachDatabase, type TestStore } from "./support/databases.ts";
 import { startTestService, type TestService } from "./support/service.ts";
+import { setSignupModeForTests } from "./support/signupMode.ts";
 
 // One engine (real models) for the file; every test gets its own database and HTTP server.
 let service: TestService;
@@ -26,8 +27,11 @@ after(() => service.stop());
 async function startServer(t: TestContext, store: TestStore) {
   const config = loadConfig({
     env: {},
-    flags: { host: "127.0.0.1", port: 0, dataDir: store.options.dataDir, logLevel: "silent", auth: { passwordHashing: TEST_PASSWORD_HASHING } },
+    // The engine's data dir: a PostgreSQL test store's own is the shared tmpdir, no place for a local key.
+    flags: { host: "127.0.0.1", port: 0, dataDir: service.dataDir, logLevel: "silent", auth: { passwordHashing: TEST_PASSWORD_HASHING } },
   });
+  // These tests sign several people up: open sign-up, as an admin would set it (the default is approval).
+  await setSignupModeForTests(store.db, "open");
   const app = await buildServer({ router: service.router, logger: pino({ level: "silent" }), bodyLimit: config.bodyLimit, store, config });
   const url = await app.listen({ host: "127.0.0.1", port: 0 });
   let closed = false;

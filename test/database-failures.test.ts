@@ -182,13 +182,16 @@ test("database down while a billed answer settles: charged nothing, the lease is
   assert.match(text, /data: \[DONE\]\s*$/, "the stream still ends properly");
   assert.equal((await books.db.selectFrom("usage_ledger").select("status").executeTakeFirst())?.status, "open", "nothing was settled");
 
-  // Back again. Had the charge stayed among the ones this process renews, its lease would be
-  // extended for ever and the credit held for ever; abandoned, its lease runs out and the sweep
-  // releases it, charging nothing.
+  // Back again, before the lease it had when the database went away runs out. Had the charge stayed
+  // among the ones this process renews, the lease would now be extended (for ever, holding the
+  // credit); abandoned, it runs out and the sweep releases the reservation, charging nothing.
   proxy.restore();
-  const deadline = Date.now() + 20_000;
+  const leaseAtOutage = open.lease_until!;
+  assert.ok(Date.now() < leaseAtOutage, "the outage must end within the lease for this test to tell renewed from abandoned");
+  const deadline = Date.now() + 2 * LEASE_MS + 15_000;
   let row = open;
   while (row.status === "open") {
+    assert.ok(row.lease_until! <= leaseAtOutage, "the lease of a charge whose settlement failed was renewed");
     assert.ok(Date.now() < deadline, `still open, lease until ${row.lease_until} (now ${Date.now()})`);
     await sleep(200);
     row = (await books.db.selectFrom("usage_ledger").selectAll().where("id", "=", open.id).executeTakeFirst())!;
@@ -202,6 +205,8 @@ test("database down while a billed answer settles: charged nothing, the lease is
 });
 
 const CREDIT = 5_000_000;
+/** Long enough that the outage (the rest of the answer, then the settlement's retries) ends within it. */
+const LEASE_MS = 10_000;
 
 interface Setup {
   configFile: string;
@@ -249,7 +254,7 @@ async function serviceSetup(t: TestContext, adminUrl: string, serviceUrl: string
       databaseUrl: serviceUrl,
       // Short waits so an outage shows within the test's patience; the defaults are seconds longer.
       database: { schema, applicationName, connectTimeoutMs: 1_000, queryTimeoutMs: 5_000, healthTimeoutMs: 1_000 },
-      billing: { reservationLeaseMs: 1_000 },
+      billing: { reservationLeaseMs: LEASE_MS },
     }),
   );
   return { configFile, key, userId, schema, applicationName };

@@ -253,18 +253,25 @@ function makeAttempt(f: Fuzzer, route: Route, creds: Credentials): Attempt {
   }
 
   const headers: Record<string, string> = {};
-  switch (f.int(6)) {
+  const session = () => {
+    headers.cookie = [...creds.session.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
+    if (f.chance(0.9)) headers["x-sputnik-csrf"] = creds.session.cookies.get("sputnik_csrf") ?? "";
+  };
+  const key = () => (headers.authorization = `Bearer ${creds.apiKey}`);
+  switch (f.int(7)) {
     case 0:
       break; // anonymous
     case 1:
-    case 2: {
-      // the signed-in session, CSRF header included (or not)
-      headers.cookie = [...creds.session.cookies].map(([k, v]) => `${k}=${v}`).join("; ");
-      if (f.chance(0.85)) headers["x-sputnik-csrf"] = creds.session.cookies.get("sputnik_csrf") ?? "";
-      break;
-    }
+    case 2:
     case 3:
-      headers.authorization = `Bearer ${creds.apiKey}`;
+    case 4:
+      // The credential the route takes (keys work on /v1 only), so most requests get past auth.
+      if (route.path.startsWith("/v1/")) key();
+      else session();
+      break;
+    case 5:
+      if (route.path.startsWith("/v1/")) session();
+      else key();
       break;
     default:
       headers.authorization = f.pick(["Bearer", "Bearer ", "Basic Zm9vOmJhcg==", `Bearer ${"sk-" + "x".repeat(5000)}`, "Bearer sk-\u00ff\u00fe", `Bearer ${creds.apiKey}x`, "bearer " + creds.apiKey]);
@@ -394,7 +401,6 @@ test(`no malformed request gets a 5xx, on any route (seed ${SEED})`, async () =>
         response = error as Error;
       }
       const status = response instanceof Error ? -1 : response.status;
-      if (status === 401 && (attempt.headers.authorization === `Bearer ${creds.apiKey}` || attempt.headers["x-sputnik-csrf"])) process.stderr.write(`DBG401 ${attempt.method} ${attempt.path.slice(0,60)} ${(response as AppResponse).text.slice(0,120)}\n`);
       statuses.set(status, (statuses.get(status) ?? 0) + 1);
       // A thrown request is a reset connection; only a reply of 5xx is a server fault, but a reset
       // on a well-formed request is recorded too.

@@ -52,6 +52,8 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_DEFAULT_MODEL_SOURCE: { key: "defaultModelSource", kind: "string" },
   SPUTNIK_PULL_DEFAULT_MODEL: { key: "pullDefaultModel", kind: "bool" },
   SPUTNIK_REMOTE_MODELS: { key: "remoteModels", kind: "json" },
+  SPUTNIK_ENGINES: { key: "engines", kind: "json" },
+  SPUTNIK_SHUTDOWN_DRAIN_MS: { key: "shutdownDrainMs", kind: "int" },
   SPUTNIK_THREADS: { key: "threads", kind: "int" },
   SPUTNIK_PARALLEL: { key: "parallel", kind: "int" },
   SPUTNIK_CONTEXT_SIZE: { key: "contextSize", kind: "int" },

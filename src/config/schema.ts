@@ -5,22 +5,11 @@ import { billingConfigSchema } from "../billing/config.ts";
 import { conversationsConfigSchema } from "../chat/config.ts";
 import { localEngineConfigSchema } from "../engines/local/config.ts";
 import { engineSpecSchema } from "../engines/registry.ts";
+import { remoteModelSchema } from "../engines/remote/config.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
 import { databaseConfigSchema } from "../store/config.ts";
 
 /** A model served by an OpenAI-compatible upstream. The client never chooses the URL: only operators do. */
-export const remoteModelSchema = z.object({
-  id: z.string().min(1).max(128),
-  baseUrl: z.string().url(),
-  apiKey: z.string().optional(),
-  /** Model name sent upstream; defaults to `id`. */
-  upstreamModel: z.string().optional(),
-  reasoning: z.boolean().default(true),
-  timeoutMs: z.number().int().positive().default(600_000),
-  /** Requests sent upstream at once; more wait in Sputnik's admission queue. */
-  maxConcurrency: z.number().int().min(1).max(10_000).default(8),
-});
-
 export const configSchema = z.object({
   host: z.string().default("127.0.0.1"),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -88,4 +77,3 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-export type RemoteModelConfig = z.infer<typeof remoteModelSchema>;

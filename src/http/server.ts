@@ -28,7 +28,7 @@ export interface ServerDeps {
   store?: Store;
   config?: Config;
   router: ModelRouter;
-  /** The serving pipeline; default: one over `router` and `limits` with no billing and no request log. */
+  /** The serving pipeline; default: one over `router`, `limits` and the store, with no billing. */
   serving?: Serving;
   logger: Logger;
   bodyLimit: number;
@@ -74,7 +74,13 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   registerModels(app, { router: deps.router, startedAt: Date.now() });
   const serving =
     deps.serving ??
-    new Serving({ router: deps.router, ...(deps.limits ? { limits: deps.limits } : {}), describeError: describeError, logger: deps.logger });
+    new Serving({
+      router: deps.router,
+      ...(deps.limits ? { limits: deps.limits } : {}),
+      ...(deps.store ? { db: deps.store.db } : {}),
+      describeError,
+      logger: deps.logger,
+    });
   registerChatCompletions(app, { serving });
   if (deps.billing) {
     registerBalance(app, deps.billing);

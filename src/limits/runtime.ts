@@ -1,6 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "pino";
-import type { Config } from "../config/schema.ts";
+import type { LimitsConfig } from "./config.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { Limits, type LimitsDeps } from "./limits.ts";
 import { RedisBucketStore } from "./redisBucketStore.ts";
@@ -21,7 +21,7 @@ export interface LimitsRuntime {
  * cannot be reached at start is an error: silently limiting per process would double every limit.
  */
 export async function startLimits(
-  config: Config,
+  config: { limits: LimitsConfig; redisUrl?: string | undefined },
   deps: Pick<LimitsDeps, "capacityOf" | "weightOf" | "attackMode"> & { logger: Logger },
 ): Promise<LimitsRuntime> {
   let redis: Redis | null = null;

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { z } from "zod";
-import { remoteModelSchema, type Config } from "../config/schema.ts";
+import type { Config } from "../config/schema.ts";
+import { remoteModelSchema } from "../engines/remote/config.ts";
 import { LocalEngine } from "../engines/local/localEngine.ts";
 import { EngineRegistry, type EngineSpec } from "../engines/registry.ts";
 import { RemoteEngine } from "../engines/remote/remoteEngine.ts";

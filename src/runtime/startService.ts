@@ -113,6 +113,7 @@ export async function startService(config: Config, options: { logger?: Logger } 
         // Waiting requests are refused first: the server's close waits for every open request.
         guard.drain();
         await app.close();
+        serving.close();
         await guard.close();
         await meter.close();
         await router.close();

@@ -7,11 +7,13 @@
 import assert from "node:assert/strict";
 import { after, before } from "node:test";
 import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
-import { loadTestModel } from "../../test/support/engine.ts";
 import { LOCAL, type Actor } from "../auth/actor.ts";
+import { createApiKey, revokeApiKey } from "../auth/apiKeys.ts";
+import { insertUser } from "../auth/users.ts";
 import { Meter } from "../billing/meter.ts";
 import { LocalEngine } from "../engines/local/localEngine.ts";
-import type { LocalModel } from "../engines/local/localModel.ts";
+import { LocalModel } from "../engines/local/localModel.ts";
+import { ensureModel } from "../gguf/catalog.ts";
 import { ModelRouter } from "../engines/router.ts";
 import { ServiceError } from "../errors.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
@@ -23,17 +25,14 @@ import type { CompletionInput, CompletionRecorder } from "./types.ts";
 
 let model: LocalModel;
 let router: ModelRouter;
-const hooks: Array<() => Promise<void>> = [];
 before(async () => {
-  model = await loadTestModel({ after: (fn) => void hooks.push(async () => fn()) }, "scripted");
+  model = await LocalModel.load({ id: "scripted", path: await ensureModel("scripted"), threads: 1, parallel: 2, contextSize: 2048 });
   router = new ModelRouter([new LocalEngine([model])]);
 });
-after(async () => {
-  for (const hook of hooks) await hook();
-});
+after(() => model.dispose());
 
 /** Statuses as the HTTP layer would give them (the pipeline only logs them). */
-const STATUS: Record<string, number> = { invalid_request: 400, forbidden: 403, not_found: 404, rate_limited: 429, unavailable: 503 };
+const STATUS: Record<string, number> = { unauthenticated: 401, invalid_request: 400, forbidden: 403, not_found: 404, rate_limited: 429, unavailable: 503 };
 const describeError = (e: unknown) => (e instanceof ServiceError ? { status: STATUS[e.kind] ?? 500, code: e.code } : { status: 500, code: "internal_error" });
 
 function pipeline(store: TestStore, extra: Partial<ServingDeps> = {}) {
@@ -159,4 +158,28 @@ forEachDatabase("a settlement that cannot commit releases the reservation (charg
   } finally {
     await meter.close();
   }
+});
+
+forEachDatabase("a revoked key or a disabled account ends its running completions within the check interval", async (store) => {
+  const { serving } = pipeline(store, { credentialCheckMs: 50 });
+  const user = await insertUser(store.db, { username: "cut", email: null, passwordHash: "x", role: "user", status: "active", planId: null });
+  const { row: key } = await createApiKey(store.db, { userId: user.id, name: "k", models: null, expiresAt: null });
+  const actor: Actor = { kind: "user", userId: user.id, role: "user", apiKeyId: key.id, sessionId: null, planId: null };
+
+  const byKey = await serving.start(input("6.6.6.6", "What is the answer?", {}, actor));
+  await revokeApiKey(store.db, key.id);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const revoked = await refusal(drain(byKey.events()));
+  assert.deepEqual([revoked.kind, revoked.code], ["unauthenticated", "api_key_revoked"]);
+
+  const bySession = await serving.start(input("6.6.6.7", "What is the answer?", {}, { ...actor, apiKeyId: null, sessionId: "s" }));
+  await store.db.updateTable("users").set({ status: "disabled" }).where("id", "=", user.id).execute();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const disabled = await refusal(drain(bySession.events()));
+  assert.equal(disabled.code, "account_disabled");
+
+  const { log, ledger } = await books(store);
+  assert.deepEqual(log, ["401:api_key_revoked", "401:account_disabled"]);
+  assert.deepEqual(ledger, ["failed", "failed"], "settled once each, per the rule for failed requests");
+  serving.close();
 });

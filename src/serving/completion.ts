@@ -5,6 +5,7 @@ import { emptyUsage, type EngineEvent, type FinishReason, type GenerationRequest
 import { ServiceError } from "../errors.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import type { CompletionPass, Limits } from "../limits/limits.ts";
+import { withdrawnCredentials } from "../auth/withdrawn.ts";
 import { authorize } from "../policies/index.ts";
 import type { ModelSubject } from "../policies/models.ts";
 import type { Database } from "../store/schema.ts";
@@ -48,10 +49,21 @@ export interface ServingDeps {
   observe?: (record: CompletionRecord) => void;
   /** Tries before a settlement that cannot commit is given up (default 3). */
   settleAttempts?: number;
+  /**
+   * How often running completions check that their account and API key are still valid (ms,
+   * default 500): a disabled account or a revoked key ends its streams within about this long.
+   * Needs `db`; 0 turns it off.
+   */
+  credentialCheckMs?: number;
   logger?: { error(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
 }
 
 export class Serving {
+  /** Completions admitted and not yet settled, for the credential check. */
+  private readonly running = new Set<Completion>();
+  private watcher: NodeJS.Timeout | null = null;
+  private checking = false;
+
   constructor(readonly deps: ServingDeps) {}
 
   /**
@@ -59,14 +71,65 @@ export class Serving {
    * refuses — recorded and settled first — so the surface can answer with a status before any byte.
    */
   async start(input: CompletionInput): Promise<Completion> {
-    const completion = new Completion(this.deps, input);
+    const completion = new Completion(this.deps, input, () => this.forget(completion));
     try {
       await completion.runAdmission();
     } catch (error) {
       await completion.fail(error);
       throw error;
     }
+    if (input.actor.kind === "user") this.track(completion);
     return completion;
+  }
+
+  /** Stops the credential check (server shutdown). */
+  close(): void {
+    if (this.watcher) clearInterval(this.watcher);
+    this.watcher = null;
+  }
+
+  private track(completion: Completion): void {
+    this.running.add(completion);
+    const every = this.deps.credentialCheckMs ?? 500;
+    if (this.watcher || !this.deps.db || every <= 0) return;
+    this.watcher = setInterval(() => void this.checkCredentials(), every);
+    this.watcher.unref();
+  }
+
+  private forget(completion: Completion): void {
+    this.running.delete(completion);
+    if (this.running.size === 0) this.close();
+  }
+
+  /** Ends the completions of accounts disabled and keys revoked since they were admitted. */
+  private async checkCredentials(): Promise<void> {
+    if (this.checking || this.running.size === 0 || !this.deps.db) return;
+    this.checking = true;
+    try {
+      const users = new Set<string>();
+      const keys = new Set<string>();
+      for (const c of this.running) {
+        const actor = c.actor;
+        if (actor.kind !== "user") continue;
+        users.add(actor.userId);
+        if (actor.apiKeyId) keys.add(actor.apiKeyId);
+      }
+      const withdrawn = await withdrawnCredentials(this.deps.db, { userIds: [...users], apiKeyIds: [...keys] });
+      for (const c of this.running) {
+        const actor = c.actor;
+        if (actor.kind !== "user") continue;
+        if (withdrawn.users.has(actor.userId)) {
+          c.cut(new ServiceError("unauthenticated", "Your account was disabled while this answer was being written.", { code: "account_disabled" }));
+        } else if (actor.apiKeyId && withdrawn.apiKeys.has(actor.apiKeyId)) {
+          c.cut(new ServiceError("unauthenticated", "The API key of this request was revoked while the answer was being written.", { code: "api_key_revoked" }));
+        }
+      }
+    } catch (error) {
+      // A database hiccup must not end anyone's answer; the next tick tries again.
+      this.deps.logger?.warn({ err: error }, "could not check the credentials of running completions");
+    } finally {
+      this.checking = false;
+    }
   }
 }
 
@@ -80,12 +143,42 @@ export class Completion {
   private readonly started = performance.now();
   private settled: Promise<void> | null = null;
   private consumed = false;
+  /**
+   * The pipeline's own abort: follows the client's signal, and also fires when the pipeline ends
+   * the request itself (`cut`: the account was disabled, the key revoked).
+   */
+  private readonly abort = new AbortController();
+  private cutReason: ServiceError | null = null;
 
   constructor(
     private readonly deps: ServingDeps,
     private readonly input: CompletionInput,
+    private readonly onSettled: () => void = () => undefined,
   ) {
-    this.generation = input.generation;
+    const client = input.generation.signal;
+    if (client?.aborted) this.abort.abort(client.reason);
+    else client?.addEventListener("abort", () => this.abort.abort(client.reason), { once: true });
+    this.generation = { ...input.generation, signal: this.abort.signal };
+  }
+
+  /** Who asked. */
+  get actor(): CompletionInput["actor"] {
+    return this.input.actor;
+  }
+
+  /** Whether the client went away (or pressed Stop). */
+  private get clientGone(): boolean {
+    return this.input.generation.signal?.aborted === true;
+  }
+
+  /**
+   * Ends the request from the pipeline's side: the engine stops, what was generated is billed per
+   * the rule (a failed request pays for its tokens), and the surface gets `reason` as the error.
+   */
+  cut(reason: ServiceError): void {
+    if (this.cutReason || this.abort.signal.aborted) return;
+    this.cutReason = reason;
+    this.abort.abort(reason);
   }
 
   /** x-ratelimit-* figures to send with the response. */
@@ -106,7 +199,8 @@ export class Completion {
   /** The stages before the surface commits to an answer: resolve → authorize → admit → prepare → reserve. */
   async runAdmission(): Promise<void> {
     const { router, limits, meter } = this.deps;
-    const { actor, generation } = this.input;
+    const { actor } = this.input;
+    const generation = this.generation;
     // resolve: unknown models are 404 before anything is counted; byte bounds need no tokenizing.
     limits?.checkMessages(generation.messages);
     this.model = router.inspect(generation);
@@ -175,9 +269,10 @@ export class Completion {
       failure = error;
     } finally {
       // Reached also when the surface stops reading early: settle with what is known.
-      await this.settle({ failure, usage, finishReason, ttftMs });
+      await this.settle({ failure: this.cutReason ?? failure, usage, finishReason, ttftMs });
     }
-    if (failure !== null && !signal?.aborted) {
+    if (this.cutReason) failure = this.cutReason;
+    if (failure !== null && !this.clientGone) {
       if (!output) throw failure;
       yield { type: "error", error: asServiceError(failure, this.deps.logger) };
     }
@@ -208,7 +303,8 @@ export class Completion {
   }
 
   private async commit(result: { failure: unknown; usage: Usage; finishReason: FinishReason | null; ttftMs: number | null }): Promise<void> {
-    const aborted = this.generation.signal?.aborted === true;
+    this.onSettled();
+    const aborted = this.clientGone && this.cutReason === null;
     const described = result.failure !== null && !aborted ? this.deps.describeError(result.failure) : null;
     const status = described ? described.status : aborted ? 499 : 200;
     const outcome: CompletionOutcome = {

@@ -2,7 +2,7 @@ import readline from "node:readline";
 import type { Command } from "commander";
 import pino from "pino";
 import { isLoopbackHost, readLocalKey } from "../../auth/localMode.ts";
-import { remoteModelSchema } from "../../config/schema.ts";
+import { remoteModelSchema } from "../../engines/remote/config.ts";
 import { LocalEngine } from "../../engines/local/localEngine.ts";
 import { RemoteEngine } from "../../engines/remote/remoteEngine.ts";
 import type { ChatMessage, Engine } from "../../engines/types.ts";

@@ -1,5 +1,5 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
-import type { RemoteModelConfig } from "../../config/schema.ts";
+import type { RemoteModelConfig } from "./config.ts";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
 import {

@@ -1,0 +1,16 @@
+import { z } from "zod";
+
+/** One OpenAI-compatible upstream model, from operator config only (a request names an id, never a URL). */
+export const remoteModelSchema = z.object({
+  id: z.string().min(1).max(128),
+  baseUrl: z.string().url(),
+  apiKey: z.string().optional(),
+  /** Model name sent upstream; defaults to `id`. */
+  upstreamModel: z.string().optional(),
+  reasoning: z.boolean().default(true),
+  timeoutMs: z.number().int().positive().default(600_000),
+  /** Requests sent upstream at once; more wait in Sputnik's admission queue. */
+  maxConcurrency: z.number().int().min(1).max(10_000).default(8),
+});
+
+export type RemoteModelConfig = z.infer<typeof remoteModelSchema>;
