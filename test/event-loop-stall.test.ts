@@ -11,21 +11,31 @@ import { grammarFactoryFor } from "../src/engines/local/grammars.ts";
 import { sharedLlama } from "../src/engines/local/llama.ts";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { JSON_SCHEMA_LIMITS, jsonSchemaLimitProblem } from "../src/http/openai/chatCompletionSchema.ts";
+import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
+import { AppClient } from "./support/appClient.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 /** The longest the event loop may go without turning while a hostile request is served. */
 const MAX_STALL_MS = 500;
 
 let service: TestService;
+let apiKey: string;
 before(async () => {
-  service = await startTestService({ models: ["scripted-json"] });
+  service = await startTestService({ models: ["scripted-json"], config: { auth: { passwordHashing: TEST_PASSWORD_HASHING } } });
+  // A real account and key (not local mode), as a remote attacker would have.
+  const admin = new AppClient(service.url);
+  const signup = await admin.post("/api/auth/signup", { username: "owner", password: TEST_PASSWORD });
+  assert.equal(signup.status, 201, signup.text);
+  const key = await admin.post("/api/keys", { name: "stall" });
+  assert.equal(key.status, 201, key.text);
+  apiKey = key.body.key;
 });
 after(() => service.stop());
 
 function chat(responseFormat: unknown, extra: Record<string, unknown> = {}) {
   return fetch(`${service.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
     body: JSON.stringify({ model: "scripted-json", messages: [{ role: "user", content: "Answer in JSON" }], response_format: responseFormat, ...extra }),
   });
 }

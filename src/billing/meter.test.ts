@@ -5,7 +5,7 @@ import { addCredit, getBalance, listCredits } from "./balances.ts";
 import { ServiceError } from "../errors.ts";
 import { saveFeaturePrice } from "./featurePrices.ts";
 import { getEntry, itemsOf } from "./ledger.ts";
-import { BillingRefusal, Meter, type AdmissionInput, type BillingSubject, type MeterOptions } from "./meter.ts";
+import { BillingRefusal, Meter, type ReservationInput, type BillingSubject, type MeterOptions } from "./meter.ts";
 import { getPlan, planWeight, savePlan, type Plan } from "./plans.ts";
 import { savePriceSet } from "./priceBook.ts";
 import { discounted, parseClock, type TokenPrices } from "./pricing.ts";
@@ -52,7 +52,7 @@ async function setUp(store: TestStore): Promise<void> {
   await savePriceSet(store.db, { model: MODEL, base: R1, windows: [] }, "admin");
 }
 
-const request = (input: Partial<AdmissionInput> = {}): AdmissionInput => ({
+const request = (input: Partial<ReservationInput> = {}): ReservationInput => ({
   subject: alice,
   model: MODEL,
   engine: "local",
@@ -68,7 +68,7 @@ forEachDatabase("a billed request reserves its maximum cost, then pays its real 
   const meter = meterFor(store);
 
   // 100 prompt tokens as misses + 50 output tokens: 55_000_000 + 109_500_000 = 164.5 → 165 micros.
-  const charge = await meter.admit(request());
+  const charge = await meter.reserve(request());
   assert.equal(charge.reservedMicros, 165);
   assert.equal(charge.billed, true);
   assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 100, toppedUpMicros: 1_000, reservedMicros: 165 });
@@ -93,20 +93,16 @@ forEachDatabase("a billed request reserves its maximum cost, then pays its real 
 forEachDatabase("refusals: 402 without balance, 403 for a model outside the plan; neither leaves a ledger row", async (store) => {
   await setUp(store);
   const meter = meterFor(store);
-  await assert.rejects(meter.admit(request()), (e: BillingRefusal) => {
+  await assert.rejects(meter.reserve(request()), (e: BillingRefusal) => {
     assert.equal(e.status, 402);
     assert.equal(e.code, "insufficient_balance");
     assert.match(e.message, /may cost up to 0\.000165 .*available balance is 0\.00/);
     return true;
   });
   await addCredit(store.db, { userId: "alice", kind: "topped_up", amountMicros: 164, source: "admin" });
-  await assert.rejects(meter.admit(request()), { status: 402 }); // one micro short
-  await assert.rejects(meter.admit(request({ model: "other" })), (e: BillingRefusal) => {
-    assert.equal(e.status, 403);
-    assert.equal(e.code, "model_not_allowed");
-    assert.equal(e.param, "model");
-    return true;
-  });
+  await assert.rejects(meter.reserve(request()), { status: 402 }); // one micro short
+  // Whether the plan includes the model is the model.use policy's decision (src/policies/models.ts),
+  // made in the serving pipeline before billing: tested there and in test/billing-api.test.ts.
   assert.equal((await store.db.selectFrom("usage_ledger").selectAll().execute()).length, 0);
   assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 0, toppedUpMicros: 164, reservedMicros: 0 });
 });
@@ -114,8 +110,8 @@ forEachDatabase("refusals: 402 without balance, 403 for a model outside the plan
 forEachDatabase("local mode and unbilled plans are metered but never charged", async (store) => {
   await setUp(store);
   const meter = meterFor(store);
-  const local = await meter.admit(request({ subject: { kind: "local" } }));
-  const free = await meter.admit(request({ subject: { kind: "user", userId: "bob", apiKeyId: null, planId: null } }));
+  const local = await meter.reserve(request({ subject: { kind: "local" } }));
+  const free = await meter.reserve(request({ subject: { kind: "user", userId: "bob", apiKeyId: null, planId: null } }));
   assert.equal(local.billed, false);
   assert.equal(free.plan?.id, "free");
   for (const charge of [local, free]) {
@@ -135,9 +131,9 @@ forEachDatabase("the price in force when the request started is the one it pays,
   const time = clock("2025-02-10T16:29:59.999Z");
   const meter = meterFor(store, { now: time.now });
   const big = request({ promptTokens: 12_000, maxTokens: 3_000 });
-  const peak = await meter.admit(big);
+  const peak = await meter.reserve(big);
   time.set("2025-02-10T16:30:00.000Z");
-  const offPeak = await meter.admit(big);
+  const offPeak = await meter.reserve(big);
   assert.equal(peak.quote.window, null);
   assert.equal(offPeak.quote.window, "16:30-00:30");
   // The admin doubles the output price while both run: neither notices.
@@ -149,7 +145,7 @@ forEachDatabase("the price in force when the request started is the one it pays,
   assert.equal(offPeakEntry?.charged_micros, 2_268);
   assert.equal(offPeakEntry?.price_window, "16:30-00:30");
   // A request starting now pays the new price: 1400 + 1100 + 3000 × 4.38 = 15_640 micros.
-  const later = await meter.admit(big);
+  const later = await meter.reserve(big);
   assert.equal((await meter.settleAlone(later, { status: "completed", usage: example })).chargedMicros, 15_640);
   assert.equal((await getBalance(store.db, "alice")).toppedUpMicros, 1_000_000 - 9_070 - 2_268 - 15_640);
 });
@@ -158,7 +154,7 @@ forEachDatabase("a settled cost above the reservation is not charged beyond it (
   await setUp(store);
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 10_000, source: "admin" });
   const meter = meterFor(store);
-  const charge = await meter.admit(request());
+  const charge = await meter.reserve(request());
   const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(0, 100, 0, 500) });
   assert.equal(settled.costMicros, 1_150);
   assert.equal(settled.chargedMicros, 165);
@@ -169,9 +165,9 @@ forEachDatabase("quotas: a used-up daily quota answers 429 with the next local m
   await savePlan(store.db, { ...PRO, billed: false, dailyTokenQuota: 1_000, monthlyTokenQuota: 1_500 });
   const time = clock("2025-02-10T15:00:00Z");
   const meter = meterFor(store, { now: time.now, timeZone: "Asia/Shanghai" });
-  const first = await meter.admit(request());
+  const first = await meter.reserve(request());
   await meter.settleAlone(first, { status: "completed", usage: usage(0, 600, 300, 100) }); // 1000 tokens: quota reached
-  const refusal = await meter.admit(request()).then(
+  const refusal = await meter.reserve(request()).then(
     () => assert.fail("admitted past the quota"),
     (e: BillingRefusal) => e,
   );
@@ -181,9 +177,9 @@ forEachDatabase("quotas: a used-up daily quota answers 429 with the next local m
   assert.match(refusal.message, /daily token quota \(1000 tokens\).*2025-02-10T16:00:00\.000Z/);
   assert.equal(refusal.headers["retry-after"], "3600");
   time.set("2025-02-10T16:00:00Z");
-  const nextDay = await meter.admit(request());
+  const nextDay = await meter.reserve(request());
   await meter.settleAlone(nextDay, { status: "completed", usage: usage(0, 400, 0, 100) });
-  const monthly = await meter.admit(request()).then(
+  const monthly = await meter.reserve(request()).then(
     () => assert.fail("admitted past the monthly quota"),
     (e: BillingRefusal) => e,
   );
@@ -195,15 +191,15 @@ forEachDatabase("the plan caps the thinking budget and bounds output when nothin
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000_000, source: "admin" });
   await savePriceSet(store.db, { model: "*", base: R1, windows: [] }, null);
   const meter = meterFor(store, { defaultMaxOutputTokens: 1000 });
-  const a = await meter.admit(request({ thinkingBudget: 4096 }));
+  const a = await meter.reserve(request({ thinkingBudget: 4096 }));
   assert.equal(a.thinkingBudget, 256);
-  const b = await meter.admit(request({ thinkingBudget: undefined, maxTokens: undefined, contextLength: 4096 }));
+  const b = await meter.reserve(request({ thinkingBudget: undefined, maxTokens: undefined, contextLength: 4096 }));
   assert.equal(b.thinkingBudget, 256);
   assert.equal(b.maxTokens, undefined, "the engine's own context bound applies");
   // 100 misses + (4096 - 100) outputs at R1: 55_000_000 + 8_751_240_000 → 8807 micros (rounded up).
   assert.equal(b.reservedMicros, 8_807);
   assert.equal(b.quote.source, "*", "the default price set covers models without their own");
-  const c = await meter.admit(request({ maxTokens: undefined, contextLength: undefined }));
+  const c = await meter.reserve(request({ maxTokens: undefined, contextLength: undefined }));
   assert.equal(c.maxTokens, 1000, "an unbounded upstream gets the configured bound imposed");
   assert.equal(planWeight(await getPlan(store.db, "pro")), 2);
   assert.equal(planWeight(undefined), 1);
@@ -221,8 +217,8 @@ forEachDatabase("50 concurrent requests against a balance that covers 10: exactl
     const other = await store.openAnother();
     meters.push(new Meter(other.db, meters[0]!.options));
   }
-  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => meters[i % meters.length]!.admit(request())));
-  const admitted = results.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Meter["admit"]>>>).value);
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => meters[i % meters.length]!.reserve(request())));
+  const admitted = results.filter((r) => r.status === "fulfilled").map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<Meter["reserve"]>>>).value);
   const refused = results.filter((r) => r.status === "rejected").map((r) => (r as PromiseRejectedResult).reason as BillingRefusal);
   assert.equal(admitted.length, 10);
   assert.equal(refused.length, 40);
@@ -248,7 +244,7 @@ forEachDatabase("admissions and settlements racing each other never overdraw and
   await Promise.all(
     Array.from({ length: 50 }, async (_, i) => {
       try {
-        const charge = await meter.admit(request());
+        const charge = await meter.reserve(request());
         await meter.settleAlone(charge, { status: i % 5 === 0 ? "stopped" : "completed", usage: usage(0, 100, i % 7, 20) });
         completed++;
       } catch (e) {
@@ -271,7 +267,7 @@ forEachDatabase("crash rule: a reservation whose process died is released and ch
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
   const time = clock("2025-02-10T10:00:00Z");
   const dead = meterFor(store, { now: time.now, leaseMs: 1_000 });
-  const orphan = await dead.admit(request());
+  const orphan = await dead.reserve(request());
   const alive = meterFor(store, { now: time.now, leaseMs: 1_000 });
   await alive.start();
   try {
@@ -299,7 +295,7 @@ forEachDatabase("a live process renews its leases, so the sweep leaves its reque
   const meter = meterFor(store, { leaseMs: 300 });
   await meter.start();
   try {
-    const charge = await meter.admit(request());
+    const charge = await meter.reserve(request());
     const before = (await getEntry(store.db, charge.id))!.lease_until!;
     // Wait until the heartbeat has moved the lease forward (it runs every 100 ms here).
     for (let i = 0; i < 100 && (await getEntry(store.db, charge.id))!.lease_until! <= before; i++) {
@@ -318,9 +314,9 @@ forEachDatabase("on a database no other server shares, a restart releases what t
   await setUp(store);
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
   const dead = meterFor(store);
-  const orphan = await dead.admit(request());
+  const orphan = await dead.reserve(request());
   const restarted = meterFor(store, { exclusiveDatabase: true });
-  const own = await restarted.admit(request());
+  const own = await restarted.reserve(request());
   await restarted.start();
   try {
     assert.equal((await getEntry(store.db, orphan.id))?.status, "interrupted", "released without waiting for its lease");
@@ -337,8 +333,8 @@ forEachDatabase("a charge whose settlement rolled back is no longer renewed, so 
   const meter = meterFor(store, { leaseMs: 300 });
   await meter.start();
   try {
-    const lost = await meter.admit(request());
-    const live = await meter.admit(request());
+    const lost = await meter.reserve(request());
+    const live = await meter.reserve(request());
     await assert.rejects(
       store.db.transaction().execute(async (trx) => {
         await meter.settle(trx, lost, { status: "completed", usage: usage(0, 100, 0, 50) });
@@ -367,7 +363,7 @@ forEachDatabase("settlement writes line items in the same transaction; the row's
   await setUp(store);
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
   const meter = meterFor(store);
-  const charge = await meter.admit(request());
+  const charge = await meter.reserve(request());
   const settled = await meter.settleAlone(charge, { status: "completed", usage: usage(60, 40, 30, 10) });
   const items = (await itemsOf(store.db, [charge.id])).get(charge.id)!;
   assert.deepEqual(
@@ -383,7 +379,7 @@ forEachDatabase("settlement writes line items in the same transaction; the row's
   assert.equal(items.reduce((s, i) => s + i.amountMicros, 0), settled.entry?.cost_micros);
 
   // A settlement whose transaction rolls back leaves no items either.
-  const lost = await meter.admit(request());
+  const lost = await meter.reserve(request());
   await assert.rejects(
     store.db.transaction().execute(async (trx) => {
       await meter.settle(trx, lost, { status: "completed", usage: usage(0, 10, 0, 5), items: [{ meter: "search", quantity: 1 }] });
@@ -404,7 +400,7 @@ forEachDatabase("searches are line items priced from the feature list frozen at 
   // Configured default 4_000 per search; the admin's stored price (5_000) wins over it.
   const meter = meterFor(store, { featurePrices: { search: { unitPriceMicros: 4_000, per: 1 }, stored_bytes: { unitPriceMicros: 100, per: 1_000_000 } } });
   await saveFeaturePrice(store.db, "search", { unitPriceMicros: 5_000, per: 1 }, "root");
-  const charge = await meter.admit(request({ features: { search: 3 } }));
+  const charge = await meter.reserve(request({ features: { search: 3 } }));
   assert.equal(charge.reservedMicros, 165 + 3 * 5_000, "tokens and three searches");
   // The admin raises the price mid-request: this request keeps the price it started with.
   await saveFeaturePrice(store.db, "search", { unitPriceMicros: 9_000, per: 1 }, "root");
@@ -432,7 +428,7 @@ forEachDatabase("searches are line items priced from the feature list frozen at 
   assert.equal(settled.chargedMicros, 10_415);
   assert.deepEqual(await getBalance(store.db, "alice"), { userId: "alice", grantedMicros: 100_000 - 10_415, toppedUpMicros: 0, reservedMicros: 0 });
   // Token meters come from the usage, never from reported items.
-  const other = await meter.admit(request());
+  const other = await meter.reserve(request());
   await assert.rejects(meter.settleAlone(other, { status: "completed", usage: usage(0, 1, 0, 1), items: [{ meter: "output_tokens", quantity: 1_000 }] }), RangeError);
 });
 
@@ -441,7 +437,7 @@ forEachDatabase("a plan without search refuses a request that declares searches 
   await savePriceSet(store.db, { model: MODEL, base: R1, windows: [] }, "admin");
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 100_000, source: "admin" });
   const meter = meterFor(store);
-  await assert.rejects(meter.admit(request({ features: { search: 1 } })), (e: BillingRefusal) => {
+  await assert.rejects(meter.reserve(request({ features: { search: 1 } })), (e: BillingRefusal) => {
     assert.ok(e instanceof ServiceError, "a transport-neutral error");
     assert.equal(e.kind, "forbidden");
     assert.equal(e.status, 403);
@@ -449,8 +445,8 @@ forEachDatabase("a plan without search refuses a request that declares searches 
     return true;
   });
   // Declaring none of it is fine, and the local operator has no plan to limit it.
-  await meter.settleAlone(await meter.admit(request({ features: { search: 0 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
-  await meter.settleAlone(await meter.admit(request({ subject: { kind: "local" }, features: { search: 2 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
+  await meter.settleAlone(await meter.reserve(request({ features: { search: 0 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
+  await meter.settleAlone(await meter.reserve(request({ subject: { kind: "local" }, features: { search: 2 } })), { status: "completed", usage: usage(0, 1, 0, 1) });
   assert.equal((await getBalance(store.db, "alice")).reservedMicros, 0);
   assert.equal((await store.db.selectFrom("usage_ledger").selectAll().execute()).length, 2);
 });
@@ -461,8 +457,8 @@ forEachDatabase("abandon: a charge whose settlement cannot be committed stops be
   const meter = meterFor(store, { leaseMs: 300 });
   await meter.start();
   try {
-    const stranded = await meter.admit(request());
-    const live = await meter.admit(request());
+    const stranded = await meter.reserve(request());
+    const live = await meter.reserve(request());
     assert.equal(meter.liveCharges(), 2);
     // The database is unreachable when the request ends: the settlement transaction never starts.
     const down = await store.openAnother();
@@ -502,7 +498,7 @@ forEachDatabase("settleAlone abandons the charge when its transaction fails", as
   await addCredit(store.db, { userId: "alice", kind: "granted", amountMicros: 1_000, source: "admin" });
   const other = await store.openAnother();
   const meter = new Meter(other.db, { timeZone: "UTC", defaultPlanId: "free", leaseMs: 60_000, defaultMaxOutputTokens: 1000 });
-  const charge = await meter.admit(request());
+  const charge = await meter.reserve(request());
   await other.close(); // the database goes away before the request ends
   await assert.rejects(meter.settleAlone(charge, { status: "completed", usage: usage(0, 100, 0, 50) }));
   assert.equal(meter.liveCharges(), 0);

@@ -8,7 +8,7 @@ import { isGatedFeature, requireFeature } from "./features.ts";
 import { abandonedOpenEntries, closeEntry, insertItems, insertOpenEntry, renewLeases, type LedgerRow, type SettledStatus } from "./ledger.ts";
 import { FREE_UNIT, mergeItems, priceItems, tokenQuantities, type LineItem, type MeteredItem, type PricedQuantity, type UnitPrice } from "./lineItems.ts";
 import { formatMicros } from "./money.ts";
-import { planAllowsModel, resolvePlan, type Plan } from "./plans.ts";
+import { resolvePlan, type Plan } from "./plans.ts";
 import { priceSetFor } from "./priceBook.ts";
 import { quoteAt, type MeteredTokens, type PriceQuote } from "./pricing.ts";
 import { exceededQuota } from "./quotas.ts";
@@ -47,7 +47,7 @@ export interface MeterOptions {
   onError?: (error: unknown, what: string) => void;
 }
 
-export interface AdmissionInput {
+export interface ReservationInput {
   subject: BillingSubject;
   model: string;
   engine: string;
@@ -166,15 +166,12 @@ export class Meter {
    * every prompt token as a cache miss plus the whole output bound, at the prices in force now
    * (402). The check and the hold are one atomic UPDATE, written with the open ledger row.
    */
-  async admit(input: AdmissionInput): Promise<Charge> {
+  async reserve(input: ReservationInput): Promise<Charge> {
     const startedAt = this.now();
     const userId = input.subject.kind === "user" ? input.subject.userId : null;
     let plan: Plan | null = null;
     if (input.subject.kind === "user") {
       plan = await resolvePlan(this.db, input.subject.planId, this.options.defaultPlanId);
-      if (!planAllowsModel(plan, input.model)) {
-        throw new BillingRefusal(403, `Your plan (${plan.name}) does not include the model '${input.model}'.`, "model_not_allowed", "model");
-      }
       const quota = await exceededQuota(this.db, plan, input.subject.userId, startedAt, this.options.timeZone);
       if (quota) {
         const retryAfter = Math.max(1, Math.ceil((quota.resetAt - startedAt) / 1000));

@@ -40,7 +40,7 @@ export function planWeight(plan: Pick<Plan, "concurrencyWeight"> | null | undefi
   return plan ? Math.max(1, plan.concurrencyWeight) : 1;
 }
 
-export function planAllowsModel(plan: Plan, model: string): boolean {
+export function planAllowsModel(plan: Pick<Plan, "allowedModels">, model: string): boolean {
   return plan.allowedModels === null || plan.allowedModels.includes(model);
 }
 

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { forEachDatabase, type TestStore } from "../../test/support/databases.ts";
 import { newId } from "../store/ids.ts";
 import type { LedgerRow } from "./ledger.ts";
-import { csvLine, usageCsvLine } from "./presenters.ts";
+import { csvLine, usageCsvLine } from "../presenters/billing.ts";
 import { dailyUsage, listUsage, usageByUser } from "./usageReports.ts";
 
 const at = (iso: string) => Date.parse(iso);

@@ -18,3 +18,13 @@ test("the answer names the conversation when the question has no words, else a f
   assert.equal(titleFromExchange("???", "!!!"), "New chat");
   assert.equal(titleFromExchange("你好，世界。今天好吗", ""), "你好，世界");
 });
+
+test("a title costs milliseconds even for a huge message of backtracking markdown", () => {
+  for (const hostile of ["![".repeat(500_000), "[a](".repeat(250_000), "<".repeat(1_000_000), "\\[".repeat(500_000)]) {
+    const started = performance.now();
+    titleFromExchange(hostile, hostile);
+    const ms = performance.now() - started;
+    assert.ok(ms < 200, `${JSON.stringify(hostile.slice(0, 8))}…: ${ms.toFixed(0)} ms`);
+  }
+  assert.equal(titleFromExchange(`${"Why is the sky blue? ".repeat(200)}`, ""), "Why is the sky blue?");
+});

@@ -12,7 +12,16 @@ export function titleFromExchange(question: string, answer: string): string {
   return summarize(question) || summarize(answer) || FALLBACK_TITLE;
 }
 
-function summarize(text: string): string {
+/**
+ * How much of a text the title is looked for in. The markdown patterns below backtrack: over a
+ * whole message (up to a million characters) one of "![" repeated took over a minute of the event
+ * loop; over this prefix it takes milliseconds, and a title is found in the first lines anyway.
+ */
+const SCANNED_CHARS = 2000;
+
+function summarize(whole: string): string {
+  // Not ending on half a surrogate pair.
+  const text = whole.length > SCANNED_CHARS ? whole.slice(0, SCANNED_CHARS).replace(/[\uD800-\uDBFF]$/, "") : whole;
   const plain = text
     .replace(/```[\s\S]*?(```|$)/g, " ") // code blocks say little about the topic
     .replace(/\$\$[\s\S]*?\$\$|\\\[[\s\S]*?\\\]/g, " ")

@@ -5,7 +5,7 @@ import { addCredit, type Balance, type CreditKind } from "../billing/balances.ts
 import { deleteFeaturePrice, saveFeaturePrice, type FeaturePrice } from "../billing/featurePrices.ts";
 import type { UnitPrice } from "../billing/lineItems.ts";
 import { getPlan, PLAN_ID_PATTERN, savePlan, type Plan } from "../billing/plans.ts";
-import { presentPlan, presentPriceSet } from "../billing/presenters.ts";
+import { presentPlan, presentPriceSet } from "../presenters/billing.ts";
 import { deletePriceSet, savePriceSet } from "../billing/priceBook.ts";
 import type { PriceSet } from "../billing/pricing.ts";
 import { ServiceError } from "../errors.ts";

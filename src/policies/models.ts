@@ -1,3 +1,4 @@
+import { planAllowsModel } from "../billing/plans.ts";
 import { ServiceError } from "../errors.ts";
 import { definePolicy, type SignedInActor } from "./policy.ts";
 
@@ -12,7 +13,7 @@ import { definePolicy, type SignedInActor } from "./policy.ts";
 export interface ModelSubject {
   id: string;
   /** The caller's plan; null for callers without one (the local operator) or when plans are off. */
-  plan: { name: string; allowedModels: readonly string[] | null } | null;
+  plan: { name: string; allowedModels: string[] | null } | null;
 }
 
 declare module "./policy.ts" {
@@ -27,7 +28,7 @@ function inScope(actor: SignedInActor, model: ModelSubject): boolean {
 }
 
 function inPlan(model: ModelSubject): boolean {
-  return model.plan === null || model.plan.allowedModels === null || model.plan.allowedModels.includes(model.id);
+  return model.plan === null || planAllowsModel(model.plan, model.id);
 }
 
 definePolicy("model", {

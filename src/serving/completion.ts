@@ -219,7 +219,7 @@ export class Completion {
     this.prepared = router.prepare(generation);
     // reserve: the largest possible cost, and the request tightened to what was reserved.
     if (meter) {
-      this.charge = await meter.admit({
+      this.charge = await meter.reserve({
         subject: billingSubject(actor),
         model: this.model.id,
         engine: this.model.engine,

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import { billingSummary } from "../../billing/accounts.ts";
-import { presentDailyUsage, presentSummary, presentUsagePage } from "../../billing/presenters.ts";
+import { presentDailyUsage, presentSummary, presentUsagePage } from "../../presenters/billing.ts";
 import { dailyUsage, usagePage } from "../../billing/usageReports.ts";
 import { registerAccountBillingRoutes, registerAdminUsageRoutes, registerFeaturePriceRoutes, registerPlanRoutes, registerPriceRoutes } from "./billingAdmin.ts";
 import { type BillingRoutesDeps, billingAccount, sendCsv, toUsageFilter, usageCsvStream, usageQueries } from "./billingParams.ts";

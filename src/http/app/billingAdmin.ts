@@ -10,7 +10,7 @@ import {
   presentPlan,
   presentPriceSet,
   presentUsagePage,
-} from "../../billing/presenters.ts";
+} from "../../presenters/billing.ts";
 import { listPriceSets } from "../../billing/priceBook.ts";
 import { discounted, type PriceSet, type TokenPrices } from "../../billing/pricing.ts";
 import { usagePage } from "../../billing/usageReports.ts";

@@ -7,7 +7,7 @@ import { METER_PATTERN } from "../../billing/lineItems.ts";
 import { parseAmount } from "../../billing/money.ts";
 import { parseClock } from "../../billing/pricing.ts";
 import type { FeaturePriceDefaults } from "../../billing/featurePrices.ts";
-import { usageCsv } from "../../billing/presenters.ts";
+import { usageCsv } from "../../presenters/billing.ts";
 import { allUsage, MAX_USAGE_PAGE, type UsageFilter } from "../../billing/usageReports.ts";
 import { instantOf } from "../../billing/zonedTime.ts";
 import type { BillingAdmin } from "../../commands/billing.ts";

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import { getBalance } from "../../billing/balances.ts";
 import { resolvePlan } from "../../billing/plans.ts";
-import { presentDeepSeekBalance } from "../../billing/presenters.ts";
+import { presentDeepSeekBalance } from "../../presenters/billing.ts";
 import { unauthenticated } from "../../policies/index.ts";
 import type { Store } from "../../store/database.ts";
 

@@ -8,7 +8,7 @@ import { errorBody, toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
 import { chatCompletionSchema } from "./chatCompletionSchema.ts";
 import { toGenerationRequest } from "./generationRequest.ts";
-import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "./presenters.ts";
+import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "../../presenters/openai.ts";
 
 /**
  * POST /v1/chat/completions: an adapter over the serving pipeline (src/serving/completion.ts) —

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ModelRouter } from "../../engines/router.ts";
 import { authorize, can } from "../../policies/index.ts";
-import { presentModel } from "./presenters.ts";
+import { presentModel } from "../../presenters/openai.ts";
 
 /** GET /v1/models and /v1/models/:id: the models the caller may see (an API key's scope hides the rest). */
 export function registerModels(app: FastifyInstance, deps: { router: ModelRouter; startedAt: number }): void {

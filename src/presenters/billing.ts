@@ -1,12 +1,12 @@
-import type { AccountBilling, AccountSpend, BillingSummary } from "./accounts.ts";
-import { availableMicros, totalMicros, type Balance, type CreditRecord } from "./balances.ts";
-import type { FeaturePrice } from "./featurePrices.ts";
-import type { LedgerRow } from "./ledger.ts";
-import type { LineItem } from "./lineItems.ts";
-import { formatMicros } from "./money.ts";
-import type { Plan } from "./plans.ts";
-import { formatClock, type PriceSet, type TokenPrices } from "./pricing.ts";
-import type { DailyUsage, UsagePage, UserUsageTotals } from "./usageReports.ts";
+import type { AccountBilling, AccountSpend, BillingSummary } from "../billing/accounts.ts";
+import { availableMicros, totalMicros, type Balance, type CreditRecord } from "../billing/balances.ts";
+import type { FeaturePrice } from "../billing/featurePrices.ts";
+import type { LedgerRow } from "../billing/ledger.ts";
+import type { LineItem } from "../billing/lineItems.ts";
+import { formatMicros } from "../billing/money.ts";
+import type { Plan } from "../billing/plans.ts";
+import { formatClock, type PriceSet, type TokenPrices } from "../billing/pricing.ts";
+import type { DailyUsage, UsagePage, UserUsageTotals } from "../billing/usageReports.ts";
 
 /**
  * JSON shapes of the billing API. Money goes out twice: `*_micros` as integers for programs, and

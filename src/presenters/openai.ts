@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { FinishReason, ModelInfo, Usage } from "../../engines/types.ts";
+import type { FinishReason, ModelInfo, Usage } from "../engines/types.ts";
 
 /** API shapes of the OpenAI/DeepSeek chat completions protocol, in one place. */
 
