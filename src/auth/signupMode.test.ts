@@ -15,18 +15,21 @@ forEachDatabase("sign-up mode: approval by default; a change is in force at once
   const db = store.db;
   assert.equal(await getSignupMode(db), "approval");
   assert.equal(await isAttackMode(db), false);
-  await changeSignupMode(db, null, "open");
+  // Each change a millisecond apart: ids made in one millisecond do not sort in creation order.
+  let clock = Date.now();
+  const tick = () => ++clock;
+  await changeSignupMode(db, null, "open", tick());
   assert.equal(await getSignupMode(db), "open", "no stale cached value");
-  await changeSignupMode(db, null, "approval");
+  await changeSignupMode(db, null, "approval", tick());
   assert.equal(await getSignupMode(db), "approval");
-  const settings = await changeAttackMode(db, null, { enabled: true, signupMode: "code" });
+  const settings = await changeAttackMode(db, null, { enabled: true, signupMode: "code" }, tick());
   assert.deepEqual([settings.mode, settings.attack.enabled, settings.effective], ["approval", true, "code"]);
   assert.equal(await isAttackMode(db), true);
   assert.equal(await getSignupMode(db), "code");
   // Attack mode never loosens: closed stays closed.
-  await changeSignupMode(db, null, "closed");
+  await changeSignupMode(db, null, "closed", tick());
   assert.equal(await getSignupMode(db), "closed");
-  await changeAttackMode(db, null, { enabled: false });
+  await changeAttackMode(db, null, { enabled: false }, tick());
   assert.equal(await getSignupMode(db), "closed");
   assert.equal(await isAttackMode(db), false);
   const audit = await db.selectFrom("audit_log").select("action").orderBy("created_at").orderBy("id").execute();

@@ -16,6 +16,7 @@ import { registerAuth } from "./middleware/auth/index.ts";
 import { capConnectionsPerIp, httpTimeouts } from "./middleware/connectionCaps/index.ts";
 import { registerFloodGuard } from "./middleware/floodGuard/index.ts";
 import { registerSecurityHeaders } from "./middleware/securityHeaders/index.ts";
+import { registerShutdownGate } from "./middleware/shutdown/index.ts";
 import { registerWebApp } from "./webApp.ts";
 import { registerBalance } from "./openai/balance.ts";
 import { registerChatCompletions } from "./openai/chatCompletions.ts";
@@ -57,8 +58,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     trustProxy: deps.config?.trustProxy ?? false,
     // Router errors (a malformed %-escape in the path) answer in the API's error shape too.
     frameworkErrors,
+    // During shutdown the shutdown gate refuses new requests in the API's shape (not Fastify's body).
+    return503OnClosing: false,
   });
   installErrorHandlers(app);
+  registerShutdownGate(app);
   await registerSecurityHeaders(app);
   if (deps.metrics) registerMetrics(app, { metrics: deps.metrics, token: deps.metricsToken });
   if (deps.limits) {

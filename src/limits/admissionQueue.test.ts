@@ -59,6 +59,8 @@ test("a full queue answers 503 with Retry-After at once, in enter()", () => {
   assert.equal(error.kind, "unavailable");
   assert.equal(error.code, "queue_full");
   assert.match(String(error.retryAfterS), /^[1-9]\d*$/);
+  // Retry-After reflects the queued work (two turns waiting), not one turn.
+  assert.equal(error.retryAfterS, Math.ceil((2 * q.turnEstimateMs) / 1000));
   assert.deepEqual(reasons, ["queue_full"]);
   assert.equal(q.queuedCount, 2);
 });

@@ -188,7 +188,8 @@ export class AdmissionQueue {
         "queue_full",
         "unavailable",
         `The server is busy: ${this.queue.length} requests are waiting for ${this.model}. Please retry later.`,
-        (this.queue.length - settings.maxLength + 1) * perTurnMs,
+        // The queued work: a retry sooner would find the line as long (a place frees once a turn).
+        this.queue.length * perTurnMs,
       );
     }
     const estimateMs = (this.queue.turnsBeforeNew(flow) + 1) * perTurnMs;
