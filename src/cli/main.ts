@@ -1,9 +1,9 @@
 import { Command } from "commander";
-import { registerAdminCommand } from "./commands/admin.ts";
-import { registerChatCommand } from "./commands/chat.ts";
-import { registerModelsCommand } from "./commands/models.ts";
-import { registerPullCommand } from "./commands/pull.ts";
-import { registerServeCommand } from "./commands/serve.ts";
+import { registerAdminCommand } from "./verbs/admin.ts";
+import { registerChatCommand } from "./verbs/chat.ts";
+import { registerModelsCommand } from "./verbs/models.ts";
+import { registerPullCommand } from "./verbs/pull.ts";
+import { registerServeCommand } from "./verbs/serve.ts";
 import { cliConfig } from "./options.ts";
 import { modelsDirOf } from "../config/load.ts";
 
