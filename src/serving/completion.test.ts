@@ -116,7 +116,7 @@ forEachDatabase("the settlement (with the surface's own writes) commits before t
   const { serving } = pipeline(store);
   const order: string[] = [];
   const recorder: CompletionRecorder = {
-    started: async () => void order.push("started"),
+    started: async (model) => void order.push(`started ${model.id}`),
     event: (e) => void (e.type === "done" && order.push("done event")),
     beforeSettle: async () => void order.push("before settle"),
     settle: async (trx, outcome) => {
@@ -131,7 +131,7 @@ forEachDatabase("the settlement (with the surface's own writes) commits before t
   order.push("iterator finished");
   const log = await store.db.selectFrom("request_log").selectAll().execute();
   assert.equal(log.length, 1);
-  assert.deepEqual(order, ["started", "done event", "consumer saw done", "before settle", "settle 200", "iterator finished"]);
+  assert.deepEqual(order, ["started scripted", "done event", "consumer saw done", "before settle", "settle 200", "iterator finished"]);
 });
 
 forEachDatabase("a settlement that cannot commit releases the reservation (charged nothing) and says so", async (store) => {

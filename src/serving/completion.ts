@@ -142,7 +142,6 @@ export class Completion {
   private generation: GenerationRequest;
   private readonly started = performance.now();
   private settled: Promise<void> | null = null;
-  private consumed = false;
   /**
    * The pipeline's own abort: follows the client's signal, and also fires when the pipeline ends
    * the request itself (`cut`: the account was disabled, the key revoked).
@@ -233,7 +232,7 @@ export class Completion {
       if (this.charge.thinkingBudget !== undefined) tightened.thinkingBudget = this.charge.thinkingBudget;
       this.generation = tightened;
     }
-    await this.input.recorder?.started?.();
+    await this.input.recorder?.started?.(this.model);
   }
 
   /**
@@ -244,9 +243,15 @@ export class Completion {
    * the loop never announces an answer that is not on the books. Consume it to the end: the
    * client's abort signal stops the engine, and the usage of what it really generated is billed.
    */
-  async *events(): AsyncGenerator<EngineEvent> {
-    if (this.consumed) throw new Error("a completion's events can be read once");
-    this.consumed = true;
+  events(): AsyncGenerator<EngineEvent> {
+    if (this.iterator) throw new Error("a completion's events can be read once");
+    this.iterator = this.run();
+    return this.iterator;
+  }
+
+  private iterator: AsyncGenerator<EngineEvent> | null = null;
+
+  private async *run(): AsyncGenerator<EngineEvent> {
     const signal = this.generation.signal;
     let usage: Usage = emptyUsage();
     let finishReason: FinishReason | null = null;
@@ -292,9 +297,14 @@ export class Completion {
     await this.settle({ failure: error, usage: emptyUsage(), finishReason: null, ttftMs: null });
   }
 
-  /** Settles a request whose events will never be read (the surface failed). */
+  /**
+   * However the surface stopped reading (it failed, or never started): stops the generation and
+   * settles now if that has not happened — so no reservation is left renewed for ever. Idempotent.
+   */
   async abandon(): Promise<void> {
-    if (!this.consumed) await this.fail(new ServiceError("internal", "The request was abandoned before it ran.", { code: "internal_error" }));
+    await this.iterator?.return(undefined).catch(() => undefined);
+    if (!this.settled) await this.fail(new ServiceError("internal", "The request was abandoned before it ran.", { code: "internal_error" }));
+    await this.settled;
   }
 
   private settle(result: { failure: unknown; usage: Usage; finishReason: FinishReason | null; ttftMs: number | null }): Promise<void> {

@@ -234,9 +234,8 @@ export class Reply {
     const { db } = this.opts;
     const model = this.options.generation.model;
     return {
-      started: async () => {
-        const modelInfo = this.completion?.model ?? undefined;
-        const thinking = this.options.generation.thinking !== false && (modelInfo?.reasoning ?? true);
+      started: async (modelInfo) => {
+        const thinking = this.options.generation.thinking !== false && modelInfo.reasoning;
         if (input.kind === "send") {
           this.userMessage = await insertMessage(db, {
             conversationId: conversation.id,
@@ -314,27 +313,45 @@ export class Reply {
     } finally {
       this.dispose();
     }
-    const outcome = completion.outcome!;
-    const message = this.final ?? (await findMessage(this.opts.db, this.assistant!.id).catch(() => undefined)) ?? this.assistant!;
-    const failure = this.failure ?? (thrown !== null && outcome.status !== 499 ? describeFailure({ ...outcome, error: thrown, ...statusOf(thrown, outcome) }) : null);
-    if (failure) emit({ type: "error", error: failure, message });
-    else emit({ type: "done", message });
-    const result: ReplyOutcome = {
-      message,
-      usage: outcome.usage,
-      status: outcome.status,
-      errorCode: outcome.errorCode,
-      ttftMs: message.ttft_ms ?? null,
-      totalMs: message.total_ms ?? outcome.totalMs,
-    };
-    this.resolveFinished(result);
-    const { conversation } = this.options;
-    if (conversation.title === null && this.question?.parent_id === null && message.status !== "error") {
-      const title = titleFromExchange(this.question.content, message.content);
-      await updateConversation(this.opts.db, conversation.id, { title });
-      emit({ type: "title", conversation_id: conversation.id, title });
+    try {
+      const outcome = completion.outcome!;
+      // A settlement that could not commit rolled back the final answer too: what is stored is the
+      // streaming row (it turns `interrupted` once stale), and the user is told.
+      const unsettled = thrown instanceof ServiceError && thrown.code === "settlement_failed" ? thrown : null;
+      const stored = unsettled || !this.final ? await findMessage(this.opts.db, this.assistant!.id).catch(() => undefined) : undefined;
+      const message = (unsettled ? stored : this.final) ?? stored ?? this.assistant!;
+      const failure = unsettled
+        ? { message: unsettled.message, code: "settlement_failed", status: 503, retry_after_s: unsettled.retryAfterS ?? DEFAULT_RETRY_AFTER_S }
+        : (this.failure ?? (thrown !== null && outcome.status !== 499 ? describeFailure({ ...outcome, error: thrown }) : null));
+      if (failure) emit({ type: "error", error: failure, message });
+      else emit({ type: "done", message });
+      const result: ReplyOutcome = {
+        message,
+        usage: outcome.usage,
+        status: unsettled ? 503 : outcome.status,
+        errorCode: unsettled ? "settlement_failed" : outcome.errorCode,
+        ttftMs: message.ttft_ms ?? null,
+        totalMs: message.total_ms ?? outcome.totalMs,
+      };
+      this.resolveFinished(result);
+      const { conversation } = this.options;
+      if (conversation.title === null && this.question?.parent_id === null && message.status !== "error" && !unsettled) {
+        const title = titleFromExchange(this.question.content, message.content);
+        await updateConversation(this.opts.db, conversation.id, { title });
+        emit({ type: "title", conversation_id: conversation.id, title });
+      }
+      return result;
+    } finally {
+      // Whatever happened above, nobody waits for this reply for ever (`stop`, shutdown).
+      this.resolveFinished(undefined);
     }
-    return result;
+  }
+
+  /** Settles a reply that will never run (its surface failed between `start` and `run`). */
+  async abandon(): Promise<void> {
+    this.dispose();
+    await this.completion?.abandon();
+    this.resolveFinished(undefined);
   }
 
   private onEvent(event: EngineEvent): void {
@@ -396,12 +413,6 @@ function isEmptyFailure(message: Message): boolean {
 /** The thread as the model sees it: earlier reasoning is never fed back. */
 function toPrompt(thread: Message[]): ChatMessage[] {
   return thread.map((m) => ({ role: m.role, content: m.content }));
-}
-
-/** The status and code of an error thrown after settlement (the settlement itself failed). */
-function statusOf(error: unknown, outcome: CompletionOutcome): { status: number; errorCode: string | null } {
-  if (error instanceof ServiceError && error.code === "settlement_failed") return { status: 503, errorCode: error.code };
-  return { status: outcome.status, errorCode: outcome.errorCode };
 }
 
 /**

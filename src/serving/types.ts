@@ -1,7 +1,7 @@
 import type { Transaction } from "kysely";
 import type { Actor } from "../auth/actor.ts";
 import type { Charge } from "../billing/meter.ts";
-import type { EngineEvent, FinishReason, GenerationRequest, Usage } from "../engines/types.ts";
+import type { EngineEvent, FinishReason, GenerationRequest, ModelInfo, Usage } from "../engines/types.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import type { Identity } from "../limits/identity.ts";
 import type { Database } from "../store/schema.ts";
@@ -28,7 +28,7 @@ export interface CompletionInput {
  */
 export interface CompletionRecorder {
   /** Once the request is admitted and reserved (it will run), before it waits for its turn. */
-  started?(): Promise<void>;
+  started?(model: ModelInfo): Promise<void>;
   /** Every engine event, as it arrives. */
   event?(event: EngineEvent): void;
   /** Once, before the settlement transaction opens: finish writes made outside it. */

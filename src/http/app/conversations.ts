@@ -190,9 +190,14 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     }
 
     // From here on the reply is an event stream.
-    reply.hijack();
-    sse = new SseWriter(reply.raw);
-    sse.open(started.headers);
+    try {
+      reply.hijack();
+      sse = new SseWriter(reply.raw);
+      sse.open(started.headers);
+    } catch (error) {
+      await started.abandon();
+      throw error;
+    }
     const stream = sse;
     const keepalive = setInterval(() => stream.comment("keep-alive"), KEEPALIVE_MS);
     try {
