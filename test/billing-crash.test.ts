@@ -219,6 +219,67 @@ for (const dialect of ["sqlite", "postgres"] as const) {
   });
 }
 
+for (const dialect of ["sqlite", "postgres"] as const) {
+  test(`SIGKILL the moment the client sees the end ([DONE], the app's done): that answer is charged and logged [${dialect}]`, async (t) => {
+    const setup = await crashSetup(t, dialect);
+    if (!setup) return;
+    const { storeOptions, configFile, userId, key } = setup;
+
+    // The API: killed as soon as `[DONE]` is read.
+    const first = await startServer(configFile);
+    t.after(() => first.kill("SIGKILL"));
+    const response = await fetch(`${first.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: "scripted-long", stream: true, max_tokens: 24, messages: [{ role: "user", content: "Be quick" }] }),
+    });
+    assert.equal(response.status, 200);
+    await readUntil(response, (text) => text.includes("data: [DONE]"));
+    first.kill("SIGKILL");
+    await first.exited;
+
+    // The web app: killed as soon as the `done` event is read.
+    const second = await startServer(configFile);
+    t.after(() => second.kill("SIGKILL"));
+    const browser = new AppClient(second.url);
+    assert.equal((await browser.post("/api/auth/login", { login: "crash", password: TEST_PASSWORD })).status, 200);
+    const conversation = (await browser.post("/api/conversations", {})).body;
+    const reply = await fetch(`${second.url}/api/conversations/${conversation.id}/messages`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        cookie: [...browser.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+        "x-sputnik-csrf": browser.cookies.get("sputnik_csrf")!,
+      },
+      body: JSON.stringify({ content: "Be quick", parent_id: null, model: "scripted-long" }),
+    });
+    assert.equal(reply.status, 200);
+    await readUntil(reply, (text) => text.includes('"type":"done"'));
+    second.kill("SIGKILL");
+    await second.exited;
+
+    const store = await openDatabase(storeOptions);
+    try {
+      const ledger = await store.db.selectFrom("usage_ledger").selectAll().orderBy("started_at").execute();
+      assert.deepEqual(
+        ledger.map((r) => r.status),
+        ["completed", "completed"],
+        "both answers the clients saw complete are settled",
+      );
+      assert.ok(ledger.every((r) => r.charged_micros > 0));
+      const logged = await store.db.selectFrom("request_log").selectAll().execute();
+      assert.deepEqual(logged.map((r) => r.id).sort(), ledger.map((r) => r.id).sort(), "each has its request log row (same id)");
+      const answer = await store.db.selectFrom("messages").selectAll().where("conversation_id", "=", conversation.id).where("role", "=", "assistant").executeTakeFirstOrThrow();
+      assert.equal(answer.status, "complete");
+      const balance = await getBalance(store.db, userId);
+      assert.equal(balance.reservedMicros, 0);
+      assert.equal(CREDIT - balance.toppedUpMicros, ledger[0]!.charged_micros + ledger[1]!.charged_micros);
+    } finally {
+      await store.close();
+    }
+  });
+}
+
 /** What a server killed mid-request leaves: its one ledger row still open, holding the reserved credit. */
 async function assertReservationOpen(store: Store, userId: string): Promise<void> {
   const [row] = await store.db.selectFrom("usage_ledger").selectAll().execute();
