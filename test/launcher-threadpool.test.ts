@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { readLocalKey } from "../src/auth/localMode.ts";
 import { ensureModel } from "../src/gguf/catalog.ts";
 
 const bin = fileURLToPath(new URL("../bin/sputnik.js", import.meta.url));
@@ -30,7 +31,8 @@ async function threadsOfServer(env: NodeJS.ProcessEnv): Promise<number> {
     });
     const response = await fetch(`${url}/v1/chat/completions`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      // Local single-user mode: the data dir's key is the API key.
+      headers: { "content-type": "application/json", authorization: `Bearer ${await readLocalKey(dataDir)}` },
       body: JSON.stringify({ model: "scripted", messages: [{ role: "user", content: "hi" }] }),
     });
     assert.equal(response.status, 200);
