@@ -165,3 +165,28 @@ test("seed: -1 (llama.cpp's 'random') and seeds past 2^32 - 2 are refused, quoti
   assert.equal(ok.status, 200);
   await ok.arrayBuffer();
 });
+
+test("the reported long-prompt attack (4 × 900k-character messages, 4 at once) is refused from its size, without stalling", async () => {
+  const messages = Array.from({ length: 4 }, (_, i) => ({ role: "user", content: `${i} ${"lorem ipsum dolor ".repeat(50_000)}` }));
+  assert.ok(messages[0]!.content.length > 900_000);
+  const watched = await underWatch(async () => {
+    const started = performance.now();
+    const responses = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        fetch(`${service.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${apiKey}` },
+          body: JSON.stringify({ model: "scripted-json", messages }),
+        }).then(async (r) => ({ status: r.status, body: (await r.json()) as any })),
+      ),
+    );
+    return { responses, ms: performance.now() - started };
+  });
+  for (const { status, body } of watched.result.responses) {
+    assert.equal(status, 400, JSON.stringify(body).slice(0, 300));
+    assert.deepEqual([body.error.code, body.error.param], ["context_length_exceeded", "messages"]);
+    assert.match(body.error.message, /at least \d+ tokens/, "refused from the byte count, before tokenizing");
+  }
+  assert.ok(watched.maxLoopDelayMs < MAX_STALL_MS, `event loop stalled ${watched.maxLoopDelayMs.toFixed(0)} ms`);
+  assert.ok(watched.maxHealthMs < MAX_STALL_MS, `/health took ${watched.maxHealthMs.toFixed(0)} ms`);
+});

@@ -1,4 +1,3 @@
-import type { FastifyBaseLogger } from "fastify";
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.ts";
 import { pruneSessions } from "./sessions.ts";
@@ -11,7 +10,7 @@ const DAY_MS = 24 * 60 * 60_000;
  * Hourly clean-up of rows that can no longer matter: throttle counters idle for a day (longer
  * than any block or forgiveness window) and sessions that ended a week ago. Returns a stop function.
  */
-export function startAuthHousekeeping(db: Kysely<Database>, log: Pick<FastifyBaseLogger, "warn">): () => void {
+export function startAuthHousekeeping(db: Kysely<Database>, log: { warn(obj: object, msg?: string): void }): () => void {
   const run = async () => {
     try {
       await Throttle.prune(db, DAY_MS);

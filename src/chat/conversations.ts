@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Updateable } from "kysely";
+import { EMPTY_ANSWER } from "./emptyAnswer.ts";
 import { newId } from "../store/ids.ts";
 import type { ConversationTable, Database, MessageRole, MessageStatus, MessageTable } from "../store/schema.ts";
 
@@ -128,18 +129,11 @@ export async function insertMessage(db: Kysely<Database>, input: NewMessage): Pr
     conversation_id: input.conversationId,
     parent_id: input.parentId,
     role: input.role,
+    ...EMPTY_ANSWER,
     content: input.content ?? "",
-    reasoning: "",
     model: input.model ?? null,
     thinking: input.thinking === false ? 0 : 1,
     status: input.status,
-    error: null,
-    prompt_tokens: 0,
-    completion_tokens: 0,
-    reasoning_tokens: 0,
-    ttft_ms: null,
-    reasoning_ms: null,
-    total_ms: null,
     created_at: now,
     updated_at: now,
   };

@@ -1,7 +1,7 @@
 /**
  * The web app API's conversation shapes, declared once: the presenters produce them
  * (src/presenters/conversation.ts) and the web app imports them as types (web/src/api/), so the
- * two cannot drift. No imports: the web app's type check reads this file on its own.
+ * two cannot drift. No imports: the web app's type check (and its bundle) reads this file on its own.
  */
 export type MessageStatus = "complete" | "streaming" | "stopped" | "error" | "interrupted";
 

@@ -14,6 +14,7 @@ import {
 import { pathTo } from "../chat/messageTree.ts";
 import { EngineError, type ChatMessage, type EngineEvent, type GenerationRequest, type Usage } from "../engines/types.ts";
 import { ServiceError } from "../errors.ts";
+import { EMPTY_ANSWER } from "../chat/emptyAnswer.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import { identityOf, type Identity } from "../limits/identity.ts";
 import type { Dialect } from "../store/database.ts";
@@ -379,18 +380,10 @@ export class Reply {
   /** Retrying an answer that failed before writing anything reuses it, so retries leave no empty branches. */
   private async resetAssistant(target: Message, model: string, thinking: boolean): Promise<Message> {
     const patch = {
+      ...EMPTY_ANSWER,
       status: "streaming",
-      error: null,
       model,
       thinking: thinking ? 1 : 0,
-      content: "",
-      reasoning: "",
-      prompt_tokens: 0,
-      completion_tokens: 0,
-      reasoning_tokens: 0,
-      ttft_ms: null,
-      reasoning_ms: null,
-      total_ms: null,
       updated_at: Date.now(),
     } satisfies MessagePatch;
     await updateMessage(this.opts.db, target.id, patch);

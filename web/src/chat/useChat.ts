@@ -1,4 +1,5 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { EMPTY_ANSWER } from "../../../src/chat/emptyAnswer.ts";
 import { defaultLeaf, newestLeafUnder, pathTo, siblingsOf } from "../../../src/chat/messageTree.ts";
 import {
   createConversation,
@@ -275,18 +276,11 @@ export function useChat(options: ChatOptions) {
         conversation_id: conv.id,
         parent_id: parentId,
         role: "user",
+        ...EMPTY_ANSWER,
         content,
-        reasoning: "",
         model: null,
         thinking,
         status: "complete",
-        error: null,
-        prompt_tokens: 0,
-        completion_tokens: 0,
-        reasoning_tokens: 0,
-        ttft_ms: null,
-        reasoning_ms: null,
-        total_ms: null,
         created_at: now,
         updated_at: now,
       };
