@@ -8,13 +8,11 @@
  * restart the balance is exactly what it was before the request, and every ledger row is closed.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { createApiKey } from "../src/auth/apiKeys.ts";
 import { PasswordHasher } from "../src/auth/passwords.ts";
@@ -26,9 +24,9 @@ import { ensureModel, MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { openDatabase, type OpenDatabaseOptions, type Store } from "../src/store/database.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { AppClient } from "./support/appClient.ts";
+import { startServeProcess } from "./support/serveProcess.ts";
 import { postgresUrlOrSkip } from "./support/services.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const CREDIT = 5_000_000;
 const LEASE_MS = 1_000;
 const STALE_STREAM_MS = 3_000;
@@ -303,37 +301,8 @@ async function assertReleasedUncharged(store: Store, userId: string): Promise<vo
   assert.deepEqual(await getBalance(store.db, userId), { userId, grantedMicros: 0, toppedUpMicros: CREDIT, reservedMicros: 0 });
 }
 
-interface ServerProcess {
-  url: string;
-  exited: Promise<void>;
-  kill(signal: NodeJS.Signals): void;
-}
-
-/** `sputnik serve` in its own process, as operators run it; resolves with its URL once it listens. */
-async function startServer(configFile: string): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [join(root, "bin/sputnik.js"), "-c", configFile, "serve"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let output = "";
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (data: Buffer) => {
-      buffered += data.toString();
-      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        output += `${line}\n`;
-        const url = /"url":"(http:[^"]+)"/.exec(line)?.[1];
-        if (url) resolve(url);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`sputnik exited with ${code} before listening:\n${output}`)));
-  });
-  return { url, exited, kill: (signal) => void (child.exitCode === null && child.signalCode === null && child.kill(signal)) };
-}
+/** `sputnik serve` in its own process (test/support/serveProcess.ts). */
+const startServer = startServeProcess;
 
 async function readUntil(response: Response, done: (text: string) => boolean): Promise<void> {
   const reader = response.body!.getReader();

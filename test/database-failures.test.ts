@@ -6,7 +6,7 @@
  * says what is wrong, and everything works again once the database is back, without a restart.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
@@ -22,6 +22,7 @@ import { savePlan } from "../src/billing/plans.ts";
 import { savePriceSet } from "../src/billing/priceBook.ts";
 import { ensureModel } from "../src/gguf/catalog.ts";
 import { openDatabase } from "../src/store/database.ts";
+import { startServeProcess, type ServeProcess } from "./support/serveProcess.ts";
 import { postgresUrlOrSkip } from "./support/services.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -323,40 +324,14 @@ async function withClient<T>(url: string, body: (client: pg.Client) => Promise<T
   }
 }
 
-interface ServerProcess {
-  url: string;
-  alive(): boolean;
-  output(): string;
-}
-
-/** `sputnik serve` in its own process, as operators run it; killed when the test ends. */
-async function startServer(t: TestContext, configFile: string): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [join(root, "bin/sputnik.js"), "-c", configFile, "serve"], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+/** A `sputnik serve` process killed (SIGKILL, by PID) when the test ends. */
+async function startServer(t: TestContext, configFile: string): Promise<ServeProcess> {
+  const server = await startServeProcess(configFile);
   t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    await exited;
+    server.kill("SIGKILL");
+    await server.exited;
   });
-  let output = "";
-  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = "";
-    child.stdout!.on("data", (data: Buffer) => {
-      buffered += data.toString();
-      for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        output += `${line}\n`;
-        const url = /"url":"(http:[^"]+)"/.exec(line)?.[1];
-        if (url) resolve(url);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`sputnik exited with ${code} before listening:\n${output}`)));
-  });
-  return { url, alive: () => child.exitCode === null && child.signalCode === null, output: () => output };
+  return server;
 }
 
 /** A loopback TCP server that accepts connections and never says a word. */
