@@ -5,7 +5,7 @@ import { billingConfigSchema } from "../billing/config.ts";
 import { conversationsConfigSchema } from "../chat/config.ts";
 import { localEngineConfigSchema } from "../engines/local/config.ts";
 import { engineSpecSchema } from "../engines/registry.ts";
-import { remoteModelSchema } from "../engines/remote/config.ts";
+import { remoteModelEntrySchema } from "../engines/fleet/config.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
 import { databaseConfigSchema } from "../store/config.ts";
 
@@ -25,7 +25,8 @@ export const configSchema = z.object({
   defaultModelSource: z.string().default("hf:unsloth/DeepSeek-R1-Distill-Qwen-1.5B-GGUF:Q4_K_M"),
   /** Whether first run may pull the default model from the network. */
   pullDefaultModel: z.boolean().default(true),
-  remoteModels: z.array(remoteModelSchema).default([]),
+  /** Upstream models: `{id, baseUrl, …}` (one upstream) or `{id, replicas: [{baseUrl, …}], routing?, …}` (a fleet). */
+  remoteModels: z.array(remoteModelEntrySchema).default([]),
   /**
    * Engines by kind (src/runtime/engines.ts lists the kinds), each entry checked by its kind:
    * `{ "kind": "local" }` serves `models`; `{ "kind": "remote", "models": [...] }` serves upstreams

@@ -34,6 +34,11 @@ export interface GenerationRequest {
   thinkingBudget?: number;
   /** When false, the engine asks the model not to reason (where the model allows it). */
   thinking?: boolean;
+  /**
+   * What ties this request to earlier ones (the web app's conversation id): an engine fronting
+   * several replicas sends requests with one key to the replica that already holds their prefix.
+   */
+  routingKey?: string;
   signal?: AbortSignal;
 }
 
@@ -186,4 +191,25 @@ export interface EngineActivity {
   rereadTokens: number;
   /** Request prompts tokenized (one per request: prepare's tokens are reused by generate). */
   promptTokenizations: number;
+  /** The upstream replicas serving the model, for engines that front several (src/engines/fleet/). */
+  replicas?: ReplicaState[];
+}
+
+/** One upstream replica of a model as this gateway sees it, read at scrape and /health time. */
+export interface ReplicaState {
+  /** The operator's name for it (never its URL: /health is public). */
+  name: string;
+  /** Last active probe: `unknown` until the first one answers. */
+  probe: "unknown" | "up" | "down";
+  /** Circuit breaker fed by real requests: `open` takes it out of rotation until a probe succeeds after the cool-down. */
+  breaker: "closed" | "open" | "half_open";
+  /** Whether new requests may be routed to it now. */
+  inRotation: boolean;
+  /** Requests this gateway has running on it now. */
+  inFlight: number;
+  maxConcurrency: number;
+  consecutiveFailures: number;
+  /** Since start: requests sent to it, and those that failed on it (connect, timeout, 5xx, broken stream). */
+  requests: number;
+  failures: number;
 }

@@ -13,11 +13,14 @@ import type { Store } from "../store/database.ts";
 export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter; store?: Store | undefined }): void {
   app.get("/health", { config: { access: "public" } }, async (_request, reply) => {
     const [engines, database] = await Promise.all([deps.router.health(), deps.store?.ping()]);
+    // Fleet models' replicas, by name (never URL: this route is public).
+    const replicas = deps.router.stats().flatMap((a) => (a.replicas ?? []).map(({ name, probe, breaker, inRotation, inFlight }) => ({ model: a.model, name, probe, breaker, inRotation, inFlight })));
     const failing = [...(engines.ok ? [] : ["engines"]), ...(database && !database.ok ? ["database"] : [])];
     return reply.status(failing.length === 0 ? 200 : 503).send({
       status: failing.length === 0 ? "ok" : "degraded",
       ...(failing.length > 0 ? { failing } : {}),
       engines: engines.detail,
+      ...(replicas.length > 0 ? { replicas } : {}),
       ...(database ? { database } : {}),
     });
   });

@@ -77,6 +77,26 @@ export const limitsConfigSchema = z
     requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     /** Prefix of the rate-limit keys in Redis (when `redisUrl` is set): one per deployment sharing a Redis. */
     redisKeyPrefix: z.string().min(1).max(100).default("sputnik:rl:"),
+    /**
+     * With `redisUrl`: the admission queue and the concurrency caps are shared by every Sputnik
+     * sharing the Redis (src/limits/redisAdmission.ts). Running places, waiting places and cap
+     * places are leases that the holding process renews; a process that dies gives its places
+     * back within `leaseMs`.
+     */
+    cluster: z
+      .object({
+        /** How long a place outlives its holder's last renewal: a dead gateway's places are free after at most this. */
+        leaseMs: z.number().int().min(1000).max(600_000).default(10_000),
+        /**
+         * How often a gateway renews its leases and re-reads its waiters' places. Freed places are
+         * announced at once by pub/sub; this poll is what finds places freed by expiry (a dead holder)
+         * and announcements lost on a reconnect. Kept well under a third of `leaseMs`.
+         */
+        pollMs: z.number().int().min(50).max(60_000).default(500),
+      })
+      .strict()
+      .refine((c) => c.pollMs * 3 <= c.leaseMs, { message: "limits.cluster.pollMs must be at most a third of leaseMs, so a live holder renews before its lease runs out" })
+      .prefault({}),
     /** Attack mode (switched on by an admin) multiplies these into the limits above. */
     attackMode: z
       .object({

@@ -1,5 +1,6 @@
 import { ServiceError } from "../errors.ts";
-import { AdmissionQueue, type QueueUpdate } from "./admissionQueue.ts";
+import { MemoryAdmission, type AdmissionBackend, type AdmissionContext } from "./admissionBackend.ts";
+import type { QueueSettings, QueueUpdate } from "./admissionQueue.ts";
 import { cachedAttackMode, limitsInForce } from "./attackMode.ts";
 import { ConcurrencyCaps } from "./concurrencyCaps.ts";
 import type { LimitsConfig } from "./config.ts";
@@ -25,6 +26,11 @@ export interface LimitsDeps {
   /** Whether an admin switched attack mode on; asked at most once a second. */
   attackMode?(): Promise<boolean>;
   observer?: LimitsObserver;
+  /**
+   * Where queues and caps live; in memory (this process) when not given. Given the context and
+   * the in-memory backend (for a backend that falls back to it, as RedisAdmission does).
+   */
+  admission?(context: AdmissionContext, memory: MemoryAdmission): AdmissionBackend;
 }
 
 export interface CompletionRequest {
@@ -64,8 +70,9 @@ export interface CompletionPass {
  */
 export class Limits {
   readonly rates: RateLimits;
+  /** This process's concurrency caps (all of them without Redis; the fallback with it). */
   readonly caps: ConcurrencyCaps;
-  private readonly queues = new Map<string, AdmissionQueue>();
+  private readonly admission: AdmissionBackend;
   private readonly attackMode: () => Promise<boolean>;
   private attackNow = false;
   private draining = false;
@@ -75,6 +82,13 @@ export class Limits {
     const rejected = (reason: string) => deps.observer?.rejected(reason);
     this.rates = new RateLimits(deps.store, rejected);
     this.caps = new ConcurrencyCaps(rejected);
+    const context: AdmissionContext = {
+      settingsOf: (model) => this.queueSettings(model),
+      waited: (model, ms) => deps.observer?.queueWait(model, ms / 1000),
+      rejected,
+    };
+    const memory = new MemoryAdmission(context, this.caps);
+    this.admission = deps.admission ? deps.admission(context, memory) : memory;
     const lookup = deps.attackMode ?? (async () => false);
     const cached = cachedAttackMode(lookup);
     this.attackMode = async () => (this.attackNow = await cached());
@@ -114,16 +128,19 @@ export class Limits {
     const { identity } = request;
     const verdict = await this.rates.admitCompletion(identity, limits);
     if (this.draining) throw new ServiceError("unavailable", "The server is shutting down. Please retry shortly.", { code: "shutting_down", retryAfterS: 5 });
-    const queue = this.queueFor(request.model);
-    const releaseCaps = this.caps.acquire(
+    const serviceMs = this.admission.serviceEstimateMs(request.model);
+    // Only promises are awaited: the in-memory backend answers at once, in the order it always did.
+    const caps = this.admission.acquireCaps(
       identity,
       { perIp: limits.maxConcurrentPerIp, perKey: limits.maxConcurrentPerKey },
-      (queue?.serviceEstimateMs ?? 1000) / 1000,
+      (serviceMs ?? 1000) / 1000,
     );
+    const releaseCaps = caps instanceof Promise ? await caps : caps;
     let slot;
     try {
-      const weight = queue ? await this.weightOf(identity.planId) : 1;
-      slot = queue?.enter({ flow: flowOf(identity), weight, signal: request.signal, onUpdate: request.onQueue });
+      const weight = serviceMs !== undefined ? await this.weightOf(identity.planId) : 1;
+      const entered = this.admission.enter(request.model, { flow: flowOf(identity), weight, signal: request.signal, onUpdate: request.onQueue });
+      slot = entered instanceof Promise ? await entered : entered;
     } catch (error) {
       releaseCaps();
       throw error;
@@ -150,10 +167,10 @@ export class Limits {
 
   /** Queue figures per model, for /metrics and /health. */
   load(): Array<{ model: string; queued: number; running: number; capacity: number; turnEstimateMs: number }> {
-    return [...this.queues.values()].map((q) => ({
+    return this.admission.load().map((q) => ({
       model: q.model,
-      queued: q.queuedCount,
-      running: q.runningCount,
+      queued: q.queued,
+      running: q.running,
       capacity: this.deps.capacityOf(q.model) ?? 0,
       turnEstimateMs: q.turnEstimateMs,
     }));
@@ -165,39 +182,28 @@ export class Limits {
    */
   drain(): void {
     this.draining = true;
-    for (const queue of this.queues.values()) queue.close();
+    this.admission.drain();
   }
 
   async close(): Promise<void> {
     this.drain();
+    await this.admission.close();
     await this.deps.store.close();
   }
 
-  private queueFor(model: string): AdmissionQueue | undefined {
-    let queue = this.queues.get(model);
-    if (queue) return queue;
+  /** A model's queue settings now (attack mode applied); undefined for a model that does not exist. */
+  private queueSettings(model: string): QueueSettings | undefined {
     const capacity = this.deps.capacityOf(model);
     if (capacity === undefined) return undefined;
-    queue = new AdmissionQueue(
-      model,
-      () => {
-        const limits = limitsInForce(this.deps.config, this.attackNow);
-        return {
-          capacity,
-          maxLength: limits.queue.maxLength,
-          maxPerUser: limits.queue.maxPerUser,
-          maxWaitMs: limits.queue.maxWaitMs,
-          assumedServiceMs: limits.queue.assumedServiceMs,
-          updateEveryMs: limits.queue.keepAliveMs,
-        };
-      },
-      {
-        waited: (m, ms) => this.deps.observer?.queueWait(m, ms / 1000),
-        rejected: (_m, reason) => this.deps.observer?.rejected(reason),
-      },
-    );
-    this.queues.set(model, queue);
-    return queue;
+    const limits = limitsInForce(this.deps.config, this.attackNow);
+    return {
+      capacity,
+      maxLength: limits.queue.maxLength,
+      maxPerUser: limits.queue.maxPerUser,
+      maxWaitMs: limits.queue.maxWaitMs,
+      assumedServiceMs: limits.queue.assumedServiceMs,
+      updateEveryMs: limits.queue.keepAliveMs,
+    };
   }
 
   /** Plans change rarely and are read on every request: each weight is kept for 10 s. */

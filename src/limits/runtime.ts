@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { LimitsConfig } from "./config.ts";
 import { Metrics } from "../metrics/metrics.ts";
 import { Limits, type LimitsDeps } from "./limits.ts";
+import { RedisAdmission } from "./redisAdmission.ts";
 import { RedisBucketStore } from "./redisBucketStore.ts";
 import { MemoryBucketStore, type BucketStore } from "./tokenBucket.ts";
 
@@ -16,8 +17,9 @@ export interface LimitsRuntime {
 }
 
 /**
- * Builds the limits and the metrics they report to. Balances live in Redis when `redisUrl` is set
- * (several Sputnik processes then enforce one limit), else in memory. A configured Redis that
+ * Builds the limits and the metrics they report to. Balances, admission queues and concurrency caps
+ * live in Redis when `redisUrl` is set (several Sputnik processes then enforce one limit, one
+ * model capacity and one fair order), else in memory. A configured Redis that
  * cannot be reached at start is an error: silently limiting per process would double every limit.
  */
 export async function startLimits(
@@ -42,10 +44,22 @@ export async function startLimits(
   }
   let limits: Limits | null = null;
   const metrics = new Metrics(() => limits?.load() ?? []);
+  const shared = redis;
   limits = new Limits({
     config: config.limits,
     store,
     ...deps,
+    ...(shared
+      ? {
+          admission: (context, memory) =>
+            new RedisAdmission(shared, context, memory, {
+              prefix: config.limits.redisKeyPrefix,
+              leaseMs: config.limits.cluster.leaseMs,
+              pollMs: config.limits.cluster.pollMs,
+              logger: deps.logger,
+            }),
+        }
+      : {}),
     observer: {
       rejected: (reason) => metrics.rejected.inc({ reason }),
       queueWait: (model, seconds) => metrics.queueWait.observe({ model }, seconds),

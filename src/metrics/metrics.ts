@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { EngineActivity, Usage } from "../engines/types.ts";
+import type { EngineActivity, ReplicaState, Usage } from "../engines/types.ts";
 
 /** What the admission layer reports per model when scraped. */
 export interface ModelLoad {
@@ -178,6 +178,50 @@ export class Metrics {
       completed: (a) => a.rereadsCompleted,
       abandoned: (a) => a.rereadsAbandoned,
     });
+    this.registerReplicas(registers, read);
+  }
+
+  /** Fleet models' replicas as this gateway sees them (src/engines/fleet/), labelled by the replica's name. */
+  private registerReplicas(registers: Registry[], read: () => EngineActivity[]): void {
+    const replicas = () => read().flatMap((a) => (a.replicas ?? []).map((r) => ({ model: a.model, replica: r.name, state: r })));
+    const gauge = (name: string, help: string, value: (r: ReplicaState) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model", "replica"],
+        registers,
+        collect() {
+          this.reset();
+          for (const r of replicas()) this.set({ model: r.model, replica: r.replica }, value(r.state));
+        },
+      });
+    gauge("sputnik_replica_in_rotation", "1 while a fleet replica takes new requests (probe not down, breaker closed)", (r) => (r.inRotation ? 1 : 0));
+    gauge("sputnik_replica_in_flight", "Requests this gateway has running on a fleet replica", (r) => r.inFlight);
+    new Gauge({
+      name: "sputnik_replica_breaker_state",
+      help: "A fleet replica's circuit breaker: 1 for its current state (closed, open, half_open)",
+      labelNames: ["model", "replica", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of replicas()) for (const state of ["closed", "open", "half_open"]) this.set({ model: r.model, replica: r.replica, state }, r.state.breaker === state ? 1 : 0);
+      },
+    });
+    for (const [name, help, value] of [
+      ["sputnik_replica_requests_total", "Attempts sent to a fleet replica (a failed-over request counts once per replica tried)", (r: ReplicaState) => r.requests],
+      ["sputnik_replica_failures_total", "Attempts that failed on a fleet replica (no answer, timeout before headers, 5xx, broken stream)", (r: ReplicaState) => r.failures],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ["model", "replica"],
+        registers,
+        collect() {
+          this.reset();
+          for (const r of replicas()) this.inc({ model: r.model, replica: r.replica }, value(r.state));
+        },
+      });
+    }
   }
 
   observeCompletion(entry: CompletionObservation): void {

@@ -36,11 +36,12 @@ test("engines listed by kind come after local ones, and a remote-only list does 
   );
 });
 
-test("the registry knows the local and remote kinds and checks each entry with its own schema", async () => {
+test("the registry knows the local, remote and fleet kinds and checks each entry with its own schema", async () => {
   const registry = engineRegistry(config({}), pino({ level: "silent" }));
-  assert.deepEqual(registry.names(), ["local", "remote"]);
+  assert.deepEqual(registry.names(), ["local", "remote", "fleet"]);
   await assert.rejects(registry.create({ kind: "remote", models: [{ id: "up", baseUrl: "not a url" }] }), /Invalid 'remote' engine in config.engines: models\.0\.baseUrl/);
-  await assert.rejects(registry.create({ kind: "fleet" }), /Unknown engine kind 'fleet'/);
+  await assert.rejects(registry.create({ kind: "fleet" }), /Invalid 'fleet' engine in config.engines: models/);
+  await assert.rejects(registry.create({ kind: "swarm" }), /Unknown engine kind 'swarm'/);
   const remote = await registry.create({ kind: "remote", models: [upstream] });
   assert.deepEqual(
     remote.models().map((m) => [m.id, m.engine]),
@@ -48,4 +49,36 @@ test("the registry knows the local and remote kinds and checks each entry with i
   );
   assert.equal(remote.capacity("up"), 8, "the upstream's maxConcurrency default");
   await remote.close();
+});
+
+test("remoteModels with replicas become a fleet engine; one baseUrl stays a remote engine; both at once is refused", async () => {
+  const fleet = { id: "many", replicas: [{ baseUrl: "http://127.0.0.1:9/v1", maxConcurrency: 3 }, { baseUrl: "http://127.0.0.1:10/v1", maxConcurrency: 5 }] };
+  const specs = engineSpecs(config({ remoteModels: [upstream, fleet] }));
+  assert.deepEqual(
+    specs.map((s) => [s.kind, (s as unknown as { models: Array<{ id: string }> }).models.map((m) => m.id)]),
+    [
+      ["remote", ["up"]],
+      ["fleet", ["many"]],
+    ],
+  );
+  assert.throws(() => config({ remoteModels: [{ ...upstream, replicas: fleet.replicas }] }));
+  const registry = engineRegistry(config({}), pino({ level: "silent" }));
+  const engine = await registry.create(specs[1]!);
+  try {
+    assert.deepEqual(
+      engine.models().map((m) => [m.id, m.engine]),
+      [["many", "fleet"]],
+    );
+    assert.equal(engine.capacity("many"), 8, "the sum of the replicas' maxConcurrency");
+    const [activity] = engine.stats();
+    assert.deepEqual(
+      activity!.replicas!.map((r) => [r.name, r.breaker, r.maxConcurrency]),
+      [
+        ["many#0", "closed", 3],
+        ["many#1", "closed", 5],
+      ],
+    );
+  } finally {
+    await engine.close();
+  }
 });

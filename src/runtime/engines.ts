@@ -1,7 +1,10 @@
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Config } from "../config/schema.ts";
+import { Redis } from "ioredis";
 import { remoteModelSchema } from "../engines/remote/config.ts";
+import { fleetModelSchema, isFleetModel } from "../engines/fleet/config.ts";
+import { FleetEngine } from "../engines/fleet/fleetEngine.ts";
 import { LocalEngine } from "../engines/local/localEngine.ts";
 import { EngineRegistry, type EngineSpec } from "../engines/registry.ts";
 import { RemoteEngine } from "../engines/remote/remoteEngine.ts";
@@ -24,23 +27,45 @@ export function engineRegistry(config: Config, logger: Logger): EngineRegistry {
       kind: "remote",
       spec: z.object({ kind: z.literal("remote"), models: z.array(remoteModelSchema).min(1).max(1000) }).strict(),
       create: async (spec) => new RemoteEngine(spec.models),
+    })
+    .register({
+      kind: "fleet",
+      spec: z.object({ kind: z.literal("fleet"), models: z.array(fleetModelSchema).min(1).max(1000) }).strict(),
+      // With redisUrl the routing state (affinity, in-flight leases) is shared by every gateway.
+      create: async (spec) => new FleetEngine(spec.models, { redis: config.redisUrl ? await connectRedis(config.redisUrl) : null, logger }),
     });
+}
+
+async function connectRedis(url: string): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  redis.on("error", () => undefined); // reported by the routing state when it matters
+  try {
+    await redis.connect();
+  } catch (error) {
+    redis.disconnect();
+    throw new Error(`Cannot reach Redis (redisUrl) for fleet routing: ${(error as Error).message}`);
+  }
+  return redis;
 }
 
 /**
  * `config.engines` plus the older keys: a local engine unless the config only fronts upstreams
- * (then loading, or pulling, a local model would be wrong), and `remoteModels` as a remote engine.
- * Local engines come first, so their models win a name clash.
+ * (then loading, or pulling, a local model would be wrong), and `remoteModels`: those with one
+ * `baseUrl` as a remote engine (as before: nothing to route or fail over to), those with
+ * `replicas` as a fleet engine. Local engines come first, so their models win a name clash.
  */
 export function engineSpecs(config: Config): EngineSpec[] {
   const listed = config.engines;
-  const remoteListed = listed.some((e) => e.kind === "remote");
+  const remoteListed = listed.some((e) => e.kind === "remote" || e.kind === "fleet");
   const frontsOnly = config.models.length === 0 && (config.remoteModels.length > 0 || remoteListed);
   const specs: EngineSpec[] = [];
   if (!listed.some((e) => e.kind === "local") && !frontsOnly) specs.push({ kind: "local" });
   specs.push(...listed.filter((e) => e.kind === "local"));
   specs.push(...listed.filter((e) => e.kind !== "local"));
-  if (config.remoteModels.length > 0) specs.push({ kind: "remote", models: config.remoteModels });
+  const single = config.remoteModels.filter((m) => !isFleetModel(m));
+  const fleets = config.remoteModels.filter(isFleetModel);
+  if (single.length > 0) specs.push({ kind: "remote", models: single });
+  if (fleets.length > 0) specs.push({ kind: "fleet", models: fleets });
   return specs;
 }
 

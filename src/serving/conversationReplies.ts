@@ -169,7 +169,7 @@ export class ConversationReplies {
         actor,
         identity: options.identity ?? identityOf(actor, options.clientIp ?? null),
         clientIp: options.clientIp ?? null,
-        generation: { ...generation, signal: abort.signal },
+        generation: { ...generation, signal: abort.signal, routingKey: conversation.id },
         stream: true,
         ...(options.onQueue ? { onQueue: options.onQueue } : {}),
         recorder: reply.recorder(conversation, input),

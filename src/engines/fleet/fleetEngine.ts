@@ -1,0 +1,300 @@
+import type { Redis } from "ioredis";
+import type { Logger } from "pino";
+import { promptTokenBound } from "../remote/remoteEngine.ts";
+import { UpstreamClient, UpstreamError } from "../remote/upstream.ts";
+import {
+  EngineError,
+  type Engine,
+  type EngineActivity,
+  type EngineEvent,
+  type EngineHealth,
+  type GenerationRequest,
+  type ModelInfo,
+  type PreparedRequest,
+  type ReplicaState,
+} from "../types.ts";
+import type { FleetModelConfig } from "./config.ts";
+import { ReplicaHealth } from "./replicaHealth.ts";
+import { RetryBudget } from "./retryBudget.ts";
+import { affinityKey, chooseReplica, type Candidate } from "./routing.ts";
+import { MemoryRoutingState, RedisRoutingState, type RoutingState } from "./routingState.ts";
+
+interface Replica {
+  /** Shared between gateways (Redis keys, hashing): the URL, which every gateway's config names alike. */
+  id: string;
+  name: string;
+  maxConcurrency: number;
+  weight: number;
+  client: UpstreamClient;
+  health: ReplicaHealth;
+  inFlight: number;
+  requests: number;
+  failures: number;
+  probing: Promise<void> | null;
+  halfOpenTimer: NodeJS.Timeout | null;
+}
+
+/**
+ * Models served by several OpenAI-compatible replicas (vLLM, SGLang, llama-server, Sputnik
+ * nodes), each reached through an UpstreamClient. Per model: active probes and a circuit breaker
+ * per replica (src/engines/fleet/replicaHealth.ts), routing by policy (src/engines/fleet/routing.ts)
+ * over a routing state that is shared through Redis when there is one, and failover to another
+ * replica for a request that has not yet yielded an event.
+ */
+export class FleetEngine implements Engine {
+  readonly kind = "fleet";
+  private readonly fleets = new Map<string, FleetModel>();
+
+  constructor(
+    models: FleetModelConfig[],
+    private readonly options: { redis?: Redis | null; logger?: Logger | undefined } = {},
+  ) {
+    for (const config of models) {
+      const state: RoutingState = options.redis
+        ? new RedisRoutingState(options.redis, { prefix: config.stateKeyPrefix, leaseMs: config.leaseMs, logger: options.logger })
+        : new MemoryRoutingState();
+      this.fleets.set(config.id, new FleetModel(config, state, options.logger));
+    }
+  }
+
+  models(): ModelInfo[] {
+    return [...this.fleets.values()].map((f) => f.info);
+  }
+
+  /** The upstreams' tokenizers are not here: the prompt size is the same upper bound as the remote engine's. */
+  prepare(request: GenerationRequest): PreparedRequest {
+    return { model: this.fleet(request.model).info, promptTokens: promptTokenBound(request.messages), exact: false, room: undefined };
+  }
+
+  generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
+    return this.fleet(request.model).generate(request);
+  }
+
+  /**
+   * The sum of `maxConcurrency` over the replicas in rotation. With none in rotation it is the
+   * configured sum: requests then fail fast with 503 rather than wait, and an admission queue that
+   * reads its capacity once is not left at zero after the outage.
+   */
+  capacity(model: string): number | undefined {
+    const fleet = this.fleets.get(model);
+    if (!fleet) return undefined;
+    const healthy = fleet.replicas.filter((r) => r.health.inRotation()).reduce((sum, r) => sum + r.maxConcurrency, 0);
+    return healthy > 0 ? healthy : fleet.replicas.reduce((sum, r) => sum + r.maxConcurrency, 0);
+  }
+
+  stats(): EngineActivity[] {
+    return [...this.fleets.values()].map((f) => ({
+      model: f.info.id,
+      batches: 0,
+      batchTokens: 0,
+      sharedBatches: 0,
+      rereadsCompleted: 0,
+      rereadsAbandoned: 0,
+      rereadTokens: 0,
+      promptTokenizations: 0,
+      replicas: f.replicaStates(),
+    }));
+  }
+
+  /** From the probes and breakers this gateway keeps (probing every interval): a model is up while one of its replicas is in rotation. */
+  async health(): Promise<EngineHealth> {
+    const parts = [...this.fleets.values()].map((f) => {
+      const up = f.replicas.filter((r) => r.health.inRotation()).length;
+      return { ok: up > 0, detail: `${f.info.id}: ${up}/${f.replicas.length} replicas in rotation` };
+    });
+    return { ok: parts.every((p) => p.ok), detail: parts.map((p) => p.detail).join("; ") || "no fleet models" };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.fleets.values()].map((f) => f.close()));
+    const redis = this.options.redis;
+    if (redis) await redis.quit().catch(() => redis.disconnect());
+  }
+
+  private fleet(id: string): FleetModel {
+    const fleet = this.fleets.get(id);
+    if (!fleet) throw new EngineError(`The model '${id}' does not exist`, 404, "model_not_found", "model");
+    return fleet;
+  }
+}
+
+class FleetModel {
+  readonly info: ModelInfo;
+  readonly replicas: Replica[];
+  private readonly budget: RetryBudget;
+  private readonly prober: NodeJS.Timeout;
+  private turn = 0;
+  private closed = false;
+
+  constructor(
+    private readonly config: FleetModelConfig,
+    private readonly state: RoutingState,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.info = { id: config.id, engine: "fleet", ownedBy: "fleet", reasoning: config.reasoning };
+    this.replicas = config.replicas.map((r, index) => ({
+      id: r.baseUrl,
+      name: r.name ?? `${config.id}#${index}`,
+      maxConcurrency: r.maxConcurrency,
+      weight: r.weight,
+      client: new UpstreamClient({
+        model: config.id,
+        baseUrl: r.baseUrl,
+        apiKey: r.apiKey,
+        upstreamModel: config.upstreamModel ?? config.id,
+        timeoutMs: config.timeoutMs,
+        headersTimeoutMs: config.health.headersTimeoutMs,
+      }),
+      health: new ReplicaHealth(config.health),
+      inFlight: 0,
+      requests: 0,
+      failures: 0,
+      probing: null,
+      halfOpenTimer: null,
+    }));
+    this.budget = new RetryBudget({ ratio: config.failover.retryRatio, minRetries: config.failover.minRetries, windowMs: config.failover.windowMs });
+    for (const replica of this.replicas) void this.probe(replica);
+    this.prober = setInterval(() => {
+      for (const replica of this.replicas) void this.probe(replica);
+    }, config.health.probeIntervalMs);
+    this.prober.unref();
+  }
+
+  async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
+    this.budget.request();
+    const key = this.config.routing === "affinity" ? affinityKey(request) : null;
+    const tried = new Set<Replica>();
+    let lastError: unknown = null;
+    for (let attempt = 1; ; attempt++) {
+      if (request.signal?.aborted) throw new EngineError("The request was cancelled", 499, "cancelled");
+      const replica = await this.pick(key, tried);
+      if (!replica) {
+        throw lastError ?? new EngineError(`No replica of '${this.config.id}' is available now`, 503, "no_healthy_replica");
+      }
+      tried.add(replica);
+      const lease = await this.state.claim(this.config.id, key, replica.id, this.config.affinity.ttlMs);
+      replica.inFlight++;
+      replica.requests++;
+      let yielded = false;
+      try {
+        for await (const event of replica.client.stream(request, { onHeaders: () => replica.health.recordSuccess() })) {
+          yielded = true;
+          yield event;
+        }
+        return;
+      } catch (error) {
+        const verdict = assess(error, yielded);
+        if (verdict.replicaFault) this.failed(replica, error);
+        else if (verdict.alive) replica.health.recordSuccess();
+        // Already streamed: the client has part of an answer; it ends with an error event and the
+        // pipeline bills what was delivered (the usage event the client sent before failing).
+        if (yielded) {
+          yield { type: "error", error: error instanceof EngineError ? error : new EngineError(`Upstream failed: ${(error as Error).message}`, 502, "upstream_error") };
+          return;
+        }
+        if (!verdict.retryable || request.signal?.aborted || attempt >= this.config.failover.maxAttempts || !this.budget.tryRetry()) throw error;
+        lastError = error;
+        this.logger?.info({ model: this.config.id, replica: replica.name, attempt, err: error }, "retrying on another replica");
+      } finally {
+        replica.inFlight--;
+        lease.release();
+      }
+    }
+  }
+
+  /** The replica for the next attempt: in rotation, not tried yet, by the model's policy. */
+  private async pick(key: string | null, tried: Set<Replica>): Promise<Replica | null> {
+    const open = this.replicas.filter((r) => !tried.has(r) && r.health.inRotation());
+    if (open.length === 0) return null;
+    const { remembered, loads } = await this.state.read(
+      this.config.id,
+      key,
+      open.map((r) => r.id),
+    );
+    const candidates: Candidate[] = open.map((r, i) => ({ id: r.id, weight: r.weight, maxConcurrency: r.maxConcurrency, load: Math.max(loads[i] ?? 0, r.inFlight) }));
+    const choice = chooseReplica(this.config.routing, candidates, {
+      key: key ?? "",
+      remembered,
+      turn: this.turn++,
+      loadFactor: this.config.affinity.loadFactor,
+      loadSlack: this.config.affinity.loadSlack,
+    });
+    return choice ? open.find((r) => r.id === choice.candidate.id)! : null;
+  }
+
+  private failed(replica: Replica, error: unknown): void {
+    replica.failures++;
+    const wasClosed = replica.health.breaker === "closed";
+    replica.health.recordFailure((error as Error).message);
+    if (wasClosed && replica.health.breaker !== "closed") {
+      this.logger?.warn({ model: this.config.id, replica: replica.name, err: error }, "replica breaker opened: out of rotation");
+      // The half-open trial: a probe as soon as the cool-down ends.
+      if (replica.halfOpenTimer) clearTimeout(replica.halfOpenTimer);
+      replica.halfOpenTimer = setTimeout(() => void this.probe(replica), this.config.health.cooldownMs + 1);
+      replica.halfOpenTimer.unref();
+    }
+    // A failure is also checked at once: a replica whose probe fails too leaves rotation now,
+    // not after N more users' requests.
+    void this.probe(replica);
+  }
+
+  private probe(replica: Replica): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    replica.probing ??= (async () => {
+      const result = await replica.client.probe(this.config.health.probeTimeoutMs, this.config.health.probePath);
+      const before = replica.health.inRotation();
+      replica.health.recordProbe(result.ok, result.detail);
+      const after = replica.health.inRotation();
+      if (before !== after) {
+        this.logger?.[after ? "info" : "warn"]({ model: this.config.id, replica: replica.name, probe: result.detail }, after ? "replica back in rotation" : "replica out of rotation");
+      }
+    })().finally(() => (replica.probing = null));
+    return replica.probing;
+  }
+
+  replicaStates(): ReplicaState[] {
+    return this.replicas.map((r) => ({
+      name: r.name,
+      probe: r.health.probe,
+      breaker: r.health.breaker,
+      inRotation: r.health.inRotation(),
+      inFlight: r.inFlight,
+      maxConcurrency: r.maxConcurrency,
+      consecutiveFailures: r.health.consecutiveFailures,
+      requests: r.requests,
+      failures: r.failures,
+    }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.prober);
+    for (const r of this.replicas) if (r.halfOpenTimer) clearTimeout(r.halfOpenTimer);
+    await Promise.all(this.replicas.map((r) => r.probing));
+    await this.state.close();
+  }
+}
+
+/**
+ * What a failed attempt says about its replica and whether another may take the request:
+ * no answer, a timeout before headers, 502/503/504 and a stream that broke before its first event
+ * are the replica's and retried; other 5xx are the replica's but not retried (the request may be
+ * what breaks it); 4xx are the client's (the replica is alive); cancellation is nobody's.
+ */
+export function assess(error: unknown, yielded: boolean): { replicaFault: boolean; retryable: boolean; alive: boolean } {
+  if (!(error instanceof UpstreamError)) return { replicaFault: false, retryable: false, alive: false };
+  switch (error.failure) {
+    case "cancelled":
+      return { replicaFault: false, retryable: false, alive: false };
+    case "connect":
+    case "timeout":
+      return { replicaFault: true, retryable: !yielded, alive: false };
+    case "stream":
+      return { replicaFault: true, retryable: !yielded, alive: false };
+    case "status": {
+      const status = error.upstreamStatus ?? 0;
+      if (status >= 500) return { replicaFault: true, retryable: !yielded && (status === 502 || status === 503 || status === 504), alive: false };
+      return { replicaFault: false, retryable: false, alive: true };
+    }
+  }
+}

@@ -1,0 +1,301 @@
+import { createParser, type EventSourceMessage } from "eventsource-parser";
+import { EventChannel } from "../eventChannel.ts";
+import { StreamTidy } from "../streamTidy.ts";
+import { EngineError, emptyUsage, type EngineEvent, type FinishReason, type GenerationRequest, type Usage } from "../types.ts";
+import { ThinkTagSplitter } from "./thinkTagSplitter.ts";
+
+/** One OpenAI-compatible upstream endpoint (a whole remote model, or one replica of a fleet). */
+export interface UpstreamTarget {
+  /** Public model id, for messages. */
+  model: string;
+  baseUrl: string;
+  apiKey?: string | undefined;
+  /** Model name sent upstream. */
+  upstreamModel: string;
+  /** Whole request, headers to last byte. */
+  timeoutMs: number;
+  /** Until the response headers; undefined: only `timeoutMs`. A fleet sets it to fail over quickly. */
+  headersTimeoutMs?: number | undefined;
+}
+
+/**
+ * Where an upstream request failed, so a fleet can tell a dead replica (connect, timeout, 5xx,
+ * broken stream) from a client's mistake (4xx) and from the client leaving (cancelled).
+ */
+export type UpstreamFailure = "connect" | "timeout" | "status" | "stream" | "cancelled";
+
+export class UpstreamError extends EngineError {
+  constructor(
+    message: string,
+    status: number,
+    code: string,
+    readonly failure: UpstreamFailure,
+    /** The upstream's own HTTP status, when it answered with one. */
+    readonly upstreamStatus: number | null = null,
+  ) {
+    super(message, status, code);
+  }
+}
+
+export interface StreamHooks {
+  /** The upstream answered 2xx with a body: it is alive, whatever happens to the stream next. */
+  onHeaders?: () => void;
+}
+
+/**
+ * Talks to one OpenAI-compatible upstream (vLLM, SGLang, llama-server, the DeepSeek API, another
+ * Sputnik): one streamed chat completion at a time per call, and a health probe. Reasoning is read
+ * from `reasoning_content` (DeepSeek, SGLang), `reasoning` (vLLM) or inline `<think>` tags.
+ */
+export class UpstreamClient {
+  constructor(readonly target: UpstreamTarget) {}
+
+  /**
+   * Streams one completion. Throws UpstreamError before the first event (no answer, a non-2xx
+   * status, a stream that broke before any event); later failures end the stream with a thrown
+   * UpstreamError after a `usage` event of what was delivered (see `deliveredUsage`).
+   */
+  async *stream(request: GenerationRequest, hooks: StreamHooks = {}): AsyncGenerator<EngineEvent> {
+    const target = this.target;
+    const controller = new AbortController();
+    let timedOut = false;
+    const onAbort = () => controller.abort();
+    request.signal?.addEventListener("abort", onAbort, { once: true });
+    if (request.signal?.aborted) controller.abort();
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error("upstream timeout"));
+    }, target.timeoutMs);
+    let headersTimer: NodeJS.Timeout | undefined;
+    if (target.headersTimeoutMs !== undefined) {
+      headersTimer = setTimeout(() => {
+        timedOut = true;
+        controller.abort(new Error("no response headers in time"));
+      }, target.headersTimeoutMs);
+    }
+    const cancelled = () => request.signal?.aborted === true;
+    try {
+      const response = await this.post(request, controller.signal, cancelled, () => timedOut);
+      clearTimeout(headersTimer);
+      if (!response.ok || !response.body) throw await upstreamError(response);
+      hooks.onHeaders?.();
+      yield* readStream(response.body, controller.signal, cancelled, () => timedOut);
+    } finally {
+      clearTimeout(timer);
+      clearTimeout(headersTimer);
+      request.signal?.removeEventListener("abort", onAbort);
+      controller.abort();
+    }
+  }
+
+  /** GET `<baseUrl>/<path>` (default `models`): up when it answers 2xx within `timeoutMs`. */
+  async probe(timeoutMs: number, path = "models"): Promise<{ ok: boolean; status: number | null; detail: string }> {
+    try {
+      const response = await fetch(new URL(path, withSlash(this.target.baseUrl)), {
+        headers: this.target.apiKey ? { authorization: `Bearer ${this.target.apiKey}` } : {},
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body?.cancel().catch(() => undefined);
+      return { ok: response.ok, status: response.status, detail: `upstream answered ${response.status}` };
+    } catch (error) {
+      return { ok: false, status: null, detail: (error as Error).message };
+    }
+  }
+
+  private async post(request: GenerationRequest, signal: AbortSignal, cancelled: () => boolean, timedOut: () => boolean): Promise<Response> {
+    const target = this.target;
+    const body: Record<string, unknown> = {
+      model: target.upstreamModel,
+      // Earlier turns' reasoning is never sent upstream either (DeepSeek rejects it outright).
+      messages: request.messages.map(({ role, content, name }) => (name ? { role, content, name } : { role, content })),
+      stream: true,
+      stream_options: { include_usage: true },
+    };
+    if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+    if (request.temperature !== undefined) body.temperature = request.temperature;
+    if (request.topP !== undefined) body.top_p = request.topP;
+    if (request.seed !== undefined) body.seed = request.seed;
+    if (request.stop?.length) body.stop = request.stop;
+    if (request.responseFormat) body.response_format = request.responseFormat;
+    if (request.thinkingBudget !== undefined) body.thinking = { type: "enabled", budget_tokens: request.thinkingBudget };
+    try {
+      return await fetch(new URL("chat/completions", withSlash(target.baseUrl)), {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "text/event-stream",
+          ...(target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {}),
+        },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      if (cancelled()) throw new UpstreamError("The request was cancelled", 499, "cancelled", "cancelled");
+      if (timedOut()) throw new UpstreamError(`Upstream for '${target.model}' did not answer in time`, 504, "upstream_timeout", "timeout");
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new UpstreamError(`Upstream for '${target.model}' is unreachable: ${why}`, 502, "upstream_unreachable", "connect");
+    }
+  }
+}
+
+async function* readStream(
+  body: ReadableStream<Uint8Array>,
+  signal: AbortSignal,
+  cancelled: () => boolean,
+  timedOut: () => boolean,
+): AsyncGenerator<EngineEvent> {
+  const channel = new EventChannel<EngineEvent>();
+  const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
+  const splitter = new ThinkTagSplitter((kind, text) => tidy.push(kind, text));
+  let usage: Usage | null = null;
+  let finishReason: FinishReason = "stop";
+  let upstreamFailure: UpstreamError | null = null;
+  const delivered = { chunks: 0, reasoningChunks: 0 };
+
+  const parser = createParser({
+    onEvent: (message: EventSourceMessage) => {
+      if (message.data === "[DONE]") return;
+      let chunk: UpstreamChunk;
+      try {
+        chunk = JSON.parse(message.data) as UpstreamChunk;
+      } catch {
+        return; // Not JSON: keep-alives and comments from proxies.
+      }
+      if (chunk.error) {
+        upstreamFailure = new UpstreamError(`Upstream error: ${chunk.error.message ?? "unknown"}`, 502, "upstream_error", "stream");
+        return;
+      }
+      const choice = chunk.choices?.[0];
+      const reasoning = choice?.delta?.reasoning_content ?? choice?.delta?.reasoning;
+      if (reasoning) {
+        delivered.chunks++;
+        delivered.reasoningChunks++;
+        tidy.push("reasoning", reasoning);
+      }
+      if (choice?.delta?.content) {
+        delivered.chunks++;
+        splitter.push(choice.delta.content);
+      }
+      if (choice?.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
+      if (chunk.usage) usage = normalizeUsage(chunk.usage, chunk);
+    },
+  });
+
+  const reading = (async () => {
+    const decoder = new TextDecoder(); // stream mode: never splits a character across chunks
+    try {
+      for await (const bytes of body as unknown as AsyncIterable<Uint8Array>) {
+        parser.feed(decoder.decode(bytes, { stream: true }));
+        if (upstreamFailure) break;
+      }
+      parser.feed(decoder.decode());
+      splitter.flush();
+      if (upstreamFailure) throw upstreamFailure;
+      channel.push({ type: "usage", usage: usage ?? emptyUsage() });
+      channel.push({ type: "done", finishReason });
+      channel.close();
+    } catch (error) {
+      if (signal.aborted && cancelled()) {
+        channel.push({ type: "done", finishReason: "abort" });
+        channel.close();
+        return;
+      }
+      const failure =
+        error instanceof UpstreamError
+          ? error
+          : timedOut()
+            ? new UpstreamError("Upstream took longer than its timeout", 504, "upstream_timeout", "stream")
+            : new UpstreamError(`Upstream stream broke: ${(error as Error).message}`, 502, "upstream_error", "stream");
+      // What the client already received is billed (the rule for answers cut short upstream).
+      if (delivered.chunks > 0) channel.push({ type: "usage", usage: usage ?? deliveredUsage(delivered) });
+      channel.close(failure);
+    }
+  })();
+  try {
+    yield* channel;
+  } finally {
+    await reading;
+  }
+}
+
+/**
+ * The usage of an answer that broke mid-stream before the upstream reported its own: the output
+ * the client received, one token per streamed delta (vLLM, SGLang, llama-server and Sputnik send
+ * one token a chunk), and no prompt tokens, because the upstream never said how many it read.
+ * The client is charged for what it was delivered, never for a guess at what it was not.
+ */
+export function deliveredUsage(delivered: { chunks: number; reasoningChunks: number }): Usage {
+  return {
+    ...emptyUsage(),
+    completion_tokens: delivered.chunks,
+    total_tokens: delivered.chunks,
+    completion_tokens_details: { reasoning_tokens: delivered.reasoningChunks },
+  };
+}
+
+interface UpstreamUsage {
+  prompt_tokens?: number;
+  completion_tokens?: number;
+  total_tokens?: number;
+  /** DeepSeek, Sputnik. */
+  prompt_cache_hit_tokens?: number;
+  prompt_cache_miss_tokens?: number;
+  /** OpenAI, vLLM (`--enable-prompt-tokens-details`), SGLang, Sputnik. */
+  prompt_tokens_details?: { cached_tokens?: number | null } | null;
+  /** Some SGLang versions put it beside the usage counts. */
+  cached_tokens?: number;
+  completion_tokens_details?: { reasoning_tokens?: number } | null;
+}
+
+interface UpstreamChunk {
+  choices?: Array<{
+    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null };
+    finish_reason?: string | null;
+  }>;
+  usage?: UpstreamUsage;
+  /** llama-server's per-request timings: `cache_n` prompt tokens came from its cache. */
+  timings?: { cache_n?: number };
+  error?: { message?: string };
+}
+
+/**
+ * Usage as the upstream measured it. Cache hits are the upstream's to measure, from whichever
+ * field it reports them in; an upstream that reports none is billed every prompt token as a miss.
+ */
+export function normalizeUsage(raw: UpstreamUsage, chunk: { timings?: { cache_n?: number } } = {}): Usage {
+  const prompt = raw.prompt_tokens ?? 0;
+  const completion = raw.completion_tokens ?? 0;
+  const reported = raw.prompt_cache_hit_tokens ?? raw.prompt_tokens_details?.cached_tokens ?? raw.cached_tokens ?? chunk.timings?.cache_n ?? 0;
+  const hit = Math.max(0, Math.min(prompt, reported));
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: raw.total_tokens ?? prompt + completion,
+    prompt_cache_hit_tokens: hit,
+    prompt_cache_miss_tokens: prompt - hit,
+    completion_tokens_details: { reasoning_tokens: raw.completion_tokens_details?.reasoning_tokens ?? 0 },
+    prompt_tokens_details: { cached_tokens: hit },
+  };
+}
+
+async function upstreamError(response: Response): Promise<UpstreamError> {
+  let message = `Upstream answered ${response.status}`;
+  try {
+    const body = (await response.json()) as { error?: { message?: string } };
+    if (body.error?.message) message += `: ${body.error.message}`;
+  } catch {
+    // keep the status-only message
+  }
+  const status = response.status;
+  // Client errors upstream are the client's (bad params); anything else is a gateway failure.
+  if (status === 429 || status === 503) return new UpstreamError(message, 503, "upstream_busy", "status", status);
+  if (status >= 400 && status < 500 && status !== 401 && status !== 403) {
+    return new UpstreamError(message, status, "upstream_rejected", "status", status);
+  }
+  return new UpstreamError(message, 502, "upstream_error", "status", status);
+}
+
+export function withSlash(url: string): string {
+  return url.endsWith("/") ? url : `${url}/`;
+}
