@@ -371,10 +371,13 @@ async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOp
       return schema;
     } catch (err) {
       // Kysely's introspector reads the catalog of every schema; another process dropping its own
-      // schema at that moment makes the query fail with 3F000 naming that schema. Nothing of ours
-      // was touched (the run is one transaction), so trying again is safe.
+      // schema at that moment makes the query fail naming that schema (3F000) or one of its tables
+      // (42P01, `relation "other.users" does not exist`). Nothing of ours was touched (the run is
+      // one transaction), so trying again is safe.
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const otherSchemaVanished = cause?.code === "3F000" && !cause.message?.includes(`"${schema}"`);
+      const message = cause?.message ?? "";
+      const ours = message.includes(`"${schema}"`) || message.includes(`"${schema}.`);
+      const otherSchemaVanished = (cause?.code === "3F000" || cause?.code === "42P01") && !ours;
       if (!otherSchemaVanished || attempt >= 5) throw err;
     }
   }
