@@ -74,6 +74,11 @@ export interface ModelInfo {
   reasoning: boolean;
   /** Human note, e.g. why the demo model is being served. */
   note?: string;
+  /**
+   * For upstream models, once an answer came back: whether the upstream reports prompt-cache hits
+   * (`none`: it does not, so every prompt token is billed as a miss). See src/engines/remote/cacheReporting.ts.
+   */
+  cacheReporting?: "reported" | "none" | "partial";
 }
 
 export interface EngineHealth {
@@ -212,4 +217,22 @@ export interface ReplicaState {
   /** Since start: requests sent to it, and those that failed on it (connect, timeout, 5xx, broken stream). */
   requests: number;
   failures: number;
+  /** The last reading of its engine's own metrics, where the model's `metrics` is configured. */
+  signals?: ReplicaSignals;
+  /** Whether its answers carry prompt-cache figures; absent until one came back. */
+  cacheReporting?: "reported" | "none" | "partial";
+}
+
+/** A replica's load as its engine reports it (src/engines/fleet/loadSignals.ts). */
+export interface ReplicaSignals {
+  /** Whose metric names were found (vllm, sglang, llamacpp, sputnik); null before a reading. */
+  source: string | null;
+  /** Requests waiting in the engine's queue, running on it, and its KV-cache usage (0–1); null: not exported. */
+  waiting: number | null;
+  running: number | null;
+  kvUsage: number | null;
+  /** Since the last good reading; null: none yet. */
+  ageMs: number | null;
+  /** Why the last read failed (no answer, non-2xx, no known gauges); null when it succeeded. */
+  error: string | null;
 }

@@ -14,7 +14,18 @@ export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter
   app.get("/health", { config: { access: "public" } }, async (_request, reply) => {
     const [engines, database] = await Promise.all([deps.router.health(), deps.store?.ping()]);
     // Fleet models' replicas, by name (never URL: this route is public).
-    const replicas = deps.router.stats().flatMap((a) => (a.replicas ?? []).map(({ name, probe, breaker, inRotation, inFlight }) => ({ model: a.model, name, probe, breaker, inRotation, inFlight })));
+    // With `metrics` configured, each replica's last load reading (its error text stays in the logs).
+    const replicas = deps.router.stats().flatMap((a) =>
+      (a.replicas ?? []).map(({ name, probe, breaker, inRotation, inFlight, signals }) => ({
+        model: a.model,
+        name,
+        probe,
+        breaker,
+        inRotation,
+        inFlight,
+        ...(signals ? { signals: { source: signals.source, waiting: signals.waiting, running: signals.running, kvUsage: signals.kvUsage, ageMs: signals.ageMs } } : {}),
+      })),
+    );
     const failing = [...(engines.ok ? [] : ["engines"]), ...(database && !database.ok ? ["database"] : [])];
     return reply.status(failing.length === 0 ? 200 : 503).send({
       status: failing.length === 0 ? "ok" : "degraded",

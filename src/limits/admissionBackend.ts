@@ -85,11 +85,11 @@ export class MemoryAdmission implements AdmissionBackend {
     if (queue) return queue;
     const initial = this.context.settingsOf(model);
     if (initial === undefined) return undefined;
-    // A model's capacity is read once, when its queue is made (as it always was).
-    const capacity = initial.capacity;
+    // Settings, capacity included, are read on every use: a fleet's capacity follows its replicas'
+    // health (the sum over those in rotation), and the queue hands out places as it grows.
     queue = new AdmissionQueue(
       model,
-      () => ({ ...(this.context.settingsOf(model) ?? initial), capacity }),
+      () => this.context.settingsOf(model) ?? initial,
       {
         waited: (m, ms) => this.context.waited(m, ms),
         rejected: (_m, reason) => this.context.rejected(reason),

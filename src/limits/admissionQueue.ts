@@ -150,6 +150,8 @@ export class AdmissionQueue {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
     if (this.closed) throw shuttingDown();
     const settings = this.settings();
+    // Capacity can grow (a fleet replica back in rotation): those already waiting go first.
+    if (this.running < settings.capacity && this.queue.length > 0) this.pump();
     if (this.running < settings.capacity && this.queue.length === 0) {
       this.queue.admitDirectly(options.flow, options.weight);
       this.running++;
@@ -319,8 +321,9 @@ export class AdmissionQueue {
     this.ticker = null;
   }
 
-  /** One sort per tick for every waiter, rather than one per waiter. */
+  /** One sort per tick for every waiter, rather than one per waiter; first, places that opened as capacity grew. */
   private broadcast(): void {
+    this.pump();
     this.queue.ordered().forEach((entry, index) => {
       try {
         entry.value.options.onUpdate?.(this.updateFor(entry, index + 1));

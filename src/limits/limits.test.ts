@@ -173,3 +173,34 @@ test("checkMessages names the limit and the message over it", () => {
   );
   assert.deepEqual(rejected, ["too_many_messages", "message_too_long"]);
 });
+
+test("a model's capacity is re-read as it changes (a fleet's follows its replicas' health): waiters are let in as it grows", async () => {
+  let capacity = 1;
+  const { limits } = build({ ...quiet, maxConcurrentPerIp: 0, queue: { keepAliveMs: 100 } }, { capacityOf: (model) => (model === "m" ? capacity : undefined) });
+  const first = await limits.admitCompletion({ identity: fromIp("1.1.1.1"), model: "m" });
+  const second = await limits.admitCompletion({ identity: fromIp("2.2.2.2"), model: "m" });
+  assert.deepEqual([first.queued, second.queued], [false, true]);
+  // A replica came back: the next arrival finds the waiting request let in first, and itself waits.
+  capacity = 2;
+  const third = await limits.admitCompletion({ identity: fromIp("3.3.3.3"), model: "m" });
+  await second.ready;
+  assert.equal(third.queued, true, "the place that opened went to the one already waiting");
+  // Grown again with no arrival and no release: the queue's tick lets the waiter in. (Its timer
+  // does not hold the process open, a server's sockets do: this one stands in for them.)
+  capacity = 3;
+  const alive = setTimeout(() => undefined, 10_000);
+  await third.ready;
+  clearTimeout(alive);
+  assert.deepEqual([limits.load()[0]!.running, limits.load()[0]!.capacity], [3, 3]);
+  // Shrunk (replicas out of rotation): running requests finish; nobody new starts until below it.
+  capacity = 1;
+  const fourth = await limits.admitCompletion({ identity: fromIp("4.4.4.4"), model: "m" });
+  assert.equal(fourth.queued, true);
+  first.finish();
+  second.finish();
+  assert.ok(fourth.position() !== null, "2 running, capacity 1: still waiting");
+  third.finish();
+  await fourth.ready;
+  fourth.finish();
+  await limits.close();
+});

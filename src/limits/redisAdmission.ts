@@ -638,6 +638,8 @@ export class RedisAdmission implements AdmissionBackend {
   }
 
   private async tick(state: ModelState): Promise<void> {
+    // Capacity as it is now (a fleet's follows its replicas' health): the tick's pump hands out what grew.
+    state.settings = this.context.settingsOf(state.model) ?? state.settings;
     const slots = [...state.running.keys()];
     const waiters = [...state.waiters.keys()];
     let answer: [number, string, number[], number[][]];

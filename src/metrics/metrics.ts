@@ -197,6 +197,27 @@ export class Metrics {
       });
     gauge("sputnik_replica_in_rotation", "1 while a fleet replica takes new requests (probe not down, breaker closed)", (r) => (r.inRotation ? 1 : 0));
     gauge("sputnik_replica_in_flight", "Requests this gateway has running on a fleet replica", (r) => r.inFlight);
+    // The replica engine's own figures, as last read from its metrics (fleet `metrics` config); absent while unknown.
+    const signal = (name: string, help: string, value: (r: ReplicaState) => number | null | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["model", "replica"],
+        registers,
+        collect() {
+          this.reset();
+          for (const r of replicas()) {
+            const v = value(r.state);
+            if (typeof v === "number") this.set({ model: r.model, replica: r.replica }, v);
+          }
+        },
+      });
+    signal("sputnik_replica_engine_waiting", "Requests waiting in a fleet replica's own queue, as its engine last reported", (r) => r.signals?.waiting);
+    signal("sputnik_replica_engine_running", "Requests a fleet replica's engine is running, as it last reported", (r) => r.signals?.running);
+    signal("sputnik_replica_engine_kv_usage", "Share of a fleet replica's KV cache in use (0-1), as its engine last reported", (r) => r.signals?.kvUsage);
+    signal("sputnik_replica_engine_reading_age_seconds", "Age of the last good reading of a fleet replica's engine metrics", (r) =>
+      r.signals?.ageMs === null || r.signals?.ageMs === undefined ? null : r.signals.ageMs / 1000,
+    );
     new Gauge({
       name: "sputnik_replica_breaker_state",
       help: "A fleet replica's circuit breaker: 1 for its current state (closed, open, half_open)",

@@ -91,5 +91,7 @@ export function presentModel(model: ModelInfo, created: number) {
     reasoning: model.reasoning,
     ...(model.contextLength ? { context_length: model.contextLength } : {}),
     ...(model.note ? { note: model.note } : {}),
+    // Known once an answer came back; `none`: the upstream reports no cache hits, all are billed as misses.
+    ...(model.cacheReporting ? { cache_reporting: model.cacheReporting } : {}),
   };
 }

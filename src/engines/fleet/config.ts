@@ -42,6 +42,13 @@ export const fleetModelSchema = z
         /** A replica is too busy for its conversations once its in-flight count would exceed loadFactor × its fair share + loadSlack. */
         loadFactor: z.number().min(1).max(100).default(1.5),
         loadSlack: z.number().int().min(0).max(10_000).default(2),
+        /**
+         * Prefix hashes kept per model (message boundaries from the first user message on, LRU):
+         * a prompt goes to the replica last sent its longest prefix. 0: no prefix index.
+         */
+        prefixEntries: z.number().int().min(0).max(10_000_000).default(100_000),
+        /** Boundaries indexed and looked up per request, the longest first. */
+        prefixDepth: z.number().int().min(1).max(256).default(16),
       })
       .strict()
       .prefault({}),
@@ -72,6 +79,26 @@ export const fleetModelSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Load signals from each replica's own Prometheus metrics (vLLM, SGLang, llama-server with
+     * `--metrics`, Sputnik): its queue, running requests and KV-cache usage, read every interval
+     * and used by `least_loaded` and by affinity's load bound. Absent: only in-flight counts.
+     */
+    metrics: z
+      .object({
+        /** Where the metrics are: a path from the replica's host root (`/metrics`), or relative to its baseUrl. */
+        path: z.string().min(1).max(200).default("/metrics"),
+        intervalMs: z.number().int().min(100).max(600_000).default(1000),
+        timeoutMs: z.number().int().min(50).max(60_000).default(500),
+        /** A reading older than this is not used for routing (a replica whose metrics stopped answering). */
+        maxAgeMs: z.number().int().min(100).max(3_600_000).default(5000),
+        /** A replica whose KV cache is fuller than this (0–1) is passed over while another is not. */
+        maxKvUsage: z.number().min(0).max(1).default(0.95),
+        /** Sent as `Authorization: Bearer …` (a Sputnik node's `metricsToken`); default: the replica's apiKey. */
+        token: z.string().optional(),
+      })
+      .strict()
+      .optional(),
     /** Prefix of the routing-state keys in Redis (with `redisUrl`): one per deployment sharing a Redis. */
     stateKeyPrefix: z.string().min(1).max(100).default("sputnik:fleet:"),
     /** How long a gateway's in-flight lease on a replica lives without renewal (a dead gateway's count fades after it). */

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import { CacheReportTracker } from "../remote/cacheReporting.ts";
 import { promptTokenBound } from "../remote/remoteEngine.ts";
 import { UpstreamClient, UpstreamError } from "../remote/upstream.ts";
 import {
@@ -11,12 +12,15 @@ import {
   type GenerationRequest,
   type ModelInfo,
   type PreparedRequest,
+  type ReplicaSignals,
   type ReplicaState,
 } from "../types.ts";
 import type { FleetModelConfig } from "./config.ts";
+import { effectiveLoad, readLoadSignals, type LoadSignals } from "./loadSignals.ts";
+import { parsePrometheusText } from "./promText.ts";
 import { ReplicaHealth } from "./replicaHealth.ts";
 import { RetryBudget } from "./retryBudget.ts";
-import { affinityKey, chooseReplica, type Candidate } from "./routing.ts";
+import { affinityKey, chooseReplica, prefixHashes, type Candidate } from "./routing.ts";
 import { MemoryRoutingState, RedisRoutingState, type RoutingState } from "./routingState.ts";
 
 interface Replica {
@@ -32,14 +36,21 @@ interface Replica {
   failures: number;
   probing: Promise<void> | null;
   halfOpenTimer: NodeJS.Timeout | null;
+  /** The last good reading of its engine's metrics, with this gateway's in-flight count at that moment. */
+  reading: { signals: LoadSignals; at: number; ownInFlightAtRead: number } | null;
+  readError: string | null;
+  scraping: Promise<void> | null;
+  cache: CacheReportTracker;
 }
 
 /**
  * Models served by several OpenAI-compatible replicas (vLLM, SGLang, llama-server, Sputnik
  * nodes), each reached through an UpstreamClient. Per model: active probes and a circuit breaker
  * per replica (src/engines/fleet/replicaHealth.ts), routing by policy (src/engines/fleet/routing.ts)
- * over a routing state that is shared through Redis when there is one, and failover to another
- * replica for a request that has not yet yielded an event.
+ * over a routing state (affinity keys, the prefix index, in-flight leases) that is shared through
+ * Redis when there is one, load signals read from each replica's own metrics where the model's
+ * `metrics` is configured (src/engines/fleet/loadSignals.ts), and failover to another replica for
+ * a request that has not yet yielded an event.
  */
 export class FleetEngine implements Engine {
   readonly kind = "fleet";
@@ -50,9 +61,10 @@ export class FleetEngine implements Engine {
     private readonly options: { redis?: Redis | null; logger?: Logger | undefined } = {},
   ) {
     for (const config of models) {
+      const index = { prefixEntries: config.affinity.prefixEntries, prefixTtlMs: config.affinity.ttlMs };
       const state: RoutingState = options.redis
-        ? new RedisRoutingState(options.redis, { prefix: config.stateKeyPrefix, leaseMs: config.leaseMs, logger: options.logger })
-        : new MemoryRoutingState();
+        ? new RedisRoutingState(options.redis, { prefix: config.stateKeyPrefix, leaseMs: config.leaseMs, logger: options.logger, ...index })
+        : new MemoryRoutingState(Date.now, index);
       this.fleets.set(config.id, new FleetModel(config, state, options.logger));
     }
   }
@@ -119,10 +131,10 @@ export class FleetEngine implements Engine {
 }
 
 class FleetModel {
-  readonly info: ModelInfo;
   readonly replicas: Replica[];
   private readonly budget: RetryBudget;
   private readonly prober: NodeJS.Timeout;
+  private readonly scraper: NodeJS.Timeout | null = null;
   private turn = 0;
   private closed = false;
 
@@ -131,7 +143,6 @@ class FleetModel {
     private readonly state: RoutingState,
     private readonly logger: Logger | undefined,
   ) {
-    this.info = { id: config.id, engine: "fleet", ownedBy: "fleet", reasoning: config.reasoning };
     this.replicas = config.replicas.map((r, index) => ({
       id: r.baseUrl,
       name: r.name ?? `${config.id}#${index}`,
@@ -151,6 +162,10 @@ class FleetModel {
       failures: 0,
       probing: null,
       halfOpenTimer: null,
+      reading: null,
+      readError: null,
+      scraping: null,
+      cache: new CacheReportTracker(),
     }));
     this.budget = new RetryBudget({ ratio: config.failover.retryRatio, minRetries: config.failover.minRetries, windowMs: config.failover.windowMs });
     for (const replica of this.replicas) void this.probe(replica);
@@ -158,26 +173,44 @@ class FleetModel {
       for (const replica of this.replicas) void this.probe(replica);
     }, config.health.probeIntervalMs);
     this.prober.unref();
+    const metrics = config.metrics;
+    if (metrics) {
+      for (const replica of this.replicas) void this.readMetrics(replica);
+      this.scraper = setInterval(() => {
+        for (const replica of this.replicas) void this.readMetrics(replica);
+      }, metrics.intervalMs);
+      this.scraper.unref();
+    }
+  }
+
+  /** Whether its upstreams report prompt-cache hits is known once answers came back (see CacheReportTracker). */
+  get info(): ModelInfo {
+    const states = this.replicas.map((r) => r.cache.state).filter((c) => c !== undefined);
+    const cacheReporting = states.length === 0 ? undefined : states.every((c) => c === states[0]) ? states[0] : "partial";
+    return { id: this.config.id, engine: "fleet", ownedBy: "fleet", reasoning: this.config.reasoning, ...(cacheReporting ? { cacheReporting } : {}) };
   }
 
   async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
     this.budget.request();
-    const key = this.config.routing === "affinity" ? affinityKey(request) : null;
+    const affinity = this.config.routing === "affinity";
+    const key = affinity ? affinityKey(request) : null;
+    const prefixes = affinity && this.config.affinity.prefixEntries > 0 ? prefixHashes(request.messages, this.config.affinity.prefixDepth) : [];
     const tried = new Set<Replica>();
     let lastError: unknown = null;
     for (let attempt = 1; ; attempt++) {
       if (request.signal?.aborted) throw new EngineError("The request was cancelled", 499, "cancelled");
-      const replica = await this.pick(key, tried);
+      const replica = await this.pick(key, prefixes, request.routingKey !== undefined, tried);
       if (!replica) {
         throw lastError ?? new EngineError(`No replica of '${this.config.id}' is available now`, 503, "no_healthy_replica");
       }
       tried.add(replica);
-      const lease = await this.state.claim(this.config.id, key, replica.id, this.config.affinity.ttlMs);
+      const lease = await this.state.claim(this.config.id, key, replica.id, this.config.affinity.ttlMs, prefixes);
       replica.inFlight++;
       replica.requests++;
       let yielded = false;
       try {
-        for await (const event of replica.client.stream(request, { onHeaders: () => replica.health.recordSuccess() })) {
+        const hooks = { onHeaders: () => replica.health.recordSuccess(), onUsage: (reported: boolean) => replica.cache.note(reported) };
+        for await (const event of replica.client.stream(request, hooks)) {
           yielded = true;
           yield event;
         }
@@ -203,21 +236,34 @@ class FleetModel {
   }
 
   /** The replica for the next attempt: in rotation, not tried yet, by the model's policy. */
-  private async pick(key: string | null, tried: Set<Replica>): Promise<Replica | null> {
+  private async pick(key: string | null, prefixes: string[], explicitKey: boolean, tried: Set<Replica>): Promise<Replica | null> {
     const open = this.replicas.filter((r) => !tried.has(r) && r.health.inRotation());
     if (open.length === 0) return null;
-    const { remembered, loads } = await this.state.read(
+    const { remembered, loads, prefix } = await this.state.read(
       this.config.id,
       key,
       open.map((r) => r.id),
+      prefixes,
     );
-    const candidates: Candidate[] = open.map((r, i) => ({ id: r.id, weight: r.weight, maxConcurrency: r.maxConcurrency, load: Math.max(loads[i] ?? 0, r.inFlight) }));
+    const candidates: Candidate[] = open.map((r, i) => {
+      const reading = this.freshReading(r);
+      return {
+        id: r.id,
+        weight: r.weight,
+        maxConcurrency: r.maxConcurrency,
+        load: effectiveLoad(Math.max(loads[i] ?? 0, r.inFlight), r.inFlight, reading),
+        kvUsage: reading?.signals.kvUsage ?? null,
+      };
+    });
     const choice = chooseReplica(this.config.routing, candidates, {
       key: key ?? "",
       remembered,
+      prefix: prefix?.replica ?? null,
+      explicitKey,
       turn: this.turn++,
       loadFactor: this.config.affinity.loadFactor,
       loadSlack: this.config.affinity.loadSlack,
+      ...(this.config.metrics ? { maxKvUsage: this.config.metrics.maxKvUsage } : {}),
     });
     return choice ? open.find((r) => r.id === choice.candidate.id)! : null;
   }
@@ -252,6 +298,45 @@ class FleetModel {
     return replica.probing;
   }
 
+  /** The replica's last reading when it is recent enough to route on (`metrics.maxAgeMs`). */
+  private freshReading(replica: Replica): Replica["reading"] {
+    const maxAge = this.config.metrics?.maxAgeMs;
+    if (maxAge === undefined || !replica.reading) return null;
+    return performance.now() - replica.reading.at <= maxAge ? replica.reading : null;
+  }
+
+  /** One read of the replica's metrics at a time; a failed read keeps the last good one (which ages out of routing). */
+  private readMetrics(replica: Replica): Promise<void> {
+    const metrics = this.config.metrics;
+    if (this.closed || !metrics) return Promise.resolve();
+    replica.scraping ??= (async () => {
+      try {
+        const text = await replica.client.metrics(metrics.path, metrics.timeoutMs, metrics.token);
+        const signals = readLoadSignals(parsePrometheusText(text), this.config.upstreamModel ?? this.config.id);
+        if (!signals) throw new Error("no known load gauges in the metrics");
+        replica.reading = { signals, at: performance.now(), ownInFlightAtRead: replica.inFlight };
+        replica.readError = null;
+      } catch (error) {
+        const why = (error as Error).message;
+        if (replica.readError !== why) this.logger?.debug({ model: this.config.id, replica: replica.name, err: error }, "replica metrics unreadable");
+        replica.readError = why;
+      }
+    })().finally(() => (replica.scraping = null));
+    return replica.scraping;
+  }
+
+  private signalsOf(replica: Replica): ReplicaSignals {
+    const reading = replica.reading;
+    return {
+      source: reading?.signals.source ?? null,
+      waiting: reading?.signals.waiting ?? null,
+      running: reading?.signals.running ?? null,
+      kvUsage: reading?.signals.kvUsage ?? null,
+      ageMs: reading ? Math.round(performance.now() - reading.at) : null,
+      error: replica.readError,
+    };
+  }
+
   replicaStates(): ReplicaState[] {
     return this.replicas.map((r) => ({
       name: r.name,
@@ -263,14 +348,17 @@ class FleetModel {
       consecutiveFailures: r.health.consecutiveFailures,
       requests: r.requests,
       failures: r.failures,
+      ...(this.config.metrics ? { signals: this.signalsOf(r) } : {}),
+      ...(r.cache.state ? { cacheReporting: r.cache.state } : {}),
     }));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.prober);
+    if (this.scraper) clearInterval(this.scraper);
     for (const r of this.replicas) if (r.halfOpenTimer) clearTimeout(r.halfOpenTimer);
-    await Promise.all(this.replicas.map((r) => r.probing));
+    await Promise.all(this.replicas.flatMap((r) => [r.probing, r.scraping]));
     await this.state.close();
   }
 }

@@ -9,6 +9,7 @@ import {
   type ModelInfo,
   type PreparedRequest,
 } from "../types.ts";
+import { CacheReportTracker } from "./cacheReporting.ts";
 import { UpstreamClient } from "./upstream.ts";
 
 /**
@@ -20,6 +21,7 @@ import { UpstreamClient } from "./upstream.ts";
 export class RemoteEngine implements Engine {
   readonly kind = "remote";
   private readonly clients = new Map<string, UpstreamClient>();
+  private readonly cacheReports = new Map<string, CacheReportTracker>();
 
   constructor(private readonly upstreams: RemoteModelConfig[]) {
     for (const u of upstreams) {
@@ -27,6 +29,7 @@ export class RemoteEngine implements Engine {
         u.id,
         new UpstreamClient({ model: u.id, baseUrl: u.baseUrl, apiKey: u.apiKey, upstreamModel: u.upstreamModel ?? u.id, timeoutMs: u.timeoutMs }),
       );
+      this.cacheReports.set(u.id, new CacheReportTracker());
     }
   }
 
@@ -36,7 +39,8 @@ export class RemoteEngine implements Engine {
 
   generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
     this.upstream(request.model);
-    return this.clients.get(request.model)!.stream(request);
+    const tracker = this.cacheReports.get(request.model)!;
+    return this.clients.get(request.model)!.stream(request, { onUsage: (reported) => tracker.note(reported) });
   }
 
   /**
@@ -66,7 +70,8 @@ export class RemoteEngine implements Engine {
   }
 
   private info(u: RemoteModelConfig): ModelInfo {
-    return { id: u.id, engine: this.kind, ownedBy: new URL(u.baseUrl).host, reasoning: u.reasoning };
+    const cacheReporting = this.cacheReports.get(u.id)?.state;
+    return { id: u.id, engine: this.kind, ownedBy: new URL(u.baseUrl).host, reasoning: u.reasoning, ...(cacheReporting ? { cacheReporting } : {}) };
   }
 
   async health(): Promise<EngineHealth> {

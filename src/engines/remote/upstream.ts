@@ -40,6 +40,8 @@ export class UpstreamError extends EngineError {
 export interface StreamHooks {
   /** The upstream answered 2xx with a body: it is alive, whatever happens to the stream next. */
   onHeaders?: () => void;
+  /** The answer's usage arrived: `cacheReported` says whether it carried any prompt-cache field. */
+  onUsage?: (cacheReported: boolean) => void;
 }
 
 /**
@@ -79,7 +81,7 @@ export class UpstreamClient {
       clearTimeout(headersTimer);
       if (!response.ok || !response.body) throw await upstreamError(response);
       hooks.onHeaders?.();
-      yield* readStream(response.body, controller.signal, cancelled, () => timedOut);
+      yield* readStream(response.body, controller.signal, cancelled, () => timedOut, hooks);
     } finally {
       clearTimeout(timer);
       clearTimeout(headersTimer);
@@ -100,6 +102,24 @@ export class UpstreamClient {
     } catch (error) {
       return { ok: false, status: null, detail: (error as Error).message };
     }
+  }
+
+  /**
+   * GET the upstream's Prometheus metrics: `path` from the host root when it starts with `/`
+   * (vLLM, SGLang, llama-server and Sputnik serve `/metrics` beside `/v1`), else relative to the
+   * base URL. Throws on no answer, a non-2xx status or a timeout.
+   */
+  async metrics(path: string, timeoutMs: number, token?: string): Promise<string> {
+    const bearer = token ?? this.target.apiKey;
+    const response = await fetch(new URL(path, withSlash(this.target.baseUrl)), {
+      headers: { accept: "text/plain", ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new Error(`metrics answered ${response.status}`);
+    }
+    return response.text();
   }
 
   private async post(request: GenerationRequest, signal: AbortSignal, cancelled: () => boolean, timedOut: () => boolean): Promise<Response> {
@@ -144,6 +164,7 @@ async function* readStream(
   signal: AbortSignal,
   cancelled: () => boolean,
   timedOut: () => boolean,
+  hooks: StreamHooks = {},
 ): AsyncGenerator<EngineEvent> {
   const channel = new EventChannel<EngineEvent>();
   const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
@@ -151,6 +172,7 @@ async function* readStream(
   let usage: Usage | null = null;
   let finishReason: FinishReason = "stop";
   let upstreamFailure: UpstreamError | null = null;
+  let cacheReported = false;
   const delivered = { chunks: 0, reasoningChunks: 0 };
 
   const parser = createParser({
@@ -178,7 +200,10 @@ async function* readStream(
         splitter.push(choice.delta.content);
       }
       if (choice?.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
-      if (chunk.usage) usage = normalizeUsage(chunk.usage, chunk);
+      if (chunk.usage) {
+        usage = normalizeUsage(chunk.usage, chunk);
+        cacheReported ||= reportsCache(chunk.usage, chunk);
+      }
     },
   });
 
@@ -192,6 +217,7 @@ async function* readStream(
       parser.feed(decoder.decode());
       splitter.flush();
       if (upstreamFailure) throw upstreamFailure;
+      if (usage) hooks.onUsage?.(cacheReported);
       channel.push({ type: "usage", usage: usage ?? emptyUsage() });
       channel.push({ type: "done", finishReason });
       channel.close();
@@ -277,6 +303,12 @@ export function normalizeUsage(raw: UpstreamUsage, chunk: { timings?: { cache_n?
     completion_tokens_details: { reasoning_tokens: raw.completion_tokens_details?.reasoning_tokens ?? 0 },
     prompt_tokens_details: { cached_tokens: hit },
   };
+}
+
+/** Whether a usage report says anything about the prompt cache (a zero counts; a missing or null field does not). */
+export function reportsCache(raw: UpstreamUsage, chunk: { timings?: { cache_n?: number } } = {}): boolean {
+  const known = (v: unknown) => typeof v === "number";
+  return known(raw.prompt_cache_hit_tokens) || known(raw.prompt_tokens_details?.cached_tokens) || known(raw.cached_tokens) || known(chunk.timings?.cache_n);
 }
 
 async function upstreamError(response: Response): Promise<UpstreamError> {
