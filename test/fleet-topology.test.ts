@@ -40,7 +40,7 @@ import { openDatabase, type Store } from "../src/store/database.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { openCompletion, type OpenCall } from "./support/loopbackClient.ts";
 import { startServeProcess, type ServeProcess } from "./support/serveProcess.ts";
-import { servicesRequired, testPostgresUrl, testRedisUrl } from "./support/services.ts";
+import { deleteRedisKeys, postgresReachable, redisReachable, servicesRequired, testPostgresUrl, testRedisUrl } from "./support/services.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 // As `npm test` runs every test: GPU detection costs each node process seconds and buys nothing here.
@@ -166,46 +166,7 @@ async function dropSchema(url: string, schema: string): Promise<void> {
   }
 }
 
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
 
-async function reachable(kind: "postgres" | "redis", url: string): Promise<boolean> {
-  if (kind === "postgres") {
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-    client.on("error", () => undefined);
-    try {
-      await client.connect();
-      return true;
-    } catch {
-      return false;
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  }
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Redis", () => {
   const pgUrl = testPostgresUrl();
@@ -221,7 +182,7 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
 
   before(async () => {
     for (const [kind, url] of [["postgres", pgUrl], ["redis", redisUrl]] as const) {
-      if (await reachable(kind, url)) continue;
+      if (await (kind === "postgres" ? postgresReachable(url) : redisReachable(url))) continue;
       if (servicesRequired()) throw new Error(`${kind} not reachable at ${url} and SPUTNIK_REQUIRE_SERVICES=1`);
       skip = `${kind} not reachable at ${url}`;
       process.stderr.write(`!!! SKIPPED: ${skip} — the fleet topology tests did not run\n`);

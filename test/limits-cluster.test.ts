@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import type { EngineEvent, GenerationRequest, PreparedRequest } from "../src/engines/types.ts";
 import { openCompletion, type OpenCall } from "./support/loopbackClient.ts";
-import { servicesRequired, testRedisUrl } from "./support/services.ts";
+import { deleteRedisKeys, redisReachable, servicesRequired, testRedisUrl } from "./support/services.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 const ask = (maxTokens: number) => ({
@@ -39,34 +39,7 @@ function countGenerations(service: TestService): void {
   };
 }
 
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
 
-async function redisReachable(url: string): Promise<boolean> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 describe("cluster-wide admission: two services, one Redis, one capacity", () => {
   let one: TestService;
@@ -103,7 +76,7 @@ describe("cluster-wide admission: two services, one Redis, one capacity", () => 
   after(async () => {
     await one?.stop();
     await two?.stop();
-    if (prefix) await deleteKeys(testRedisUrl(), prefix);
+    if (prefix) await deleteRedisKeys(testRedisUrl(), prefix);
   });
 
   test("with both places taken through one service, a request to the other (idle) service waits in the shared line", async (t) => {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { forgetSignupSettings, saveAttackMode } from "../src/auth/signupMode.ts";
 import { openCompletion } from "./support/loopbackClient.ts";
-import { servicesRequired, testRedisUrl } from "./support/services.ts";
+import { redisReachable, servicesRequired, testRedisUrl } from "./support/services.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
 /** The long scripted model; cut short (a few tokens) unless `full`. */
@@ -21,18 +21,6 @@ const ask = (extra: Record<string, unknown> = {}, full = false) => ({
   ...extra,
 });
 
-async function redisReachable(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on("error", () => undefined);
-  try {
-    await redis.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    redis.disconnect();
-  }
-}
 
 async function getFrom(service: TestService, path: string, from: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
   const call = await openCompletion(service.url, null, { from, path, method: "GET" });

@@ -40,6 +40,32 @@ export async function redisUrlOrSkip(t: TestContext): Promise<string | undefined
   return (await probeOnce("redis", url, probeRedis)) ? url : skipOrFail(t, "Redis", url, "SPUTNIK_TEST_REDIS_URL");
 }
 
+/** Whether PostgreSQL answers at `url`, for suites that decide once in `before`. */
+export function postgresReachable(url: string = testPostgresUrl()): Promise<boolean> {
+  return probeOnce("postgres", url, probePostgres);
+}
+
+/** Whether Redis answers at `url`, for suites that decide once in `before` (see redisUrlOrSkip for single tests). */
+export function redisReachable(url: string = testRedisUrl()): Promise<boolean> {
+  return probeOnce("redis", url, probeRedis);
+}
+
+/** Deletes every key under `prefix` (a test's own random prefix) from the Redis at `url`. */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const { Redis } = await import("ioredis");
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
+}
+
 function skipOrFail(t: TestContext, service: string, url: string, envVar: string): undefined {
   const why = probeFailures.get(url) ?? "unknown error";
   if (servicesRequired()) {
