@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { test, type TestContext } from "node:test";
 import { Redis } from "ioredis";
-import { redisUrlOrSkip } from "../../test/support/services.ts";
+import { deleteRedisKeys, redisUrlOrSkip } from "../../test/support/services.ts";
 import { ServiceError } from "../errors.ts";
 import { limitsConfigSchema } from "./config.ts";
 import type { Identity } from "./identity.ts";
@@ -72,19 +72,7 @@ async function gateway(url: string, prefix: string, options: GatewayOptions): Pr
 /** A fresh prefix per test, and every key under it deleted afterwards. */
 async function freshPrefix(t: TestContext, url: string): Promise<string> {
   const prefix = `sputnik-test:${randomBytes(6).toString("hex")}:`;
-  t.after(async () => {
-    const redis = await connect(url);
-    try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== "0");
-    } finally {
-      redis.disconnect();
-    }
-  });
+  t.after(() => deleteRedisKeys(url, prefix));
   return prefix;
 }
 
