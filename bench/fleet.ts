@@ -33,6 +33,7 @@ import { ensureModel } from "../src/gguf/catalog.ts";
 import { startService, type RunningService } from "../src/runtime/startService.ts";
 import { percentile } from "./loadClient.ts";
 import { SputnikProcess } from "./sputnikProcess.ts";
+import { deleteRedisKeys } from "../test/support/services.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -228,7 +229,7 @@ try {
 } finally {
   for (const g of gateways) await g.close().catch(() => undefined);
   await Promise.all(processes.map((p) => p.stop().catch(() => undefined)));
-  if (redisUrl && redisPrefix) await deleteKeys(redisUrl, redisPrefix).catch(() => undefined);
+  if (redisUrl && redisPrefix) await deleteRedisKeys(redisUrl, redisPrefix).catch(() => undefined);
   fs.rmSync(work, { recursive: true, force: true });
 }
 
@@ -353,16 +354,3 @@ async function reachableRedis(url: string): Promise<string | null> {
   }
 }
 
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}

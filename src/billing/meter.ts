@@ -49,6 +49,8 @@ export interface MeterOptions {
 
 export interface ReservationInput {
   subject: BillingSubject;
+  /** The user's plan when the caller has already read it for this request (saves reading it again). */
+  plan?: Plan;
   model: string;
   engine: string;
   /** Prompt tokens as the engine will see them (or an upper bound when it cannot count). */
@@ -171,7 +173,7 @@ export class Meter {
     const userId = input.subject.kind === "user" ? input.subject.userId : null;
     let plan: Plan | null = null;
     if (input.subject.kind === "user") {
-      plan = await resolvePlan(this.db, input.subject.planId, this.options.defaultPlanId);
+      plan = input.plan ?? (await resolvePlan(this.db, input.subject.planId, this.options.defaultPlanId));
       const quota = await exceededQuota(this.db, plan, input.subject.userId, startedAt, this.options.timeZone);
       if (quota) {
         const retryAfter = Math.max(1, Math.ceil((quota.resetAt - startedAt) / 1000));

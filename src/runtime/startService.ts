@@ -74,11 +74,7 @@ export async function startService(config: Config, options: { logger?: Logger } 
     limits: guard.limits,
     meter,
     db: store.db,
-    planOf: async (actor) => {
-      if (actor.kind !== "user") return null;
-      const plan = await resolvePlan(store.db, actor.planId, config.billing.defaultPlan);
-      return { name: plan.name, allowedModels: plan.allowedModels };
-    },
+    planOf: async (actor) => (actor.kind === "user" ? resolvePlan(store.db, actor.planId, config.billing.defaultPlan) : null),
     describeError,
     observe: (record) => guard.metrics.observeCompletion(record),
     logger,

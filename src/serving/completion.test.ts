@@ -81,7 +81,10 @@ async function books(store: TestStore) {
 
 forEachDatabase("each refusal comes from its own stage, in order, and leaves only its trace", async (store) => {
   const { serving, limits } = pipeline(store, {
-    planOf: async (actor) => (actor.kind === "user" ? { name: "Free", allowedModels: ["another-model"] } : null),
+    planOf: async (actor) =>
+      actor.kind === "user"
+        ? { id: "free", name: "Free", billed: false, allowedModels: ["another-model"], dailyTokenQuota: null, monthlyTokenQuota: null, maxThinkingBudget: null, concurrencyWeight: 1, features: [] }
+        : null,
   });
   const start = tokenized();
 

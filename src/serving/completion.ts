@@ -1,5 +1,6 @@
 import type { Kysely } from "kysely";
 import type { Meter, Charge } from "../billing/meter.ts";
+import type { Plan } from "../billing/plans.ts";
 import type { ModelRouter } from "../engines/router.ts";
 import { emptyUsage, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest, type Usage } from "../engines/types.ts";
 import { ServiceError } from "../errors.ts";
@@ -7,7 +8,6 @@ import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import type { CompletionPass, Limits } from "../limits/limits.ts";
 import { withdrawnCredentials } from "../auth/withdrawn.ts";
 import { authorize } from "../policies/index.ts";
-import type { ModelSubject } from "../policies/models.ts";
 import type { Database } from "../store/schema.ts";
 import { billingSubject, settledStatus } from "./billingSubject.ts";
 import { writeRequestLog } from "./requestLog.ts";
@@ -42,7 +42,7 @@ export interface ServingDeps {
   /** Where settlements commit; absent: nothing is recorded. */
   db?: Kysely<Database>;
   /** The plan that limits a signed-in caller's models (null: no limit). */
-  planOf?: (actor: CompletionInput["actor"]) => Promise<ModelSubject["plan"]>;
+  planOf?: (actor: CompletionInput["actor"]) => Promise<Plan | null>;
   /** The status and code an error answers with (the transport's mapping, for the request log). */
   describeError: (error: unknown) => { status: number; code: string | null };
   /** Every finished completion (metrics). */
@@ -204,7 +204,9 @@ export class Completion {
     limits?.checkMessages(generation.messages);
     this.model = router.inspect(generation);
     // authorize: the one model-access decision (key scope → 404, plan → 403).
-    authorize(actor, "model.use", { id: this.model.id, plan: (await this.deps.planOf?.(actor)) ?? null });
+    // The plan is read once here and handed to billing, which needs it again for quotas and prices.
+    const plan = (await this.deps.planOf?.(actor)) ?? null;
+    authorize(actor, "model.use", { id: this.model.id, plan });
     // admit: rate limits refuse (429/503) before the expensive work below.
     if (limits) {
       this.pass = await limits.admitCompletion({
@@ -220,6 +222,7 @@ export class Completion {
     if (meter) {
       this.charge = await meter.reserve({
         subject: billingSubject(actor),
+        ...(plan ? { plan } : {}),
         model: this.model.id,
         engine: this.model.engine,
         promptTokens: this.prepared.promptTokens,

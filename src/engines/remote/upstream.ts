@@ -119,7 +119,7 @@ export class UpstreamClient {
       await response.body?.cancel().catch(() => undefined);
       throw new Error(`metrics answered ${response.status}`);
     }
-    return response.text();
+    return readTextBounded(response, MAX_METRICS_BYTES);
   }
 
   private async post(request: GenerationRequest, signal: AbortSignal, cancelled: () => boolean, timedOut: () => boolean): Promise<Response> {
@@ -314,7 +314,7 @@ export function reportsCache(raw: UpstreamUsage, chunk: { timings?: { cache_n?: 
 async function upstreamError(response: Response): Promise<UpstreamError> {
   let message = `Upstream answered ${response.status}`;
   try {
-    const body = (await response.json()) as { error?: { message?: string } };
+    const body = JSON.parse(await readTextBounded(response, MAX_ERROR_BODY_BYTES)) as { error?: { message?: string } };
     if (body.error?.message) message += `: ${body.error.message}`;
   } catch {
     // keep the status-only message
@@ -330,4 +330,28 @@ async function upstreamError(response: Response): Promise<UpstreamError> {
 
 export function withSlash(url: string): string {
   return url.endsWith("/") ? url : `${url}/`;
+}
+
+/** A metrics exposition larger than this is refused (vLLM's is ~100 KiB): it is parsed on the event loop every interval. */
+const MAX_METRICS_BYTES = 4 * 1024 * 1024;
+/** Only the message of an upstream's error body is kept. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** The body as text, refusing (and cancelling) one over `maxBytes`: an upstream's body size is not ours to trust. */
+async function readTextBounded(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new Error(`the upstream's body is over ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
