@@ -13,6 +13,43 @@ export interface ChatMessage {
   /** Reasoning of an earlier assistant turn. Kept for display only: engines never feed it back. */
   reasoning_content?: string | null;
   name?: string;
+  /** An assistant turn's tool calls (fed back to the model; its reasoning is not). */
+  tool_calls?: ToolCall[];
+  /** A `tool` message: the call it answers. */
+  tool_call_id?: string;
+  /**
+   * The last message only, role assistant: the answer starts with this text and the model
+   * continues it (DeepSeek's chat prefix completion).
+   */
+  prefix?: boolean;
+}
+
+/** A function the model may call (OpenAI's `tools[].function`). */
+export interface ToolDefinition {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments object. */
+  parameters?: Record<string, unknown>;
+  /** Arguments must match `parameters` exactly: engines that can, constrain them with a grammar. */
+  strict?: boolean;
+}
+
+/** OpenAI's `tool_choice`: none, auto (default with tools), required, or one named function. */
+export type ToolChoice = "none" | "auto" | "required" | { name: string };
+
+/** One call the model made: arguments are a JSON text, as OpenAI sends them. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** One sampled token with its log-probability and the most likely alternatives (OpenAI's shape, camel-cased). */
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top: Array<{ token: string; logprob: number; bytes: number[] }>;
 }
 
 export type ResponseFormat =
@@ -34,6 +71,18 @@ export interface GenerationRequest {
   thinkingBudget?: number;
   /** When false, the engine asks the model not to reason (where the model allows it). */
   thinking?: boolean;
+  /** Functions the model may call; absent or empty: none. */
+  tools?: ToolDefinition[];
+  /** Default: "auto" when tools are given. */
+  toolChoice?: ToolChoice;
+  /** Default true: the model may call several functions in one turn. */
+  parallelToolCalls?: boolean;
+  /** OpenAI's penalties (−2…2) and logit bias (token id → −100…100); an engine that cannot honour one refuses it. */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  logitBias?: Record<string, number>;
+  /** Return log-probabilities of sampled tokens with this many alternatives each (0–20). */
+  logprobs?: { top: number };
   /**
    * What ties this request to earlier ones (the web app's conversation id): an engine fronting
    * several replicas sends requests with one key to the replica that already holds their prefix.
@@ -54,11 +103,16 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
-export type FinishReason = "stop" | "length" | "abort" | "error";
+export type FinishReason = "stop" | "length" | "tool_calls" | "abort" | "error";
 
 export type EngineEvent =
   | { type: "reasoning"; text: string }
   | { type: "content"; text: string }
+  /** A tool call begins (`index` counts calls in this answer from 0); its arguments follow as deltas. */
+  | { type: "tool_call"; index: number; id: string; name: string }
+  | { type: "tool_call_arguments"; index: number; text: string }
+  /** Log-probabilities of tokens just streamed on one channel (sent before or with their text). */
+  | { type: "logprobs"; channel: "content" | "reasoning"; tokens: TokenLogprob[] }
   | { type: "usage"; usage: Usage }
   | { type: "done"; finishReason: FinishReason }
   | { type: "error"; error: ServiceError };
