@@ -1,10 +1,10 @@
 /**
  * The scale-out topology end to end, on loopback with real processes: three Sputnik engine nodes
  * (`sputnik serve` processes, each serving the generated scripted models with real llama.cpp) and
- * two Sputnik gateways (in this process) sharing one PostgreSQL schema and one Redis (random key
- * prefixes), each configured with fleet models whose replicas are the three nodes (each node's
- * local key as the replica key). Clients are a billed user with an API key, so what the ledger
- * charges is money, not only counts.
+ * two Sputnik gateways (`sputnik serve` processes too, so one can be killed) sharing one PostgreSQL
+ * schema and one Redis (random key prefixes), each configured with fleet models whose replicas are
+ * the three nodes (each node's local key as the replica key). Clients are billed users with API
+ * keys, so what the ledger charges is money, not only counts.
  *
  * What it shows, each claim measured where it happens:
  * - affinity: a conversation's turns, sent alternately through both gateways, land on the node that
@@ -12,10 +12,15 @@
  *   same conversation; with round_robin most turns do not;
  * - the cluster-wide cap holds at the engines: the nodes' own /metrics never show more requests
  *   (running + queued) than the fleet's capacity during a burst through both gateways;
+ * - fairness across the two gateway processes: a heavy user's flood through one does not hold back
+ *   a light user's request through the other beyond the places already running;
  * - a node killed with SIGKILL under steady load: no request that had not streamed a byte fails;
  *   those cut mid-stream end with an error event, are settled `failed` and charged exactly the
  *   output they delivered; the node is out of rotation (gateways' /health) within 3 s, and once
- *   restarted on its port it is back within one probe interval and takes traffic.
+ *   restarted on its port it is back within one probe interval and takes traffic;
+ * - a gateway killed with SIGKILL under load (last: it leaves one gateway): the other keeps serving
+ *   every request, the dead one's admission places come back within the lease time
+ *   (`limits.cluster.leaseMs`), and the nodes' own /metrics never show more than the capacity.
  *
  * Figures (times to leave and rejoin rotation, cache hits, peak concurrency) are printed as
  * diagnostics; asserts leave room for a loaded 2-core machine.
@@ -26,6 +31,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { createApiKey } from "../src/auth/apiKeys.ts";
 import { readLocalKey } from "../src/auth/localMode.ts";
@@ -43,11 +49,20 @@ import { startServeProcess, type ServeProcess } from "./support/serveProcess.ts"
 import { deleteRedisKeys, postgresReachable, redisReachable, servicesRequired, testPostgresUrl, testRedisUrl } from "./support/services.ts";
 import { startTestService, type TestService } from "./support/service.ts";
 
+interface Gateway {
+  url: string;
+  dataDir: string;
+  process: ServeProcess;
+}
+
 // As `npm test` runs every test: GPU detection costs each node process seconds and buys nothing here.
 process.env.SPUTNIK_GPU ??= "off";
 
 const PRICES = { inputCacheHit: 140_000, inputCacheMiss: 550_000, output: 2_190_000 };
 const PROBE_INTERVAL_MS = 1000;
+/** The gateways' admission leases (`limits.cluster`) and the fleet's in-flight leases. */
+const LEASE_MS = 5000;
+const POLL_MS = 250;
 const SYSTEM = "You are a helpful assistant. Answer briefly and clearly.";
 const NODE_LIMITS = { perIp: { requestsPerMinute: 0, tokensPerMinute: 0 }, httpPerIpPerMinute: 0, maxConcurrentPerIp: 0 };
 
@@ -128,14 +143,14 @@ async function rereadsSettled(urls: string[], model: string): Promise<void> {
 type ReplicaHealth = { model: string; name: string; inRotation: boolean; breaker: string };
 
 /** The replicas of a gateway's /health (public: names, never URLs). */
-async function health(gateway: TestService): Promise<ReplicaHealth[]> {
+async function health(gateway: Pick<Gateway, "url">): Promise<ReplicaHealth[]> {
   const body = (await (await fetch(`${gateway.url}/health`)).json()) as { replicas?: ReplicaHealth[] };
   assert.ok(body.replicas && body.replicas.length > 0, `/health lists the replicas: ${JSON.stringify(body)}`);
   return body.replicas;
 }
 
 /** The victim's entries on every gateway (one per gateway for `model`). */
-async function victimStates(gateways: TestService[], model: string, name: string): Promise<ReplicaHealth[]> {
+async function victimStates(gateways: Gateway[], model: string, name: string): Promise<ReplicaHealth[]> {
   const states = (await Promise.all(gateways.map(health))).flat().filter((r) => r.model === model && r.name === name);
   assert.equal(states.length, gateways.length);
   return states;
@@ -175,10 +190,13 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
   const prefix = `sputnik-test:${randomBytes(6).toString("hex")}:`;
   let skip: string | null = null;
   let nodes: Node[] = [];
-  let gateways: TestService[] = [];
+  const gateways: Gateway[] = [];
   let reference: TestService | undefined;
   let store: Store | undefined;
   let apiKey = "";
+  /** Two more users for the fairness test: one floods, one asks once. */
+  let heavyKey = "";
+  let lightKey = "";
 
   before(async () => {
     for (const [kind, url] of [["postgres", pgUrl], ["redis", redisUrl]] as const) {
@@ -200,13 +218,23 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
     await savePlan(store.db, { id: "pro", name: "Pro", billed: true, allowedModels: null, dailyTokenQuota: null, monthlyTokenQuota: null, maxThinkingBudget: null, concurrencyWeight: 1, features: [] });
     await savePriceSet(store.db, { model: "*", base: PRICES, windows: [] }, null);
     const passwordHash = await new PasswordHasher(TEST_PASSWORD_HASHING).hash(TEST_PASSWORD);
-    const user = await insertUser(store.db, { username: "fleet", email: null, passwordHash, role: "user", status: "active", planId: "pro" });
-    apiKey = (await createApiKey(store.db, { userId: user.id, name: "fleet", models: null, expiresAt: null })).key;
-    await addCredit(store.db, { userId: user.id, kind: "topped_up", amountMicros: 1_000_000_000, source: "admin" });
+    const billedUser = async (username: string) => {
+      const user = await insertUser(store!.db, { username, email: null, passwordHash, role: "user", status: "active", planId: "pro" });
+      await addCredit(store!.db, { userId: user.id, kind: "topped_up", amountMicros: 1_000_000_000, source: "admin" });
+      return (await createApiKey(store!.db, { userId: user.id, name: username, models: null, expiresAt: null })).key;
+    };
+    apiKey = await billedUser("fleet");
+    heavyKey = await billedUser("heavy");
+    lightKey = await billedUser("light");
 
     const replicas = (maxConcurrency: number) => nodes.map((n) => ({ baseUrl: `${n.url}/v1`, apiKey: n.key, name: n.name, maxConcurrency }));
-    const fleet = { stateKeyPrefix: `${prefix}fleet:`, health: { probeIntervalMs: PROBE_INTERVAL_MS, probeTimeoutMs: 500 } };
+    const fleet = { stateKeyPrefix: `${prefix}fleet:`, leaseMs: LEASE_MS, health: { probeIntervalMs: PROBE_INTERVAL_MS, probeTimeoutMs: 500 } };
     const config = {
+      host: "127.0.0.1",
+      port: 0,
+      models: [],
+      pullDefaultModel: false,
+      logLevel: "info", // startServeProcess reads the listening line
       databaseUrl: pgUrl,
       database: { schema },
       redisUrl,
@@ -222,7 +250,7 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
         perKey: { requestsPerMinute: 0, tokensPerMinute: 0 },
         perUser: { requestsPerMinute: 0, tokensPerMinute: 0 },
         queue: { maxLength: 1000, maxPerUser: 1000, maxWaitMs: 120_000, assumedServiceMs: 500, keepAliveMs: 1000 },
-        cluster: { leaseMs: 5000, pollMs: 250 },
+        cluster: { leaseMs: LEASE_MS, pollMs: POLL_MS },
       },
       remoteModels: [
         { ...fleet, id: "chat", upstreamModel: "scripted", replicas: replicas(2) },
@@ -233,7 +261,13 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
       ],
     };
     // One after the other: both migrate the same schema at start.
-    for (let i = 0; i < 2; i++) gateways.push(await startTestService({ models: [], config, signupMode: null }));
+    for (let i = 0; i < 2; i++) {
+      const dataDir = await mkdtemp(join(tmpdir(), `sputnik-gateway${i}-`));
+      const configFile = join(dataDir, "config.json");
+      await writeFile(configFile, JSON.stringify({ ...config, dataDir }));
+      const gateway = await startServeProcess(configFile);
+      gateways.push({ url: gateway.url, dataDir, process: gateway });
+    }
     // One node alone, configured as the fleet's nodes are: what a conversation's cache hits are without routing.
     reference = await startTestService({ models: ["scripted"], config: { limits: NODE_LIMITS } });
     await waitUntil("every replica probed up", async () => (await Promise.all(gateways.map(health))).flat().every((r) => r.inRotation), 10_000);
@@ -241,7 +275,11 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
   });
 
   after(async () => {
-    for (const g of gateways) await g.stop().catch(() => undefined);
+    for (const g of gateways) {
+      g.process.kill("SIGTERM");
+      await g.process.exited;
+      await rm(g.dataDir, { recursive: true, force: true });
+    }
     await reference?.stop();
     for (const node of nodes) {
       node.process.kill("SIGKILL");
@@ -361,6 +399,44 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
     assert.ok(peak >= 2, "the burst did fill the fleet");
   });
 
+  test("fairness across gateway processes: a heavy user's 30 requests through one do not hold back a light user's request through the other", async (t) => {
+    if (skip) return t.skip(skip);
+    const capacity = 3;
+    await waitUntil("the nodes idle", async () => (await Promise.all(nodes.map((n) => nodeLoad(n.url, "scripted-long")))).every((l) => l.running + l.queued === 0), 10_000);
+    const ask = (key: string, i: number) =>
+      openCompletion(gateways[key === heavyKey ? 0 : 1]!.url, { model: "capped", stream: true, max_tokens: 40, messages: [{ role: "user", content: `Fair ${i}` }] }, { headers: { authorization: `Bearer ${key}` } });
+    const heavy: OpenCall[] = [];
+    try {
+      // All at once: a running stream's headers come with its first token, a waiting one's at once.
+      heavy.push(...(await Promise.all(Array.from({ length: 30 }, (_, i) => ask(heavyKey, i)))));
+      // The flood is in line before the light request comes (its places are taken, the rest wait).
+      await waitUntil("the heavy user holding every place", () => heavy.filter((h) => h.firstDataAt !== null).length >= capacity, 30_000);
+      const light = await ask(lightKey, 0);
+      // Its headers came back: it is in the cluster-wide line now (or running).
+      const lightArrived = performance.now();
+      await light.finished;
+      assert.equal(light.status, 200);
+      assert.equal(light.data.at(-1), "[DONE]");
+      const lightStarted = light.firstDataAt!;
+      // Heavy requests whose first byte came after the light one was in line and before its own:
+      // with fair queueing across both gateways, at most the places already handed out by then
+      // (granted, their first token still being computed).
+      const overtaking = heavy.filter((h) => h.firstDataAt !== null && h.firstDataAt > lightArrived && h.firstDataAt < lightStarted);
+      const waitingWhenLightCame = heavy.filter((h) => h.firstDataAt === null || h.firstDataAt > lightArrived).length;
+      t.diagnostic(`light waited ${Math.round(lightStarted - lightArrived)} ms with ${waitingWhenLightCame} heavy requests waiting; ${overtaking.length} heavy requests went first`);
+      assert.ok(waitingWhenLightCame >= 10, `the heavy backlog was there when the light request came (${waitingWhenLightCame} waiting)`);
+      assert.ok(overtaking.length <= capacity, `${overtaking.length} heavy requests went first`);
+      const positions = light.comments.filter((c) => c.startsWith("keep-alive queue_position="));
+      assert.ok(
+        positions.every((c) => c.startsWith("keep-alive queue_position=1 ")),
+        `while it waited, the light request was first in the cluster-wide line: ${JSON.stringify(positions)}`,
+      );
+    } finally {
+      for (const call of heavy) call.abort();
+      await Promise.all(heavy.map((c) => c.finished));
+    }
+  });
+
   test("SIGKILL of a node under load: no request fails before its first byte, cut streams are billed what they delivered; the node leaves and rejoins rotation", async (t) => {
     if (skip) return t.skip(skip);
     const victim = nodes[1]!;
@@ -370,6 +446,8 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
       deltas: number;
       error: boolean;
       done: boolean;
+      /** The error event's message, if any. */
+      why?: string;
     }
     const outcomes: Outcome[] = [];
     let running = true;
@@ -380,9 +458,10 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
         const body = { model: "long", stream: true, max_tokens: 160, messages: [{ role: "user", content: `Load ${w}, request ${i}: think it through.` }] };
         const call = await openCompletion(gateways[i % 2]!.url, body, { headers: { authorization: `Bearer ${apiKey}` } });
         await call.finished;
-        const events = call.data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d) as { error?: unknown; choices?: Array<{ delta?: { content?: string; reasoning_content?: string } }> });
+        const events = call.data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d) as { error?: { message?: string }; choices?: Array<{ delta?: { content?: string; reasoning_content?: string } }> });
         const deltas = events.filter((e) => e.choices?.[0]?.delta?.content || e.choices?.[0]?.delta?.reasoning_content).length;
-        outcomes.push({ status: call.status, deltas, error: events.some((e) => e.error !== undefined), done: call.data.at(-1) === "[DONE]" });
+        const failure = events.find((e) => e.error !== undefined)?.error;
+        outcomes.push({ status: call.status, deltas, error: failure !== undefined, done: call.data.at(-1) === "[DONE]", ...(failure ? { why: failure.message ?? "" } : {}) });
       }
     };
     const workers = Array.from({ length: 6 }, (_, w) => worker(w));
@@ -458,5 +537,107 @@ describe("scale-out topology: 3 engine nodes, 2 gateways, one PostgreSQL, one Re
     assert.equal(Number(completed.n), succeeded.length, "every success settled as completed");
     const logged = await store!.db.selectFrom("request_log").select(["status", "completion_tokens"]).where("model", "=", "long").where("status", ">=", 500).execute();
     assert.equal(logged.length, cut.length, "the request log records each cut request as failed");
+  });
+
+  test("SIGKILL of a gateway under load: the other keeps serving, the dead one's places come back within the lease time, the nodes never run more than the capacity", async (t) => {
+    if (skip) return t.skip(skip);
+    const capacity = 3;
+    const [victim, survivor] = [gateways[0]!, gateways[1]!];
+    await waitUntil("the nodes idle", async () => (await Promise.all(nodes.map((n) => nodeLoad(n.url, "scripted-long")))).every((l) => l.running + l.queued === 0), 10_000);
+
+    // What the engines run, sampled from their own /metrics the whole time.
+    let sampling = true;
+    let peak = 0;
+    let samples = 0;
+    const timeline: Array<[number, number]> = [];
+    const sampler = (async () => {
+      while (sampling) {
+        const loads = await Promise.all(nodes.map((n) => nodeLoad(n.url, "scripted-long")));
+        const held = loads.reduce((sum, l) => sum + l.running + l.queued, 0);
+        peak = Math.max(peak, held);
+        timeline.push([performance.now(), held]);
+        samples++;
+        await sleep(5);
+      }
+    })();
+
+    interface Outcome {
+      status: number;
+      error: boolean;
+      done: boolean;
+    }
+    const survived: Outcome[] = [];
+    const onVictim: OpenCall[] = [];
+    let running = true;
+    let sent = 0;
+    const body = () => ({ model: "capped", stream: true, max_tokens: 60, messages: [{ role: "user", content: `Gateway load ${sent++}: think it through.` }] });
+    const headers = { authorization: `Bearer ${apiKey}` };
+    // More demand than capacity on each gateway: the survivor always has requests waiting for places.
+    const survivorWorker = async () => {
+      while (running) {
+        const call = await openCompletion(survivor.url, body(), { headers });
+        await call.finished;
+        survived.push({ status: call.status, error: call.data.some((d) => d.startsWith('{"error"')), done: call.data.at(-1) === "[DONE]" });
+      }
+    };
+    const victimWorker = async () => {
+      while (running && victim.process.alive()) {
+        const call = await openCompletion(victim.url, body(), { headers }).catch(() => null);
+        if (!call) return; // refused: it is dead
+        onVictim.push(call);
+        await call.finished;
+      }
+    };
+    const workers = [...Array.from({ length: 4 }, survivorWorker), ...Array.from({ length: 3 }, victimWorker)];
+    let killedAt = 0;
+    let backMs = 0;
+    let heldByVictim = 0;
+    try {
+      await waitUntil("a steady load through both gateways", () => survived.length >= 3 && onVictim.filter((c) => c.ended).length >= 2, 60_000);
+      // Killed while it holds places: some of its requests are streaming from the nodes.
+      await waitUntil("the victim streaming", () => onVictim.some((c) => !c.ended && c.data.length > 2), 20_000);
+      heldByVictim = onVictim.filter((c) => !c.ended && c.firstDataAt !== null).length;
+      victim.process.kill("SIGKILL");
+      killedAt = performance.now();
+      await victim.process.exited;
+      // Its connections to the nodes closed with it, so the nodes stop its generations; its places
+      // in Redis stay taken until their leases run out (nobody renews them). Then the survivor's
+      // waiting requests fill the whole capacity again.
+      backMs = await waitUntil(
+        "the survivor's requests filling every place at the nodes",
+        async () => {
+          const loads = await Promise.all(nodes.map((n) => nodeLoad(n.url, "scripted-long")));
+          return loads.reduce((sum, l) => sum + l.running, 0) >= capacity;
+        },
+        LEASE_MS + 2000,
+      );
+      await sleep(1000); // and keeps serving
+    } finally {
+      running = false;
+      await Promise.all(workers);
+      sampling = false;
+      await sampler;
+    }
+    const afterKill = timeline.filter(([at]) => at > killedAt);
+    const short = afterKill.filter(([at, held]) => held < capacity && at - killedAt < backMs);
+    t.diagnostic(
+      `victim held ${heldByVictim} streaming requests at the kill; the survivor filled all ${capacity} places again ${Math.round(backMs)} ms after it ` +
+        `(lease ${LEASE_MS} ms, poll ${POLL_MS} ms); ${samples} samples of the nodes' /metrics, peak ${peak}, ${short.length} samples after the kill below capacity`,
+    );
+    t.diagnostic(`survivor: ${survived.length} requests, ${survived.filter((o) => o.status === 200 && !o.error && o.done).length} complete`);
+    assert.ok(heldByVictim >= 1, "the victim held places when it died");
+    assert.ok(peak <= capacity, `at most ${capacity} requests at the engine nodes at once, before and after the kill (saw ${peak})`);
+    assert.ok(survived.length >= 3);
+    for (const o of survived) assert.deepEqual(o, { status: 200, error: false, done: true }, "every request through the survivor completed");
+
+    // No place leaks: once the survivor's requests end, the model's cluster-wide places and line are empty.
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      const slots = `${prefix}rl:adm:{capped}:slots`;
+      await waitUntil("every place given back", async () => (await redis.zcard(slots)) === 0, LEASE_MS + 2000);
+      assert.equal(await redis.zcard(`${prefix}rl:adm:{capped}:queue`), 0, "nobody left in line");
+    } finally {
+      redis.disconnect();
+    }
   });
 });

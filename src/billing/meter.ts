@@ -59,6 +59,11 @@ export interface ReservationInput {
   maxTokens?: number;
   /** The model's context length, when known: bounds the output when max_tokens is absent. */
   contextLength?: number;
+  /**
+   * False when `promptTokens` is only an upper bound (an upstream's tokenizer is not here): the
+   * output a context leaves is then bounded by the whole context, not by context − that bound.
+   */
+  promptExact?: boolean;
   /** The request's own thinking budget. */
   thinkingBudget?: number;
   /**
@@ -197,8 +202,9 @@ export class Meter {
     // The output bound the reservation covers. Without max_tokens a local engine stops at the end
     // of its context; an engine with no known context gets the configured bound imposed.
     const imposeBound = billed && input.maxTokens === undefined && input.contextLength === undefined;
+    const promptAtLeast = input.promptExact === false ? 1 : input.promptTokens;
     const outputBound =
-      input.maxTokens ?? (input.contextLength !== undefined ? Math.max(0, input.contextLength - input.promptTokens) : this.options.defaultMaxOutputTokens);
+      input.maxTokens ?? (input.contextLength !== undefined ? Math.max(0, input.contextLength - promptAtLeast) : this.options.defaultMaxOutputTokens);
     // The most the request may cost: every prompt token a miss, the whole output bound, every
     // declared feature used to its maximum — priced like the settlement, so it always covers it.
     const reservedMicros = billed

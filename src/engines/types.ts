@@ -64,6 +64,8 @@ export interface GenerationRequest {
   maxTokens?: number;
   temperature?: number;
   topP?: number;
+  /** Sample only among the K most likely tokens (Anthropic's `top_k`); undefined: no such cut. */
+  topK?: number;
   seed?: number;
   stop?: string[];
   responseFormat?: ResponseFormat;
@@ -83,6 +85,12 @@ export interface GenerationRequest {
   logitBias?: Record<string, number>;
   /** Return log-probabilities of sampled tokens with this many alternatives each (0–20). */
   logprobs?: { top: number };
+  /**
+   * A raw-text completion (/v1/completions), not a chat: `prompt` is the model's input as it is,
+   * with no chat template, and `messages` is empty. With `suffix`, fill-in-the-middle in the
+   * model's own FIM format (engines whose model has none refuse it, naming `suffix`).
+   */
+  completion?: { prompt: string; suffix?: string };
   /**
    * What ties this request to earlier ones (the web app's conversation id): an engine fronting
    * several replicas sends requests with one key to the replica that already holds their prefix.
@@ -114,7 +122,8 @@ export type EngineEvent =
   /** Log-probabilities of tokens just streamed on one channel (sent before or with their text). */
   | { type: "logprobs"; channel: "content" | "reasoning"; tokens: TokenLogprob[] }
   | { type: "usage"; usage: Usage }
-  | { type: "done"; finishReason: FinishReason }
+  /** `stopSequence`: which of the request's `stop` strings ended it, when the engine knows (Anthropic reports it). */
+  | { type: "done"; finishReason: FinishReason; stopSequence?: string }
   | { type: "error"; error: ServiceError };
 
 export interface ModelInfo {
@@ -252,6 +261,16 @@ export interface EngineActivity {
   promptTokenizations: number;
   /** The upstream replicas serving the model, for engines that front several (src/engines/fleet/). */
   replicas?: ReplicaState[];
+  /** How long the engine took to route each request, since start (engines that route: src/engines/fleet/). */
+  routingSeconds?: LatencyCounts;
+}
+
+/** A latency histogram's running totals: `counts[i]` observations took at most `bounds[i]` seconds (cumulative). */
+export interface LatencyCounts {
+  bounds: readonly number[];
+  counts: number[];
+  sum: number;
+  count: number;
 }
 
 /** One upstream replica of a model as this gateway sees it, read at scrape and /health time. */

@@ -36,17 +36,19 @@ import { fileURLToPath } from "node:url";
 import { buildBenchModel } from "./bench.ts";
 import { readMetadataString } from "./header.ts";
 import { buildScriptedModel, type Script } from "./scripted.ts";
-import { MODEL_SCRIPTS } from "./scripts.ts";
+import { FEATURE_SCRIPTS, MODEL_SCRIPTS } from "./scripts.ts";
+import { buildToolModel, TOOL_SCRIPTS } from "./toolScripts.ts";
 import type { GgufWriter } from "./writer.ts";
 
-export { MODEL_SCRIPTS, PULL_HINT } from "./scripts.ts";
+export { FEATURE_SCRIPTS, MODEL_SCRIPTS, PULL_HINT } from "./scripts.ts";
 export type { Script } from "./scripted.ts";
+export { TOOL_SCRIPTS } from "./toolScripts.ts";
 
 /** Bump when the construction changes so cached files are rebuilt. */
 export const GENERATOR_VERSION = "1";
 const STAMP_KEY = "sputnik.generator";
 
-export const MODEL_NAMES: readonly string[] = [...Object.keys(MODEL_SCRIPTS), "bench"];
+export const MODEL_NAMES: readonly string[] = [...Object.keys(MODEL_SCRIPTS), ...Object.keys(FEATURE_SCRIPTS), ...Object.keys(TOOL_SCRIPTS), "bench"];
 
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.cache/models");
 
@@ -64,7 +66,7 @@ export function rawModelTexts(script: Script): { thought: string; response: stri
 /** The stamp stored in a model's metadata; a file with another stamp is stale. */
 export function modelStamp(name: string): string {
   if (name === "bench") return `sputnik-gguf/${GENERATOR_VERSION}/bench`;
-  const script = scriptOf(name);
+  const script: unknown = Object.hasOwn(TOOL_SCRIPTS, name) ? TOOL_SCRIPTS[name] : scriptOf(name);
   const digest = createHash("sha256").update(JSON.stringify(script)).digest("hex").slice(0, 16);
   return `sputnik-gguf/${GENERATOR_VERSION}/${name}/${digest}`;
 }
@@ -72,6 +74,7 @@ export function modelStamp(name: string): string {
 /** Builds a named model's GGUF, ready to write. */
 export function buildModel(name: string): GgufWriter {
   if (name === "bench") return buildBenchModel(modelStamp(name));
+  if (Object.hasOwn(TOOL_SCRIPTS, name)) return buildToolModel(name, TOOL_SCRIPTS[name]!, modelStamp(name));
   return buildScriptedModel(name, scriptOf(name), modelStamp(name));
 }
 
@@ -115,7 +118,7 @@ export async function writeModel(name: string, file: string): Promise<number> {
 }
 
 function scriptOf(name: string): Script {
-  const script = Object.hasOwn(MODEL_SCRIPTS, name) ? MODEL_SCRIPTS[name] : undefined;
+  const script = Object.hasOwn(MODEL_SCRIPTS, name) ? MODEL_SCRIPTS[name] : Object.hasOwn(FEATURE_SCRIPTS, name) ? FEATURE_SCRIPTS[name] : undefined;
   if (!script) throw new UnknownModelError(name);
   return script;
 }

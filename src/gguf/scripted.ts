@@ -30,7 +30,29 @@ export interface Script {
   reasoning: string;
   /** Text of the reply after `</think>\n\n`. */
   answer: string;
+  /**
+   * Sampling-parameter demo: wherever the script's next token is `word` (one token), EOS is the
+   * runner-up, `margin` logits behind. Greedy decoding follows the script; a frequency/presence
+   * penalty or a logit bias on `word` larger than the margin ends the answer there instead.
+   */
+  rival?: { word: string; margin: number };
+  /**
+   * Fill-in-the-middle: the vocabulary gets Qwen2.5-Coder's `<|fim_prefix|>`, `<|fim_suffix|>`,
+   * `<|fim_middle|>` (and the GGUF keys naming them), and after `<|fim_middle|>` the model emits
+   * this text, then EOS, whatever prefix and suffix came before.
+   */
+  fimMiddle?: string;
+  /**
+   * Plain text completion: after BOS the model emits this text, then EOS; so a prompt that is a
+   * (token-aligned) beginning of it is continued with the rest.
+   */
+  completion?: string;
 }
+
+/** Qwen2.5-Coder's FIM tokens (CONTROL), in this order after the DeepSeek special tokens. */
+export const FIM_TOKENS = { prefix: "<|fim_prefix|>", suffix: "<|fim_suffix|>", middle: "<|fim_middle|>" } as const;
+
+const TEXT_FIELDS = ["reasoning", "answer", "fimMiddle", "completion"] as const;
 
 export class ScriptError extends Error {}
 
@@ -49,7 +71,10 @@ const MAX_LOOKBACK = 48;
 
 export interface ScriptPlan {
   vocab: Vocabulary;
-  /** The full token sequence, from `<｜Assistant｜>` to EOS. */
+  /**
+   * The full token sequence: the chat run from `<｜Assistant｜>` to EOS, then the runs of
+   * `completion` (from BOS) and `fimMiddle` (from `<|fim_middle|>`) when the script has them.
+   */
   sequence: number[];
   /** One entry per distinct step: the context (current token first, then older ones) and the next token. */
   steps: { context: number[]; next: number }[];
@@ -59,14 +84,21 @@ export interface ScriptPlan {
 
 /** Tokenizes the script and derives its n-gram steps. */
 export function planScript(script: Script): ScriptPlan {
-  for (const [field, text] of Object.entries(script)) {
+  for (const field of TEXT_FIELDS) {
+    const text = script[field];
+    if (text === undefined) continue;
     if (text.length === 0) throw new ScriptError(`script ${field} is empty`);
     if (text !== text.trim()) throw new ScriptError(`script ${field} must not start or end with whitespace`);
-    if (/<｜|<\/?think>/.test(text)) throw new ScriptError(`script ${field} must not contain special-token text`);
+    if (/<｜|<\/?think>|<\|fim_/.test(text)) throw new ScriptError(`script ${field} must not contain special-token text`);
   }
-  const vocab = buildVocabulary({ words: [...wordPieces(script.reasoning), ...wordPieces(script.answer)] });
+  const words = [...wordPieces(script.reasoning), ...wordPieces(script.answer)];
+  for (const extra of [script.completion, script.fimMiddle]) if (extra !== undefined) words.push(...wordPieces(extra));
+  const vocab = buildVocabulary({
+    words,
+    ...(script.fimMiddle !== undefined ? { extraSpecial: [FIM_TOKENS.prefix, FIM_TOKENS.suffix, FIM_TOKENS.middle] } : {}),
+  });
   const { special } = vocab;
-  const sequence = [
+  const chatRun = [
     special.assistant,
     special.think,
     ...encode(vocab, `\n${script.reasoning}\n`),
@@ -74,25 +106,34 @@ export function planScript(script: Script): ScriptPlan {
     ...encode(vocab, `\n\n${script.answer}`),
     special.eos,
   ];
+  const runs = [chatRun];
+  if (script.completion !== undefined) runs.push([special.bos, ...encode(vocab, script.completion), special.eos]);
+  if (script.fimMiddle !== undefined) runs.push([vocab.ids.get(FIM_TOKENS.middle)!, ...encode(vocab, script.fimMiddle), special.eos]);
+  const sequence = runs.flat();
+  const runStarts: number[] = [];
+  for (let at = 0, r = 0; r < runs.length; at += runs[r].length, r++) runStarts.push(at);
   const endThinkAt = sequence.indexOf(special.endThink);
+  const anchors = [...runStarts, endThinkAt].sort((a, b) => a - b);
+  const lastAtOrBefore = (points: number[], i: number) => points.filter((p) => p <= i).at(-1)!;
 
   // Positions i predict sequence[i + 1] from sequence[i - k … i]; windows never reach before
-  // the last anchor (index 0, or `</think>` for the answer), which makes the longest one unique.
+  // the last anchor (a run's first token, or `</think>` for the answer), which makes the longest one unique.
   const window = (i: number, k: number) => sequence.slice(i - k, i + 1);
   const sameWindow = (i: number, j: number, k: number): boolean => {
-    // Tokens before the script start are unknown (user text): treat them as matching anything.
-    for (let d = 0; d <= Math.min(k, j); d++) if (sequence[i - d] !== sequence[j - d]) return false;
+    // Tokens before a run's start are unknown (user text): treat them as matching anything.
+    for (let d = 0; d <= Math.min(k, j - lastAtOrBefore(runStarts, j)); d++) if (sequence[i - d] !== sequence[j - d]) return false;
     return true;
   };
   const steps = new Map<string, { context: number[]; next: number }>();
   let lookback = 1;
   for (let i = 0; i + 1 < sequence.length; i++) {
-    const anchor = i >= endThinkAt ? endThinkAt : 0;
+    if (sequence[i] === special.eos) continue; // a run's end: nothing follows it
+    const anchor = lastAtOrBefore(anchors, i);
     let k = 0;
     for (; k < i - anchor; k++) {
       let ambiguous = false;
       for (let j = 0; j + 1 < sequence.length && !ambiguous; j++)
-        ambiguous = j !== i && sequence[j + 1] !== sequence[i + 1] && sameWindow(i, j, k);
+        ambiguous = j !== i && sequence[j] !== special.eos && sequence[j + 1] !== sequence[i + 1] && sameWindow(i, j, k);
       if (!ambiguous) break;
     }
     const context = window(i, k).reverse();
@@ -177,6 +218,11 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
   // Output head [nEmbd, nVocab]: a script token's logit is LOGIT × its next-token dimension.
   const output = new Float32Array(nEmbd * nVocab);
   for (const token of scriptTokens) output[token * nEmbd + nextDim(token)] = LOGIT;
+  if (script.rival) {
+    const word = encode(vocab, script.rival.word);
+    if (word.length !== 1 || !codeOf.has(word[0]!)) throw new ScriptError(`rival word ${JSON.stringify(script.rival.word)} must be one token of the script`);
+    output[vocab.special.eos * nEmbd + nextDim(word[0]!)] = LOGIT - script.rival.margin;
+  }
 
   const w = new GgufWriter();
   w.set("general.architecture", "string", "llama")
@@ -198,6 +244,12 @@ export function buildScriptedModel(name: string, script: Script, stamp: string):
     .set("llama.rope.scaling.factor", "f32", 1 / Math.PI)
     .set("llama.vocab_size", "u32", nVocab);
   addTokenizer(w, vocab);
+  if (script.fimMiddle !== undefined) {
+    // llama.cpp reads these keys (it would also find the tokens by their text).
+    w.set("tokenizer.ggml.fim_pre_token_id", "u32", vocab.ids.get(FIM_TOKENS.prefix)!)
+      .set("tokenizer.ggml.fim_suf_token_id", "u32", vocab.ids.get(FIM_TOKENS.suffix)!)
+      .set("tokenizer.ggml.fim_mid_token_id", "u32", vocab.ids.get(FIM_TOKENS.middle)!);
+  }
 
   const tensor = (name: string, dims: number[], values: Float32Array) =>
     w.addTensor({ name, dims, type: GgmlType.F32, data: () => [f32Bytes(values)] });

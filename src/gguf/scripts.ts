@@ -93,3 +93,24 @@ export const MODEL_SCRIPTS: Readonly<Record<string, Script>> = {
     answer: "你好，世界 👋🏽 Sputnik 🚀",
   },
 };
+
+/**
+ * Models for API features beyond plain chat (src/gguf/scripted.ts `Script` options). Kept apart
+ * from MODEL_SCRIPTS: their scripts are meant to be bent by sampling parameters, so the generic
+ * per-model checks (which run with node-llama-cpp's default repeat penalty) do not apply.
+ */
+export const FEATURE_SCRIPTS: Readonly<Record<string, Script>> = {
+  /** Greedy: "yes yes yes yes yes yes"; EOS is 1.5 logits behind every " yes" (penalties and logit_bias end it early). */
+  "scripted-penalty": {
+    reasoning: "The user wants repetition. I will repeat one word.",
+    answer: "yes yes yes yes yes yes",
+    rival: { word: " yes", margin: 1.5 },
+  },
+  /** Qwen2.5-Coder FIM tokens: any prefix/suffix gets `fimMiddle`; a plain prompt that begins `completion` gets the rest of it. */
+  "scripted-fim": {
+    reasoning: "The user wants code. I will write some code.",
+    answer: "Here is the code.",
+    fimMiddle: "return a + b",
+    completion: "The quick brown fox jumps over the lazy dog.",
+  },
+};

@@ -97,6 +97,13 @@ export interface VocabularyOptions {
   normalSize?: number;
   /** Pad the whole vocabulary with `[PADn]` UNUSED tokens (as Qwen GGUFs do) to this size. */
   totalSize?: number;
+  /** More CONTROL tokens after the DeepSeek specials (e.g. Qwen2.5-Coder's FIM tokens). */
+  extraSpecial?: readonly string[];
+  /**
+   * The special tokens in id order, instead of DeepSeek's (e.g. Qwen's, src/gguf/qwenTokenizer.ts).
+   * Roles of `SPECIAL` the set lacks get id -1 in `special`.
+   */
+  specialTokens?: ReadonlyArray<readonly [string, TokenType]>;
 }
 
 /** Builds a vocabulary: bytes, `\n\n`, merged words, optional synthetic words, specials, optional padding. */
@@ -148,13 +155,14 @@ export function buildVocabulary(options: VocabularyOptions = {}): Vocabulary {
     if (tokens.length !== options.normalSize) throw new VocabularyError(`could not reach ${options.normalSize} ordinary tokens`);
   }
   const normalCount = tokens.length;
-  for (const [text, type] of SPECIAL_TOKENS) add(text, type);
+  for (const [text, type] of options.specialTokens ?? SPECIAL_TOKENS) add(text, type);
+  for (const text of options.extraSpecial ?? []) add(text, TokenType.CONTROL);
   if (options.totalSize !== undefined) {
     if (options.totalSize < tokens.length) throw new VocabularyError(`vocabulary already holds ${tokens.length} tokens`);
     while (tokens.length < options.totalSize) add(`[PAD${tokens.length}]`, TokenType.UNUSED);
   }
   const special = Object.fromEntries(
-    Object.entries(SPECIAL).map(([role, text]) => [role, ids.get(text)!]),
+    Object.entries(SPECIAL).map(([role, text]) => [role, ids.get(text) ?? -1]),
   ) as Record<keyof typeof SPECIAL, number>;
   return { tokens, types, merges, special, ids, normalCount };
 }

@@ -4,6 +4,7 @@ import type { Config } from "../config/schema.ts";
 import type { ModelRouter } from "../engines/router.ts";
 import type { Limits } from "../limits/limits.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { registerAnthropic } from "./anthropic/index.ts";
 import { registerAccountRoutes } from "./app/accounts.ts";
 import { registerConversations } from "./app/conversations.ts";
 import { registerAppModels } from "./app/models.ts";
@@ -20,6 +21,7 @@ import { registerShutdownGate } from "./middleware/shutdown/index.ts";
 import { registerWebApp } from "./webApp.ts";
 import { registerBalance } from "./openai/balance.ts";
 import { registerChatCompletions } from "./openai/chatCompletions.ts";
+import { registerCompletions } from "./openai/completions.ts";
 import { registerModels } from "./openai/models.ts";
 import { Serving } from "../serving/completion.ts";
 import type { Store } from "../store/database.ts";
@@ -86,6 +88,14 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       logger: deps.logger,
     });
   registerChatCompletions(app, { serving });
+  registerCompletions(app, { serving });
+  // Anthropic's Messages API on the same pipeline; quiet streams ping as often as /v1's keep-alives.
+  await registerAnthropic(app, {
+    serving,
+    router: deps.router,
+    startedAt: Date.now(),
+    ...(deps.limits ? { pingMs: deps.limits.config.queue.keepAliveMs } : {}),
+  });
   if (deps.billing) {
     registerBalance(app, deps.billing);
     registerBillingRoutes(app, deps.billing);

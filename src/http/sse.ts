@@ -32,6 +32,12 @@ export class SseWriter {
     this.res.write(`data: ${typeof value === "string" ? value : JSON.stringify(value)}\n\n`);
   }
 
+  /** A named event (Anthropic's stream names each one: `event: message_start`, …). */
+  event(name: string, value: unknown): void {
+    if (this.closed) return;
+    this.res.write(`event: ${name}\ndata: ${JSON.stringify(value)}\n\n`);
+  }
+
   /** An SSE comment: ignored by clients, keeps proxies from timing the connection out. */
   comment(text: string): void {
     if (this.closed) return;

@@ -10,7 +10,7 @@ import { markRoutesPublic } from "./middleware/auth/index.ts";
 export const WEB_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
 /** Paths that belong to the APIs: an unknown one is a JSON 404, never the app's HTML. */
-const API_PREFIXES = ["/api/", "/v1/", "/health", "/metrics"];
+const API_PREFIXES = ["/api/", "/v1/", "/anthropic/", "/health", "/metrics"];
 
 /**
  * Whether `url` names an API path in any spelling a client might use: any letter case (`/V1/models`),
@@ -29,8 +29,9 @@ export function isApiPath(url: string): boolean {
 }
 
 /**
- * Serves the built web app at `/`: hashed assets with long caching, and index.html for every other
- * GET that is not an API path, so client-side routes (/c/:id, /settings…) survive a reload.
+ * Serves the built web app at `/`: hashed assets with long caching, compressed at build time, and
+ * index.html for every other GET that is not an API path, so client-side routes (/c/:id, /settings…)
+ * survive a reload.
  */
 export async function registerWebApp(app: FastifyInstance, options: { distDir?: string } = {}): Promise<void> {
   const root = options.distDir ?? WEB_DIST_DIR;
@@ -51,6 +52,10 @@ export async function registerWebApp(app: FastifyInstance, options: { distDir?: 
       // One route per built file, found at start: unknown paths fall through to the app's index.
       wildcard: false,
       index: false,
+      // The build writes .br and .gz copies beside each text file (tools/precompress.ts): the one the
+      // browser accepts is sent as it is (with Vary: Accept-Encoding); the copies are no routes themselves.
+      preCompressed: true,
+      globIgnore: ["**/*.br", "**/*.gz"],
       // Vite names files under assets/ by content hash: they never change. The rest (index.html) may.
       setHeaders(reply, file) {
         const hashed = file.startsWith(path.join(root, "assets") + path.sep);

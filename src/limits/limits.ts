@@ -6,7 +6,7 @@ import { ConcurrencyCaps } from "./concurrencyCaps.ts";
 import type { LimitsConfig } from "./config.ts";
 import { flowOf, type Identity } from "./identity.ts";
 import { RateLimits, type IpBucket, type RateVerdict } from "./rateLimits.ts";
-import { checkMessages } from "./requestHygiene.ts";
+import { checkCompletionTexts, checkMessages } from "./requestHygiene.ts";
 import type { BucketStore } from "./tokenBucket.ts";
 
 /** Where refusals and waits are reported (the metrics registry). */
@@ -121,6 +121,11 @@ export class Limits {
   /** Throws ServiceError invalid_request naming the message when a chat body is over the configured bounds. */
   checkMessages(messages: ReadonlyArray<{ content?: string | null }>): void {
     checkMessages(messages, this.deps.config, (reason) => this.deps.observer?.rejected(reason));
+  }
+
+  /** The same bound on a raw completion's `prompt` and `suffix` (/v1/completions). */
+  checkCompletionTexts(texts: { prompt: string; suffix?: string }): void {
+    checkCompletionTexts(texts, this.deps.config, (reason) => this.deps.observer?.rejected(reason));
   }
 
   async admitCompletion(request: CompletionRequest): Promise<CompletionPass> {

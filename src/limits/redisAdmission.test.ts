@@ -204,6 +204,33 @@ test("a gateway killed with SIGKILL gives its places back within the lease; none
   await eventually("no place leaks", async () => (await a.redis.zcard(key(prefix, "slots"))) === 0);
 });
 
+test("a place handed to a dead gateway's waiter is back within that waiter's lease, not a fresh one", async (t) => {
+  const url = await redisUrlOrSkip(t);
+  if (!url) return;
+  const prefix = await freshPrefix(t, url);
+  const leaseMs = 2000;
+  const [a, dead, b] = await Promise.all([0, 1, 2].map(() => gateway(url, prefix, { capacity: 1, leaseMs, pollMs: 200 })));
+  t.after(() => Promise.all([a!.close(), dead!.close(), b!.close()]));
+  const held = await a!.limits.admitCompletion({ identity: fromIp("10.0.0.1"), model: "m" });
+  assert.equal(held.queued, false);
+  const first = await dead!.limits.admitCompletion({ identity: fromIp("10.0.0.2"), model: "m" });
+  const second = await b!.limits.admitCompletion({ identity: fromIp("10.0.0.3"), model: "m" });
+  assert.equal(first.queued, true);
+  assert.equal(second.queued, true);
+  // The first waiter's gateway dies (no renewal, no leave); most of a lease later the place is
+  // freed and handed to that waiter, whose lease has little left to run.
+  dead!.redis.disconnect();
+  const diedAt = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, 0.8 * leaseMs));
+  held.finish();
+  await second.ready;
+  const tookMs = performance.now() - diedAt;
+  t.diagnostic(`the next waiter ran ${Math.round(tookMs)} ms after the first waiter's gateway died (lease ${leaseMs} ms)`);
+  assert.ok(tookMs < leaseMs + 1000, `back within the dead waiter's own lease (${Math.round(tookMs)} ms), not a lease after the hand-over`);
+  second.finish();
+  await eventually("no place leaks", async () => (await b!.redis.zcard(key(prefix, "slots"))) === 0);
+});
+
 test("fairness across gateways: a light user on B goes right after the current request, ahead of 50 heavy ones on A", async (t) => {
   const url = await redisUrlOrSkip(t);
   if (!url) return;

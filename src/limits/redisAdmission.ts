@@ -55,9 +55,13 @@ local function pump(capacity, leaseMs, channel, model)
     local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
     if #head == 0 then break end
     local m = head[1]
+    -- The place keeps the waiter's lease: its gateway renews it at its next poll, and a waiter
+    -- whose gateway died holds the place no longer than it would have held its turn in line
+    -- (a fresh lease here could keep a dead gateway's place for twice the lease time).
+    local expires = tonumber(redis.call('ZSCORE', wlease, m) or '') or (now + leaseMs)
     redis.call('ZREM', queue, m)
     redis.call('ZREM', wlease, m)
-    redis.call('ZADD', slots, now + leaseMs, m)
+    redis.call('ZADD', slots, expires, m)
     redis.call('HSET', meta, 'vt', head[2])
     dropFlow(flowOf(m))
     -- Only turns taken back to back count: a gap while nobody waited is idleness, not speed.

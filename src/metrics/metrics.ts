@@ -228,6 +228,32 @@ export class Metrics {
         for (const r of replicas()) for (const state of ["closed", "open", "half_open"]) this.set({ model: r.model, replica: r.replica, state }, r.state.breaker === state ? 1 : 0);
       },
     });
+    // Pre-aggregated by the engine (it counts; this formats), so a custom collector, not a prom-client Histogram.
+    const name = "sputnik_fleet_routing_seconds";
+    const help = "Time a fleet engine took to route a request: from reaching the engine to its upstream request leaving (routing-state read, choice, lease claim)";
+    for (const registry of registers) {
+      registry.registerMetric({
+        name,
+        help,
+        type: "histogram",
+        get: async () => ({
+          name,
+          help,
+          type: "histogram",
+          aggregator: "sum",
+          values: read().flatMap(({ model, routingSeconds: h }) =>
+            h
+              ? [
+                  ...h.bounds.map((le, i) => ({ metricName: `${name}_bucket`, labels: { model, le }, value: h.counts[i]! })),
+                  { metricName: `${name}_bucket`, labels: { model, le: "+Inf" }, value: h.count },
+                  { metricName: `${name}_sum`, labels: { model }, value: h.sum },
+                  { metricName: `${name}_count`, labels: { model }, value: h.count },
+                ]
+              : [],
+          ),
+        }),
+      } as unknown as Parameters<Registry["registerMetric"]>[0]);
+    }
     for (const [name, help, value] of [
       ["sputnik_replica_requests_total", "Attempts sent to a fleet replica (a failed-over request counts once per replica tried)", (r: ReplicaState) => r.requests],
       ["sputnik_replica_failures_total", "Attempts that failed on a fleet replica (no answer, timeout before headers, 5xx, broken stream)", (r: ReplicaState) => r.failures],

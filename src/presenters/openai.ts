@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { FinishReason, ModelInfo, Usage } from "../engines/types.ts";
+import type { FinishReason, ModelInfo, ToolCall, Usage } from "../engines/types.ts";
 
 /** API shapes of the OpenAI/DeepSeek chat completions protocol, in one place. */
 
@@ -8,9 +8,19 @@ export function completionId(): string {
 }
 
 /** OpenAI knows no "abort": a stopped generation simply ended. */
-export function presentFinishReason(reason: FinishReason): "stop" | "length" {
-  return reason === "length" ? "length" : "stop";
+export function presentFinishReason(reason: FinishReason): "stop" | "length" | "tool_calls" {
+  return reason === "length" || reason === "tool_calls" ? reason : "stop";
 }
+
+/** `message.tool_calls` of a completion: OpenAI's shape, arguments as JSON text. */
+export function presentToolCalls(calls: readonly ToolCall[]) {
+  return calls.map((call) => ({ id: call.id, type: "function" as const, function: { name: call.name, arguments: call.arguments } }));
+}
+
+/** One streamed tool-call piece (`delta.tool_calls[]`): id, type and name once, then argument fragments. */
+export type ToolCallDelta =
+  | { index: number; id: string; type: "function"; function: { name: string; arguments: string } }
+  | { index: number; function: { arguments: string } };
 
 export function presentCompletion(input: {
   id: string;
@@ -21,6 +31,10 @@ export function presentCompletion(input: {
   reasoningModel: boolean;
   finishReason: FinishReason;
   usage: Usage;
+  /** `choices[0].logprobs` (see presenters/logprobs.ts); null when not asked for. */
+  logprobs?: object | null;
+  /** Calls the model made (finish_reason "tool_calls"). */
+  toolCalls?: readonly ToolCall[];
 }) {
   return {
     id: input.id,
@@ -35,8 +49,9 @@ export function presentCompletion(input: {
           role: "assistant" as const,
           content: input.content,
           ...(input.reasoningModel ? { reasoning_content: input.reasoning } : {}),
+          ...(input.toolCalls && input.toolCalls.length > 0 ? { tool_calls: presentToolCalls(input.toolCalls) } : {}),
         },
-        logprobs: null,
+        logprobs: input.logprobs ?? null,
         finish_reason: presentFinishReason(input.finishReason),
       },
     ],
@@ -48,8 +63,9 @@ export function presentChunk(input: {
   id: string;
   created: number;
   model: string;
-  delta: { role?: "assistant"; content?: string | null; reasoning_content?: string | null };
+  delta: { role?: "assistant"; content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[] };
   finishReason?: FinishReason | null;
+  logprobs?: object | null;
 }) {
   return {
     id: input.id,
@@ -61,7 +77,7 @@ export function presentChunk(input: {
       {
         index: 0,
         delta: input.delta,
-        logprobs: null,
+        logprobs: input.logprobs ?? null,
         finish_reason: input.finishReason ? presentFinishReason(input.finishReason) : null,
       },
     ],

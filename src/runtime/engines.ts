@@ -32,7 +32,12 @@ export function engineRegistry(config: Config, logger: Logger): EngineRegistry {
       kind: "fleet",
       spec: z.object({ kind: z.literal("fleet"), models: z.array(fleetModelSchema).min(1).max(1000) }).strict(),
       // With redisUrl the routing state (affinity, in-flight leases) is shared by every gateway.
-      create: async (spec) => new FleetEngine(spec.models, { redis: config.redisUrl ? await connectRedis(config.redisUrl) : null, logger }),
+      // Fleet models with a `dns` name start with their first answer (a failed one: their fixed replicas only).
+      create: async (spec) => {
+        const engine = new FleetEngine(spec.models, { redis: config.redisUrl ? await connectRedis(config.redisUrl) : null, logger });
+        await engine.ready();
+        return engine;
+      },
     });
 }
 

@@ -202,6 +202,7 @@ export class Completion {
     const generation = this.generation;
     // resolve: unknown models are 404 before anything is counted; byte bounds need no tokenizing.
     limits?.checkMessages(generation.messages);
+    if (generation.completion) limits?.checkCompletionTexts(generation.completion);
     this.model = router.inspect(generation);
     // authorize: the one model-access decision (key scope → 404, plan → 403).
     // The plan is read once here and handed to billing, which needs it again for quotas and prices.
@@ -227,7 +228,7 @@ export class Completion {
         engine: this.model.engine,
         promptTokens: this.prepared.promptTokens,
         ...(generation.maxTokens !== undefined ? { maxTokens: generation.maxTokens } : {}),
-        ...(this.model.contextLength !== undefined ? { contextLength: this.model.contextLength } : {}),
+        ...(this.model.contextLength !== undefined ? { contextLength: this.model.contextLength, promptExact: this.prepared.exact } : {}),
         ...(generation.thinkingBudget !== undefined ? { thinkingBudget: generation.thinkingBudget } : {}),
       });
       const tightened: GenerationRequest = { ...generation };
@@ -269,7 +270,7 @@ export class Completion {
         if (event.type === "usage") usage = event.usage;
         else if (event.type === "done") finishReason = event.finishReason;
         else if (ttftMs === null) ttftMs = Math.round(performance.now() - this.started);
-        output ||= event.type === "reasoning" || event.type === "content";
+        output ||= event.type === "reasoning" || event.type === "content" || event.type === "tool_call";
         this.input.recorder?.event?.(event);
         yield event;
       }

@@ -25,11 +25,14 @@ before(async () => {
 after(() => e2e?.close());
 
 const complete = (p: Page) => p.locator('[data-testid="assistant-message"][data-status="complete"]');
+/** KaTeX and highlight.js arrive as chunks of their own when first needed: wait until the answer's markdown has them. */
+const rendered = (answer: ReturnType<Page["locator"]>) => answer.locator(".markdown:not([data-pending])").waitFor();
 
 test("markdown, highlighted code, a table and LaTeX in all four delimiters render", { timeout: 120_000 }, async () => {
   await sendMessage(page, "scripted-markdown", "Show me some formatting");
   const answer = complete(page).getByTestId("answer");
   await answer.waitFor();
+  await rendered(answer);
 
   const table = answer.locator("table");
   assert.deepEqual(await table.locator("th").allInnerTexts(), ["Name", "Value"]);
@@ -67,6 +70,7 @@ test("hostile HTML, links and formulas in answers and messages execute and load 
   await sendMessage(page, "scripted-xss", payload);
   const answer = complete(page).getByTestId("answer");
   await answer.waitFor();
+  await rendered(answer);
 
   // The user's message is shown exactly as typed, as text.
   assert.equal(await page.getByTestId("user-message").locator(".bubble").innerText(), payload);

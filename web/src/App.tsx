@@ -1,18 +1,27 @@
-import { useCallback, useEffect, useState } from "react";
+import { lazy, Suspense, useCallback, useEffect, useState, type ComponentType } from "react";
 import { authState, logout, type AuthState, type User } from "./api/auth.ts";
 import { describeError, onSignedOut } from "./api/http.ts";
 import { listModels, type ModelInfo } from "./api/models.ts";
 import { ChatPage } from "./chat/ChatPage.tsx";
 import { Sidebar } from "./chat/Sidebar.tsx";
-import { AdminPage } from "./pages/admin/AdminPage.tsx";
-import { ApiKeysPage } from "./pages/ApiKeysPage.tsx";
-import { LoginPage } from "./pages/LoginPage.tsx";
-import { PendingPage } from "./pages/PendingPage.tsx";
-import { SettingsPage } from "./pages/SettingsPage.tsx";
-import { SignupPage } from "./pages/SignupPage.tsx";
 import { Link, navigate, usePath } from "./router.tsx";
 import { useOnline } from "./state/online.ts";
 import { useTheme } from "./state/theme.ts";
+
+// Pages besides the chat and the sign-in form are chunks of their own, fetched when first opened:
+// the first paint waits only for what it shows (the budget is checked by test/web-budget.test.ts).
+const named = <K extends string, T extends ComponentType<any>>(load: () => Promise<Record<K, T>>, name: K) => lazy(async () => ({ default: (await load())[name] }));
+// The sign-in form is fetched beside the first auth check (see `load`), so a signed-out visit never waits for it twice.
+const loadLoginPage = () => import("./pages/LoginPage.tsx");
+const LoginPage = named(loadLoginPage, "LoginPage");
+const AdminPage = named(() => import("./pages/admin/AdminPage.tsx"), "AdminPage");
+const ApiKeysPage = named(() => import("./pages/ApiKeysPage.tsx"), "ApiKeysPage");
+const PendingPage = named(() => import("./pages/PendingPage.tsx"), "PendingPage");
+const SettingsPage = named(() => import("./pages/SettingsPage.tsx"), "SettingsPage");
+const SignupPage = named(() => import("./pages/SignupPage.tsx"), "SignupPage");
+const UsagePage = named(() => import("./pages/UsagePage.tsx"), "UsagePage");
+
+const pageLoading = <div className="center-page">Loading…</div>;
 
 type Boot = { kind: "loading" } | { kind: "failed"; message: string } | { kind: "ready"; state: AuthState };
 
@@ -23,8 +32,12 @@ export function App() {
   const path = usePath();
 
   const load = useCallback(async () => {
+    const login = loadLoginPage();
+    login.catch(() => undefined);
     try {
-      setBoot({ kind: "ready", state: await authState() });
+      const state = await authState();
+      if (!state.user) await login.catch(() => undefined);
+      setBoot({ kind: "ready", state });
     } catch (error) {
       setBoot({ kind: "failed", message: describeError(error) });
     }
@@ -47,16 +60,26 @@ export function App() {
     );
   }
   const { state } = boot;
-  if (pending) return <PendingPage user={pending} onBack={() => setPending(null)} />;
+  if (pending) {
+    return (
+      <Suspense fallback={pageLoading}>
+        <PendingPage user={pending} onBack={() => setPending(null)} />
+      </Suspense>
+    );
+  }
   if (!state.user) {
     const signedIn = (user: User) => {
       setBoot({ kind: "ready", state: { ...state, user } });
       navigate("/", { replace: true });
     };
     return path === "/signup" ? (
-      <SignupPage state={state} onSignedUp={signedIn} onPending={setPending} />
+      <Suspense fallback={pageLoading}>
+        <SignupPage state={state} onSignedUp={signedIn} onPending={setPending} />
+      </Suspense>
     ) : (
-      <LoginPage state={state} onSignedIn={signedIn} />
+      <Suspense fallback={pageLoading}>
+        <LoginPage state={state} onSignedIn={signedIn} />
+      </Suspense>
     );
   }
   return <Shell user={state.user} onSignedOut={() => void load()} />;
@@ -109,6 +132,8 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
     page = <SettingsPage user={user} theme={theme} onTheme={setTheme} />;
   } else if (path === "/keys") {
     page = <ApiKeysPage models={models} />;
+  } else if (path === "/usage") {
+    page = <UsagePage />;
   } else if (path.startsWith("/admin") && user.role === "admin") {
     page = <AdminPage path={path} currentUserId={user.id} />;
   } else {
@@ -124,6 +149,9 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
 
   return (
     <div className={`app ${drawer ? "drawer-open" : ""}`}>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
       <aside className="sidebar" aria-label="Sidebar">
         <div className="sidebar-head">
           <Link href="/" className="brand" onClick={closeDrawer}>
@@ -138,6 +166,9 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
             </Link>
             <Link href="/keys" onClick={closeDrawer}>
               API keys
+            </Link>
+            <Link href="/usage" onClick={closeDrawer}>
+              Usage &amp; billing
             </Link>
             {user.role === "admin" ? (
               <Link href="/admin/users" onClick={closeDrawer}>
@@ -165,7 +196,7 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
         </div>
       </aside>
       <div className="backdrop" onClick={closeDrawer} />
-      <main className="main">
+      <main className="main" id="main" tabIndex={-1}>
         <div className="topbar">
           <button type="button" className="btn-ghost" aria-label="Open the sidebar" onClick={() => setDrawer(true)}>
             ☰
@@ -180,7 +211,7 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
             You are offline. Reconnecting when the network is back…
           </div>
         ) : null}
-        {page}
+        <Suspense fallback={pageLoading}>{page}</Suspense>
       </main>
     </div>
   );

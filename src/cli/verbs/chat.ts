@@ -1,21 +1,21 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import pino from "pino";
-import { isLoopbackHost, readLocalKey } from "../../auth/localMode.ts";
 import { remoteModelSchema } from "../../engines/remote/config.ts";
 import { LocalEngine } from "../../engines/local/localEngine.ts";
 import { RemoteEngine } from "../../engines/remote/remoteEngine.ts";
 import type { ChatMessage, Engine } from "../../engines/types.ts";
 import { loadLocalModels } from "../../runtime/localModels.ts";
 import { cliConfig, parseIntFlag } from "../options.ts";
-
-const DIM = "\x1b[2m";
-const RESET = "\x1b[0m";
+import { exitQuietlyOnClosedPipe, styleFor, type Style } from "../terminal.ts";
+import { CHAT_HELP, parseChatCommand } from "./chatCommands.ts";
+import { chooseKey, pickModel, servedModels } from "./chatServer.ts";
 
 /**
  * `sputnik chat`: a terminal chat like `ollama run`. Runs the model in-process, or talks to a
  * running Sputnik (or any OpenAI-compatible server) with --url. Ctrl-C stops the answer being
- * generated, not the program; Ctrl-D or /bye leaves.
+ * generated, not the program; Ctrl-D or /bye leaves. Colour only on a terminal (and never with
+ * NO_COLOR); piping into `head` ends it quietly (src/cli/terminal.ts).
  */
 export function registerChatCommand(program: Command): void {
   program
@@ -28,9 +28,11 @@ export function registerChatCommand(program: Command): void {
     .option("-t, --threads <n>", "llama.cpp threads", parseIntFlag("--threads"))
     .option("--max-tokens <n>", "cap on generated tokens per answer", parseIntFlag("--max-tokens"))
     .action(async (opts: { model?: string; url?: string; apiKey?: string; system?: string; threads?: number; maxTokens?: number }) => {
-      const { engine, model } = await openEngine(program, opts);
+      exitQuietlyOnClosedPipe();
+      const style = styleFor(process.stdout);
+      const { engine, model } = await openEngine(program, opts, style);
       try {
-        await chatLoop(engine, model, opts.system, opts.maxTokens);
+        await chatLoop(engine, model, opts.system, opts.maxTokens, style);
       } finally {
         await engine.close();
       }
@@ -40,12 +42,15 @@ export function registerChatCommand(program: Command): void {
 async function openEngine(
   program: Command,
   opts: { model?: string; url?: string; apiKey?: string; threads?: number },
+  style: Style,
 ): Promise<{ engine: Engine; model: string }> {
   if (opts.url) {
     const baseUrl = opts.url.replace(/\/+$/, "");
-    const apiKey = opts.apiKey ?? process.env.SPUTNIK_API_KEY ?? (await localKeyFor(baseUrl, cliConfig(program).dataDir));
-    const model = opts.model ?? (await firstRemoteModel(baseUrl, apiKey));
-    const engine = new RemoteEngine([remoteModelSchema.parse({ id: model, baseUrl, ...(apiKey ? { apiKey } : {}) })]);
+    const dataDir = cliConfig(program).dataDir;
+    const key = await chooseKey(baseUrl, dataDir, opts.apiKey);
+    // Before the first prompt: a wrong key or model name is told now, with what to do.
+    const model = pickModel(baseUrl, await servedModels(baseUrl, key, dataDir), opts.model);
+    const engine = new RemoteEngine([remoteModelSchema.parse({ id: model, baseUrl, ...(key.key ? { apiKey: key.key } : {}) })]);
     return { engine, model };
   }
   const config = cliConfig(program, {
@@ -58,37 +63,14 @@ async function openEngine(
   const engine = new LocalEngine(loaded);
   const first = engine.models()[0];
   if (!first) throw new Error("no model to chat with");
-  if (first.note) console.log(`${DIM}${first.note}${RESET}`);
+  if (first.note) console.log(style.dim(first.note));
   return { engine, model: first.id };
 }
 
-/**
- * A Sputnik on this machine in local single-user mode wants its data directory's local key
- * (src/auth/localMode.ts). Only ever sent to a loopback URL: the key must not leave the machine.
- */
-async function localKeyFor(baseUrl: string, dataDir: string): Promise<string | undefined> {
-  let host: string;
-  try {
-    host = new URL(baseUrl).hostname;
-  } catch {
-    return undefined;
-  }
-  if (!isLoopbackHost(host)) return undefined;
-  return (await readLocalKey(dataDir)) ?? undefined;
-}
-
-async function firstRemoteModel(baseUrl: string, apiKey?: string): Promise<string> {
-  const response = await fetch(`${baseUrl}/models`, { headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
-  if (!response.ok) throw new Error(`${baseUrl}/models answered ${response.status}`);
-  const body = (await response.json()) as { data?: Array<{ id: string }> };
-  const id = body.data?.[0]?.id;
-  if (!id) throw new Error(`${baseUrl} serves no models`);
-  return id;
-}
-
-async function chatLoop(engine: Engine, model: string, system: string | undefined, maxTokens: number | undefined): Promise<void> {
+async function chatLoop(engine: Engine, model: string, system: string | undefined, maxTokens: number | undefined, style: Style): Promise<void> {
   const rl = readline.createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-  const history: ChatMessage[] = system ? [{ role: "system", content: system }] : [];
+  const start: ChatMessage[] = system ? [{ role: "system", content: system }] : [];
+  const history: ChatMessage[] = [...start];
   let generation: AbortController | null = null;
   let interruptedOnce = false;
   rl.on("SIGINT", () => {
@@ -107,16 +89,30 @@ async function chatLoop(engine: Engine, model: string, system: string | undefine
   const onSignal = () => (generation ? generation.abort() : rl.close());
   process.on("SIGINT", onSignal);
 
-  console.log(`${DIM}Chatting with ${model}. /bye to leave, Ctrl-C stops an answer.${RESET}`);
+  console.log(style.dim(`Chatting with ${model}. /help for commands, /bye to leave, Ctrl-C stops an answer.`));
   try {
     for await (const line of promptLines(rl)) {
       interruptedOnce = false;
       const text = line.trim();
       if (!text) continue;
-      if (text === "/bye" || text === "/exit") break;
+      const command = parseChatCommand(text);
+      if (command?.kind === "leave") break;
+      if (command?.kind === "help") {
+        console.log(CHAT_HELP);
+        continue;
+      }
+      if (command?.kind === "new") {
+        history.splice(0, history.length, ...start);
+        console.log(style.dim("New conversation."));
+        continue;
+      }
+      if (command?.kind === "unknown") {
+        console.log(`Unknown command ${command.name}. Type /help for the list.`);
+        continue;
+      }
       history.push({ role: "user", content: text });
       generation = new AbortController();
-      const answer = await streamAnswer(engine, { model, messages: history, signal: generation.signal, ...(maxTokens ? { maxTokens } : {}) });
+      const answer = await streamAnswer(engine, { model, messages: history, signal: generation.signal, ...(maxTokens ? { maxTokens } : {}) }, style);
       generation = null;
       history.push({ role: "assistant", content: answer });
     }
@@ -126,45 +122,54 @@ async function chatLoop(engine: Engine, model: string, system: string | undefine
   }
 }
 
+/**
+ * Prompts and yields each line typed. Lines are queued as readline reads them: piped input arrives
+ * all at once, and a line read while an answer streams is the next message, not lost.
+ */
 async function* promptLines(rl: readline.Interface): AsyncGenerator<string> {
-  // Input can end while an answer is streaming (piped stdin): then there is nothing left to ask.
+  const queued: string[] = [];
   let closed = false;
-  rl.once("close", () => (closed = true));
-  while (!closed) {
-    const line = await new Promise<string | null>((resolve) => {
-      const onClose = () => resolve(null);
-      rl.once("close", onClose);
-      rl.question(">>> ", (answer) => {
-        rl.off("close", onClose);
-        resolve(answer);
-      });
-    });
-    if (line === null) return;
+  let wake: (() => void) | null = null;
+  rl.on("line", (line) => {
+    queued.push(line);
+    wake?.();
+  });
+  rl.once("close", () => {
+    closed = true;
+    wake?.();
+  });
+  rl.setPrompt(">>> ");
+  for (;;) {
+    if (!closed) rl.prompt();
+    while (queued.length === 0 && !closed) await new Promise<void>((resolve) => (wake = resolve));
+    wake = null;
+    const line = queued.shift();
+    if (line === undefined) return;
     yield line;
   }
 }
 
-async function streamAnswer(engine: Engine, request: Parameters<Engine["generate"]>[0]): Promise<string> {
+async function streamAnswer(engine: Engine, request: Parameters<Engine["generate"]>[0], style: Style): Promise<string> {
   let answer = "";
   let inReasoning = false;
   try {
     for await (const event of engine.generate(request)) {
       if (event.type === "reasoning") {
-        if (!inReasoning) process.stdout.write(`${DIM}Thinking…\n`);
+        if (!inReasoning) process.stdout.write(`${style.dimStart}Thinking…\n`);
         inReasoning = true;
         process.stdout.write(event.text);
       } else if (event.type === "content") {
-        if (inReasoning) process.stdout.write(`${RESET}\n\n`);
+        if (inReasoning) process.stdout.write(`${style.reset}\n\n`);
         inReasoning = false;
         answer += event.text;
         process.stdout.write(event.text);
       } else if (event.type === "done" && event.finishReason === "abort") {
-        process.stdout.write(`${RESET}\n[stopped]`);
+        process.stdout.write(`${style.reset}\n[stopped]`);
       }
     }
   } catch (error) {
-    process.stdout.write(`${RESET}\nerror: ${(error as Error).message}`);
+    process.stdout.write(`${style.reset}\nerror: ${(error as Error).message}`);
   }
-  process.stdout.write(`${RESET}\n`);
+  process.stdout.write(`${style.reset}\n`);
   return answer;
 }

@@ -27,10 +27,37 @@ export type RoutingPolicy = z.infer<typeof routingPolicySchema>;
 export const fleetModelSchema = z
   .object({
     id: z.string().min(1).max(128),
-    replicas: z.array(replicaSchema).min(1).max(256),
+    /** Fixed replicas; with `dns`, these are served beside the ones the name resolves to. */
+    replicas: z.array(replicaSchema).max(256).default([]),
+    /**
+     * A DNS name re-resolved every interval into replicas, one per address (a Kubernetes headless
+     * service listing vLLM or SGLang pods): `<scheme>://<address>:<port><basePath>`, named
+     * `<name>@<address>`. A failed or empty answer keeps the last replicas.
+     */
+    dns: z
+      .object({
+        name: z.string().min(1).max(253),
+        port: z.number().int().min(1).max(65_535),
+        scheme: z.enum(["http", "https"]).default("http"),
+        basePath: z.string().max(200).regex(/^(\/[^?#]*)?$/, "basePath must start with / (e.g. /v1)").default("/v1"),
+        intervalMs: z.number().int().min(1000).max(3_600_000).default(10_000),
+        apiKey: z.string().optional(),
+        weight: z.number().positive().max(1000).default(1),
+        maxConcurrency: z.number().int().min(1).max(10_000).default(8),
+      })
+      .strict()
+      .optional(),
     /** Model name sent upstream; defaults to `id`. */
     upstreamModel: z.string().optional(),
     reasoning: z.boolean().default(true),
+    /**
+     * The replicas' context in tokens (vLLM `--max-model-len`, SGLang `--context-length`,
+     * llama-server `-c` / `-np`, a Sputnik node's `contextSize`): shown in /v1/models, a
+     * max_tokens that cannot fit is refused before anything is sent, and a request without
+     * max_tokens is bounded by the context (as on a local model) instead of being sent
+     * `billing.defaultMaxOutputTokens`. Absent: unknown, and that default is imposed.
+     */
+    contextLength: z.number().int().min(16).max(10_000_000).optional(),
     /** Whole request, first byte to last. */
     timeoutMs: z.number().int().positive().default(600_000),
     /** `affinity`: a conversation's turns go to the replica holding its prefix, bounded by load. */
@@ -104,7 +131,8 @@ export const fleetModelSchema = z
     /** How long a gateway's in-flight lease on a replica lives without renewal (a dead gateway's count fades after it). */
     leaseMs: z.number().int().min(1000).max(600_000).default(30_000),
   })
-  .strict();
+  .strict()
+  .refine((m) => m.replicas.length > 0 || m.dns !== undefined, { message: "a fleet model needs replicas, a dns name, or both", path: ["replicas"] });
 
 export type FleetModelConfig = z.infer<typeof fleetModelSchema>;
 
@@ -114,7 +142,7 @@ export type FleetModelConfig = z.infer<typeof fleetModelSchema>;
  * plain union would only say "Invalid input"). Giving both is refused (`baseUrl` is not a fleet key).
  */
 export const remoteModelEntrySchema = z.unknown().transform((value, ctx): RemoteModelConfig | FleetModelConfig => {
-  const fleet = typeof value === "object" && value !== null && "replicas" in value;
+  const fleet = typeof value === "object" && value !== null && ("replicas" in value || "dns" in value);
   const parsed = (fleet ? fleetModelSchema : remoteModelSchema).safeParse(value);
   if (parsed.success) return parsed.data;
   for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", message: issue.message, path: issue.path });

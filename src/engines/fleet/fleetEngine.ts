@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { CacheReportTracker } from "../remote/cacheReporting.ts";
+import { checkAgainstContext } from "../remote/contextCheck.ts";
 import { promptTokenBound } from "../remote/remoteEngine.ts";
 import { UpstreamClient, UpstreamError } from "../remote/upstream.ts";
 import {
@@ -16,6 +17,8 @@ import {
   type ReplicaState,
 } from "../types.ts";
 import type { FleetModelConfig } from "./config.ts";
+import { DnsReplicas, type ResolvedReplica, type Resolver } from "./dnsReplicas.ts";
+import { LatencyHistogram } from "./latency.ts";
 import { effectiveLoad, readLoadSignals, type LoadSignals } from "./loadSignals.ts";
 import { parsePrometheusText } from "./promText.ts";
 import { ReplicaHealth } from "./replicaHealth.ts";
@@ -58,24 +61,36 @@ export class FleetEngine implements Engine {
 
   constructor(
     models: FleetModelConfig[],
-    private readonly options: { redis?: Redis | null; logger?: Logger | undefined } = {},
+    private readonly options: { redis?: Redis | null; logger?: Logger | undefined; resolve?: Resolver } = {},
   ) {
     for (const config of models) {
       const index = { prefixEntries: config.affinity.prefixEntries, prefixTtlMs: config.affinity.ttlMs };
       const state: RoutingState = options.redis
         ? new RedisRoutingState(options.redis, { prefix: config.stateKeyPrefix, leaseMs: config.leaseMs, logger: options.logger, ...index })
         : new MemoryRoutingState(Date.now, index);
-      this.fleets.set(config.id, new FleetModel(config, state, options.logger));
+      this.fleets.set(config.id, new FleetModel(config, state, options.logger, options.resolve));
     }
+  }
+
+  /** Resolves once every fleet model with a `dns` name has had its first answer (or failure). */
+  async ready(): Promise<void> {
+    await Promise.all([...this.fleets.values()].map((f) => f.ready));
   }
 
   models(): ModelInfo[] {
     return [...this.fleets.values()].map((f) => f.info);
   }
 
+  /** A max_tokens that cannot fit the model's configured context is refused before limits and admission. */
+  inspect(request: GenerationRequest): void {
+    checkAgainstContext(request, this.fleet(request.model).info.contextLength);
+  }
+
   /** The upstreams' tokenizers are not here: the prompt size is the same upper bound as the remote engine's. */
   prepare(request: GenerationRequest): PreparedRequest {
-    return { model: this.fleet(request.model).info, promptTokens: promptTokenBound(request.messages), exact: false, room: undefined };
+    const info = this.fleet(request.model).info;
+    checkAgainstContext(request, info.contextLength);
+    return { model: info, promptTokens: promptTokenBound(request.messages, request.tools, request.completion), exact: false, room: undefined };
   }
 
   generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
@@ -105,6 +120,7 @@ export class FleetEngine implements Engine {
       rereadTokens: 0,
       promptTokenizations: 0,
       replicas: f.replicaStates(),
+      routingSeconds: f.routing.read(),
     }));
   }
 
@@ -131,7 +147,12 @@ export class FleetEngine implements Engine {
 }
 
 class FleetModel {
-  readonly replicas: Replica[];
+  /** The replicas in rotation's reach now: the configured ones, then those `dns` resolves to (replaced as it changes). */
+  replicas: Replica[];
+  readonly routing = new LatencyHistogram();
+  readonly ready: Promise<void>;
+  private readonly fixed: Replica[];
+  private readonly dns: DnsReplicas | null = null;
   private readonly budget: RetryBudget;
   private readonly prober: NodeJS.Timeout;
   private readonly scraper: NodeJS.Timeout | null = null;
@@ -142,10 +163,37 @@ class FleetModel {
     private readonly config: FleetModelConfig,
     private readonly state: RoutingState,
     private readonly logger: Logger | undefined,
+    resolve?: Resolver,
   ) {
-    this.replicas = config.replicas.map((r, index) => ({
+    this.fixed = config.replicas.map((r, index) => this.replica({ ...r, name: r.name ?? `${config.id}#${index}` }));
+    this.replicas = [...this.fixed];
+    if (config.dns) {
+      this.dns = new DnsReplicas(config.dns, (found) => this.resolved(found), resolve, logger);
+      this.ready = this.dns.start();
+    } else {
+      this.ready = Promise.resolve();
+    }
+    this.budget = new RetryBudget({ ratio: config.failover.retryRatio, minRetries: config.failover.minRetries, windowMs: config.failover.windowMs });
+    for (const replica of this.replicas) void this.probe(replica);
+    this.prober = setInterval(() => {
+      for (const replica of this.replicas) void this.probe(replica);
+    }, config.health.probeIntervalMs);
+    this.prober.unref();
+    const metrics = config.metrics;
+    if (metrics) {
+      for (const replica of this.replicas) void this.readMetrics(replica);
+      this.scraper = setInterval(() => {
+        for (const replica of this.replicas) void this.readMetrics(replica);
+      }, metrics.intervalMs);
+      this.scraper.unref();
+    }
+  }
+
+  private replica(r: ResolvedReplica): Replica {
+    const config = this.config;
+    return {
       id: r.baseUrl,
-      name: r.name ?? `${config.id}#${index}`,
+      name: r.name,
       maxConcurrency: r.maxConcurrency,
       weight: r.weight,
       client: new UpstreamClient({
@@ -166,31 +214,51 @@ class FleetModel {
       readError: null,
       scraping: null,
       cache: new CacheReportTracker(),
-    }));
-    this.budget = new RetryBudget({ ratio: config.failover.retryRatio, minRetries: config.failover.minRetries, windowMs: config.failover.windowMs });
-    for (const replica of this.replicas) void this.probe(replica);
-    this.prober = setInterval(() => {
-      for (const replica of this.replicas) void this.probe(replica);
-    }, config.health.probeIntervalMs);
-    this.prober.unref();
-    const metrics = config.metrics;
-    if (metrics) {
-      for (const replica of this.replicas) void this.readMetrics(replica);
-      this.scraper = setInterval(() => {
-        for (const replica of this.replicas) void this.readMetrics(replica);
-      }, metrics.intervalMs);
-      this.scraper.unref();
+    };
+  }
+
+  /**
+   * A new answer from DNS: addresses still there keep their replica (health, counts, readings),
+   * new ones are probed before they take traffic, gone ones leave (their running requests finish).
+   */
+  private resolved(found: ResolvedReplica[]): void {
+    if (this.closed) return;
+    const current = new Map(this.replicas.map((r) => [r.id, r]));
+    const fixed = new Set(this.fixed.map((r) => r.id));
+    const next = [...this.fixed];
+    for (const spec of found) {
+      if (fixed.has(spec.baseUrl)) continue;
+      const known = current.get(spec.baseUrl);
+      if (known) {
+        next.push(known);
+        continue;
+      }
+      const added = this.replica(spec);
+      next.push(added);
+      void this.probe(added);
+      if (this.config.metrics) void this.readMetrics(added);
     }
+    const kept = new Set(next);
+    for (const gone of this.replicas) if (!kept.has(gone) && gone.halfOpenTimer) clearTimeout(gone.halfOpenTimer);
+    this.replicas = next;
   }
 
   /** Whether its upstreams report prompt-cache hits is known once answers came back (see CacheReportTracker). */
   get info(): ModelInfo {
     const states = this.replicas.map((r) => r.cache.state).filter((c) => c !== undefined);
     const cacheReporting = states.length === 0 ? undefined : states.every((c) => c === states[0]) ? states[0] : "partial";
-    return { id: this.config.id, engine: "fleet", ownedBy: "fleet", reasoning: this.config.reasoning, ...(cacheReporting ? { cacheReporting } : {}) };
+    return {
+      id: this.config.id,
+      engine: "fleet",
+      ownedBy: "fleet",
+      reasoning: this.config.reasoning,
+      ...(this.config.contextLength !== undefined ? { contextLength: this.config.contextLength } : {}),
+      ...(cacheReporting ? { cacheReporting } : {}),
+    };
   }
 
   async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {
+    const started = performance.now();
     this.budget.request();
     const affinity = this.config.routing === "affinity";
     const key = affinity ? affinityKey(request) : null;
@@ -204,9 +272,16 @@ class FleetModel {
         throw lastError ?? new EngineError(`No replica of '${this.config.id}' is available now`, 503, "no_healthy_replica");
       }
       tried.add(replica);
-      const lease = await this.state.claim(this.config.id, key, replica.id, this.config.affinity.ttlMs, prefixes);
+      // Recorded (affinity, prefix index, in-flight lease) while the upstream request goes out,
+      // not before it: one shared-state round trip per request on the way, not two. Nothing
+      // reads it sooner than this request's next turn, which comes after its answer; another
+      // gateway's routing may miss this one request in the loads for that round trip.
+      const lease = this.state.claim(this.config.id, key, replica.id, this.config.affinity.ttlMs, prefixes);
       replica.inFlight++;
       replica.requests++;
+      // Routing: from the request reaching the engine to its upstream request leaving (the
+      // routing-state read and the choice). A retry's time is failover, not routing.
+      if (attempt === 1) this.routing.observe((performance.now() - started) / 1000);
       let yielded = false;
       try {
         const hooks = { onHeaders: () => replica.health.recordSuccess(), onUsage: (reported: boolean) => replica.cache.note(reported) };
@@ -230,7 +305,7 @@ class FleetModel {
         this.logger?.info({ model: this.config.id, replica: replica.name, attempt, err: error }, "retrying on another replica");
       } finally {
         replica.inFlight--;
-        lease.release();
+        void lease.then((held) => held.release(), () => undefined);
       }
     }
   }
@@ -355,6 +430,7 @@ class FleetModel {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.dns?.stop();
     clearInterval(this.prober);
     if (this.scraper) clearInterval(this.scraper);
     for (const r of this.replicas) if (r.halfOpenTimer) clearTimeout(r.halfOpenTimer);

@@ -4,7 +4,9 @@ import {
   InputLookupTokenPredictor,
   LlamaChat,
   resolveChatWrapper,
+  type ChatModelFunctions,
   type ChatWrapper,
+  type LlamaChatResponseFunctionCallParamsChunk,
   type Llama,
   type LlamaContext,
   type LlamaGrammar,
@@ -14,7 +16,7 @@ import {
 } from "node-llama-cpp";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
-import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest } from "../types.ts";
+import { EngineError, type ChatMessage, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest, type ToolCall } from "../types.ts";
 import { BatchScheduler, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
@@ -22,10 +24,14 @@ import { grammarFactoryFor } from "./grammars.ts";
 import { sharedLlama } from "./llama.ts";
 import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
 import { modelFingerprint } from "./modelFingerprint.ts";
+import { LogprobRecorder, LogprobTidy, TokenTexts } from "./logprobs.ts";
 import { placePrefix } from "./prefixPlacement.ts";
-import { toChatHistory } from "./prompt.ts";
+import { isPrefixCompletion, toChatHistory } from "./prompt.ts";
+import { checkCompletion, completionPromptTokens, runRawCompletion } from "./rawCompletion.ts";
+import { checkLogitBias, penaltyOptions, tokenBiasFor } from "./sampling.ts";
 import { SequencePool, sharedPrefixLength, type PooledSequence } from "./sequencePool.ts";
 import { TextAssembler } from "./textAssembler.ts";
+import { checkStrictTools, checkTools, involvesTools, NATIVE_TOOL_SYNTAX, planTools, toolCallFailure, toolChatWrapper, ToolCallStream } from "./tools.ts";
 
 export interface LocalModelOptions {
   id: string;
@@ -138,7 +144,7 @@ export class LocalModel {
             ...(options.warn ? { warn: options.warn } : {}),
           })
         : null;
-      const chatWrapper = resolveChatWrapper(model);
+      const chatWrapper = resolveChatWrapper(model, { customWrapperSettings: NATIVE_TOOL_SYNTAX });
       return new LocalModel(options, model, context, new SequencePool(sequences), chatWrapper, batches, cache, draft);
     } catch (error) {
       for (const undo of cleanup.reverse()) await undo().catch(() => undefined);
@@ -197,8 +203,12 @@ export class LocalModel {
 
   /** Tokenizes the prompt exactly as the chat wrapper will lay it out for the model. */
   promptTokens(request: Pick<GenerationRequest, "messages"> & Partial<GenerationRequest>): Token[] {
-    const history = toChatHistory(request.messages);
-    const { contextText } = this.chatWrapper.generateContextState({ chatHistory: history });
+    if (request.completion) return completionPromptTokens(this.model, request.completion);
+    const history = toChatHistory(request.messages, this.chatWrapper);
+    // Tools are documented in the prompt, as LlamaChat lays it out (see tools.ts).
+    const tools = planTools(request);
+    const wrapper = involvesTools(request, tools) ? toolChatWrapper(this.chatWrapper, tools) : this.chatWrapper;
+    const { contextText } = wrapper.generateContextState({ chatHistory: history, ...(tools ? { availableFunctions: tools.callable } : {}) });
     return contextText.tokenize(this.model.tokenizer);
   }
 
@@ -207,8 +217,12 @@ export class LocalModel {
    * assistant's message: the prompt up to where the next user message's own text begins. Found as
    * the common part of two renderings that differ only in that text.
    */
-  nextTurnTokens(messages: GenerationRequest["messages"], answer: string): Token[] {
-    const withNext = (text: string) => this.promptTokens({ messages: [...messages, { role: "assistant", content: answer }, { role: "user", content: text }] });
+  nextTurnTokens(messages: GenerationRequest["messages"], answer: string | ChatMessage, tools: ToolOptions = {}): Token[] {
+    // An answer with tool calls is followed by the first call's result instead of a user message.
+    const sent: ChatMessage = typeof answer === "string" ? { role: "assistant", content: answer } : answer;
+    const firstCall = sent.tool_calls?.[0];
+    const next = (text: string): ChatMessage => (firstCall ? { role: "tool", tool_call_id: firstCall.id, content: text } : { role: "user", content: text });
+    const withNext = (text: string) => this.promptTokens({ ...tools, messages: [...messages, sent, next(text)] });
     const a = withNext("a");
     return a.slice(0, sharedPrefixLength(a, withNext("b")));
   }
@@ -226,15 +240,25 @@ export class LocalModel {
   inspect(request: GenerationRequest): void {
     let bytes = 0;
     for (const m of request.messages) bytes += Buffer.byteLength(m.content, "utf8") + Buffer.byteLength(m.name ?? "", "utf8");
+    if (request.completion) bytes += Buffer.byteLength(request.completion.prompt, "utf8") + Buffer.byteLength(request.completion.suffix ?? "", "utf8");
     const atLeast = Math.ceil(bytes / this.maxTokenBytes);
     if (atLeast >= this.contextSize) {
       throw new EngineError(
         `This model's maximum context length is ${this.contextSize} tokens, but the messages use at least ${atLeast} tokens (${bytes} bytes).`,
         400,
         "context_length_exceeded",
-        "messages",
+        request.completion ? "prompt" : "messages",
       );
     }
+    checkLogitBias(request, this.vocabularySize);
+    checkTools(request);
+    checkCompletion(this.model, this.options.id, request);
+  }
+
+  /** Tokens in the vocabulary (logit_bias keys must be below it). */
+  private get vocabularySize(): number {
+    const tokens = (this.model.fileInfo.metadata as { tokenizer?: { ggml?: { tokens?: unknown } } }).tokenizer?.ggml?.tokens;
+    return Array.isArray(tokens) ? tokens.length : 0;
   }
 
   /**
@@ -258,10 +282,10 @@ export class LocalModel {
     const contextSize = this.contextSize;
     if (prompt.length >= contextSize) {
       throw new EngineError(
-        `This model's maximum context length is ${contextSize} tokens, but the messages use ${prompt.length} tokens.`,
+        `This model's maximum context length is ${contextSize} tokens, but the ${request.completion ? "prompt uses" : "messages use"} ${prompt.length} tokens.`,
         400,
         "context_length_exceeded",
-        "messages",
+        request.completion ? "prompt" : "messages",
       );
     }
     const room = contextSize - prompt.length;
@@ -282,6 +306,10 @@ export class LocalModel {
     const state = prepared?.state as PreparedState | undefined;
     const { prompt, room } = this.preflight(request, state?.messages === request.messages ? state.prompt : undefined);
     const grammar = await this.grammarFor(request);
+    if (request.tools?.some((tool) => tool.strict)) {
+      const factory = grammarFactoryFor(await sharedLlama());
+      await checkStrictTools(request, (schema) => factory.forJsonSchema(schema));
+    }
 
     const pooled = await this.pool.acquire(prompt, request.signal);
     const stop = new AbortController();
@@ -291,13 +319,18 @@ export class LocalModel {
     let running: Promise<void> | null = null;
     // What the client saw as the answer, and whether all of it went out (up to the `done` event).
     let answer = "";
+    const toolCalls: ToolCall[] = [];
     let delivered = false;
     try {
       if (request.signal?.aborted) return;
       if (this.cache) await placePrefix(this.cache, pooled.sequence, prompt);
-      running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
+      running = request.completion
+        ? this.runCompletion(pooled, prompt, request, room, stop.signal, channel)
+        : this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) {
         if (event.type === "content") answer += event.text;
+        else if (event.type === "tool_call") toolCalls[event.index] = { id: event.id, name: event.name, arguments: "" };
+        else if (event.type === "tool_call_arguments") toolCalls[event.index]!.arguments += event.text;
         // Set before yielding: a consumer may stop iterating as soon as it has the `done` event.
         if (event.type === "done") delivered = true;
         yield event;
@@ -308,8 +341,12 @@ export class LocalModel {
       stop.abort();
       request.signal?.removeEventListener("abort", onClientAbort);
       await running?.catch(() => undefined);
-      if (delivered && !request.signal?.aborted && !this.disposing) this.reread(pooled, request.messages, answer);
-      else this.pool.release(pooled);
+      if (delivered && !request.signal?.aborted && !this.disposing && !request.completion) {
+        // A continued prefix is sent back next turn as one assistant message: prefix + continuation.
+        const prefixed = isPrefixCompletion(request.messages);
+        const sent = prefixed ? request.messages.at(-1)!.content + answer : answer;
+        this.reread(pooled, prefixed ? request.messages.slice(0, -1) : request.messages, toolCalls.length > 0 ? { role: "assistant", content: sent, tool_calls: toolCalls } : sent, request);
+      } else this.pool.release(pooled);
     }
   }
 
@@ -324,10 +361,10 @@ export class LocalModel {
    * is asking for, makes the next turn evaluate only its new message. A request that needs the
    * sequence stops the re-read within one small step; what was re-read so far still counts.
    */
-  private reread(pooled: PooledSequence, messages: GenerationRequest["messages"], answer: string): void {
+  private reread(pooled: PooledSequence, messages: GenerationRequest["messages"], answer: string | ChatMessage, tools: ToolOptions = {}): void {
     let target: Token[];
     try {
-      target = this.nextTurnTokens(messages, answer);
+      target = this.nextTurnTokens(messages, answer, { tools: tools.tools, toolChoice: tools.toolChoice, parallelToolCalls: tools.parallelToolCalls });
     } catch {
       this.pool.release(pooled);
       return;
@@ -370,7 +407,24 @@ export class LocalModel {
     signal: AbortSignal,
     channel: EventChannel<EngineEvent>,
   ): Promise<void> {
-    const chat = this.chatFor(pooled);
+    const tools = planTools(request);
+    // Tool requests get their own LlamaChat over the tool-aware wrapper (tools.ts), disposed after.
+    const toolChat = involvesTools(request, tools)
+      ? new LlamaChat({ contextSequence: pooled.sequence, chatWrapper: toolChatWrapper(this.chatWrapper, tools), autoDisposeSequence: false })
+      : null;
+    const chat = toolChat ?? this.chatFor(pooled);
+    const toolStream = new ToolCallStream((event) => channel.push(event));
+    // A response_format grammar or the tools' grammars (checkTools refuses both at once).
+    const constraint: { grammar: LlamaGrammar } | { functions: ChatModelFunctions; documentFunctionParams: boolean; maxParallelFunctionCalls?: number; onFunctionCallParamsChunk(chunk: LlamaChatResponseFunctionCallParamsChunk): void } | object = tools
+      ? {
+          functions: tools.callable,
+          documentFunctionParams: true,
+          ...(tools.maxParallel !== undefined ? { maxParallelFunctionCalls: tools.maxParallel } : {}),
+          onFunctionCallParamsChunk: (chunk: LlamaChatResponseFunctionCallParamsChunk) => toolStream.chunk(chunk.callIndex, chunk.functionName, chunk.paramsChunk),
+        }
+      : grammar
+        ? { grammar }
+        : {};
     // LlamaChat keeps the KV state of the longest shared prefix and evaluates only the rest, so
     // the shared prefix is exactly what llama.cpp reuses; one token is always re-evaluated to
     // produce fresh logits.
@@ -379,23 +433,30 @@ export class LocalModel {
     const sampledBefore = pooled.sequence.tokenMeter.usedOutputTokens;
     let reasoningTokens = 0;
     let completionTokens = 0;
-    const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
-    const assembler = new TextAssembler(this.model, (kind, text) => tidy.push(kind, text));
+    // A continued prefix keeps its text exactly: the continuation's leading whitespace is content.
+    const tidy = isPrefixCompletion(request.messages) ? null : new StreamTidy((kind, text) => channel.push({ type: kind, text }));
+    const assembler = new TextAssembler(this.model, (kind, text) => (tidy ? tidy.push(kind, text) : channel.push({ type: kind, text })));
+    const logprobs = request.logprobs ? new LogprobRecorder(this.tokenTexts, request.logprobs.top) : null;
+    const logprobTidy = tidy ? new LogprobTidy() : null;
+    logprobs?.install(pooled.sequence);
 
     const thoughtBudget = this.thinkingBudget(request);
     const leaveBatching = this.batches.enter();
     try {
-      const result = await chat.generateResponse(toChatHistory(request.messages), {
+      const result = await chat.generateResponse(toChatHistory(request.messages, this.chatWrapper), {
+        ...constraint,
         signal,
         stopOnAbortSignal: true,
         maxTokens: request.maxTokens ?? room,
         temperature: request.temperature ?? 0.6,
         topP: request.topP,
+        topK: request.topK,
         seed: request.seed,
-        // The OpenAI API's default is no penalty; node-llama-cpp's LlamaChat would apply one.
-        repeatPenalty: false,
+        // The OpenAI API's default is no penalty (node-llama-cpp's LlamaChat would apply one);
+        // asked-for penalties count every generated token (see sampling.ts).
+        repeatPenalty: penaltyOptions(request, request.maxTokens ?? room),
+        tokenBias: tokenBiasFor(this.model, request),
         customStopTriggers: request.stop && request.stop.length > 0 ? request.stop : undefined,
-        ...(grammar ? { grammar } : {}),
         budgets: thoughtBudget !== undefined ? { thoughtTokens: thoughtBudget, includeCurrentResponse: false } : undefined,
         onResponseChunk: (chunk) => {
           const isThought = chunk.type === "segment" && chunk.segmentType === "thought";
@@ -403,12 +464,20 @@ export class LocalModel {
           if (isThought) reasoningTokens += chunk.tokens.length;
           completionTokens += chunk.tokens.length;
           if (isComment) return;
-          assembler.push(isThought ? "reasoning" : "content", chunk.tokens, chunk.text);
+          const kind = isThought ? "reasoning" : "content";
+          if (logprobs && chunk.text.length > 0) {
+            const taken = logprobs.take(chunk.tokens);
+            const tokens = logprobTidy ? logprobTidy.tidy(kind, taken) : taken;
+            if (tokens.length > 0) channel.push({ type: "logprobs", channel: kind, tokens });
+          }
+          assembler.push(kind, chunk.tokens, chunk.text);
         },
       });
       leaveBatching();
+      logprobs?.uninstall();
       assembler.flush();
-      const finishReason = toFinishReason(result.metadata.stopReason);
+      const calls = result.functionCalls && result.functionCalls.length > 0 ? toolStream.finish(result.functionCalls) : [];
+      const finishReason = calls.length > 0 ? "tool_calls" : toFinishReason(result.metadata.stopReason);
       completionTokens = Math.max(completionTokens, pooled.sequence.tokenMeter.usedOutputTokens - sampledBefore);
       const promptTokenCount = prompt.length;
       const miss = promptTokenCount - reused;
@@ -424,16 +493,78 @@ export class LocalModel {
           prompt_tokens_details: { cached_tokens: promptTokenCount - miss },
         },
       });
-      channel.push({ type: "done", finishReason });
+      // Which stop string ended it (Anthropic's `stop_sequence`): node-llama-cpp reports the trigger's parts.
+      const trigger = result.metadata.stopReason === "customStopTrigger" ? result.metadata.customStopTrigger.join("") : undefined;
+      const stopSequence = trigger !== undefined ? request.stop?.find((s) => s === trigger) : undefined;
+      channel.push({ type: "done", finishReason, ...(stopSequence !== undefined ? { stopSequence } : {}) });
       channel.close();
     } catch (error) {
       leaveBatching();
+      logprobs?.uninstall();
       channel.close(
         error instanceof EngineError
           ? error
-          : new EngineError(`Generation failed: ${(error as Error).message}`, 500, "engine_error"),
+          : (toolCallFailure(error) ?? new EngineError(`Generation failed: ${(error as Error).message}`, 500, "engine_error")),
       );
+    } finally {
+      toolChat?.dispose({ disposeSequence: false });
     }
+  }
+
+  /** A raw-text completion (plain or fill-in-the-middle; see rawCompletion.ts), with the chat path's usage rules. */
+  private async runCompletion(
+    pooled: PooledSequence,
+    prompt: Token[],
+    request: GenerationRequest,
+    room: number,
+    signal: AbortSignal,
+    channel: EventChannel<EngineEvent>,
+  ): Promise<void> {
+    const sampledBefore = pooled.sequence.tokenMeter.usedOutputTokens;
+    const maxTokens = request.maxTokens ?? room;
+    const leaveBatching = this.batches.enter();
+    try {
+      const result = await runRawCompletion({
+        model: this.model,
+        sequence: pooled.sequence,
+        prompt,
+        request,
+        maxTokens,
+        signal,
+        emit: (event) => channel.push(event),
+        penalty: penaltyOptions(request, maxTokens),
+        tokenBias: tokenBiasFor(this.model, request),
+        logprobs: request.logprobs ? { texts: this.tokenTexts, top: request.logprobs.top } : null,
+      });
+      leaveBatching();
+      const completionTokens = Math.max(result.sampled, pooled.sequence.tokenMeter.usedOutputTokens - sampledBefore);
+      const miss = prompt.length - result.reused;
+      channel.push({
+        type: "usage",
+        usage: {
+          prompt_tokens: prompt.length,
+          completion_tokens: completionTokens,
+          total_tokens: prompt.length + completionTokens,
+          prompt_cache_hit_tokens: result.reused,
+          prompt_cache_miss_tokens: miss,
+          completion_tokens_details: { reasoning_tokens: 0 },
+          prompt_tokens_details: { cached_tokens: result.reused },
+        },
+      });
+      channel.push({ type: "done", finishReason: result.finishReason });
+      channel.close();
+    } catch (error) {
+      leaveBatching();
+      channel.close(error instanceof EngineError ? error : new EngineError(`Generation failed: ${(error as Error).message}`, 500, "engine_error"));
+    }
+  }
+
+  private texts: TokenTexts | null = null;
+
+  /** Token texts and bytes for logprobs, built on first use. */
+  private get tokenTexts(): TokenTexts {
+    this.texts ??= new TokenTexts(this.model);
+    return this.texts;
   }
 
   private chatFor(pooled: PooledSequence): LlamaChat {
@@ -544,6 +675,9 @@ async function resolveLayout(llama: Llama, requested: LocalModelOptions): Promis
   assertFits(requested.id, estimate(parallel), available, { contextSize: requested.contextSize, sequences: parallel });
   return { ...requested, parallel };
 }
+
+/** The request fields that decide how tools are rendered into a prompt. */
+type ToolOptions = Pick<GenerationRequest, "tools" | "toolChoice" | "parallelToolCalls">;
 
 /** What `prepare` hands to `generate`: the tokens of exactly these messages. */
 interface PreparedState {

@@ -10,6 +10,7 @@ import {
   type PreparedRequest,
 } from "../types.ts";
 import { CacheReportTracker } from "./cacheReporting.ts";
+import { checkAgainstContext } from "./contextCheck.ts";
 import { UpstreamClient } from "./upstream.ts";
 
 /**
@@ -50,7 +51,13 @@ export class RemoteEngine implements Engine {
    */
   prepare(request: GenerationRequest): PreparedRequest {
     const upstream = this.upstream(request.model);
-    return { model: this.info(upstream), promptTokens: promptTokenBound(request.messages), exact: false, room: undefined };
+    checkAgainstContext(request, upstream.contextLength);
+    return { model: this.info(upstream), promptTokens: promptTokenBound(request.messages, request.tools, request.completion), exact: false, room: undefined };
+  }
+
+  /** A max_tokens that cannot fit the configured context is refused before limits and admission. */
+  inspect(request: GenerationRequest): void {
+    checkAgainstContext(request, this.upstream(request.model).contextLength);
   }
 
   /** The operator's `maxConcurrency` for the upstream; undefined: unbounded. */
@@ -71,7 +78,14 @@ export class RemoteEngine implements Engine {
 
   private info(u: RemoteModelConfig): ModelInfo {
     const cacheReporting = this.cacheReports.get(u.id)?.state;
-    return { id: u.id, engine: this.kind, ownedBy: new URL(u.baseUrl).host, reasoning: u.reasoning, ...(cacheReporting ? { cacheReporting } : {}) };
+    return {
+      id: u.id,
+      engine: this.kind,
+      ownedBy: new URL(u.baseUrl).host,
+      reasoning: u.reasoning,
+      ...(u.contextLength !== undefined ? { contextLength: u.contextLength } : {}),
+      ...(cacheReporting ? { cacheReporting } : {}),
+    };
   }
 
   async health(): Promise<EngineHealth> {
@@ -89,9 +103,24 @@ export class RemoteEngine implements Engine {
 
 const TEMPLATE_TOKENS_PER_MESSAGE = 16;
 
-/** An upper bound on the tokens any byte-level tokenizer makes of `messages` in a chat template. */
-export function promptTokenBound(messages: GenerationRequest["messages"]): number {
+/**
+ * An upper bound on the tokens any byte-level tokenizer makes of `messages` in a chat template,
+ * tool calls and offered tools included (templates render them as JSON text; the template's own
+ * words around each are covered by the per-message allowance), or of a raw completion's prompt
+ * and suffix (plus room for FIM's marker tokens).
+ */
+export function promptTokenBound(
+  messages: GenerationRequest["messages"],
+  tools: GenerationRequest["tools"] = [],
+  completion?: GenerationRequest["completion"],
+): number {
   let bound = TEMPLATE_TOKENS_PER_MESSAGE;
-  for (const m of messages) bound += Buffer.byteLength(m.content, "utf8") + Buffer.byteLength(m.name ?? "", "utf8") + TEMPLATE_TOKENS_PER_MESSAGE;
+  if (completion) bound += Buffer.byteLength(completion.prompt, "utf8") + Buffer.byteLength(completion.suffix ?? "", "utf8");
+  for (const m of messages) {
+    bound += Buffer.byteLength(m.content, "utf8") + Buffer.byteLength(m.name ?? "", "utf8") + TEMPLATE_TOKENS_PER_MESSAGE;
+    if (m.tool_calls?.length) bound += Buffer.byteLength(JSON.stringify(m.tool_calls), "utf8");
+    if (m.tool_call_id !== undefined) bound += Buffer.byteLength(m.tool_call_id, "utf8");
+  }
+  if (tools.length > 0) bound += Buffer.byteLength(JSON.stringify(tools), "utf8") + TEMPLATE_TOKENS_PER_MESSAGE;
   return bound;
 }

@@ -1,8 +1,10 @@
 import { createParser, type EventSourceMessage } from "eventsource-parser";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
-import { EngineError, emptyUsage, type EngineEvent, type FinishReason, type GenerationRequest, type Usage } from "../types.ts";
+import { EngineError, emptyUsage, type EngineEvent, type FinishReason, type GenerationRequest, type TokenLogprob, type Usage } from "../types.ts";
+import { upstreamBody, upstreamPath } from "./requestBody.ts";
 import { ThinkTagSplitter } from "./thinkTagSplitter.ts";
+import { InlineToolCalls, StreamedToolCalls, ToolCallCounter, type ToolCallDelta } from "./toolCalls.ts";
 
 /** One OpenAI-compatible upstream endpoint (a whole remote model, or one replica of a fleet). */
 export interface UpstreamTarget {
@@ -47,7 +49,9 @@ export interface StreamHooks {
 /**
  * Talks to one OpenAI-compatible upstream (vLLM, SGLang, llama-server, the DeepSeek API, another
  * Sputnik): one streamed chat completion at a time per call, and a health probe. Reasoning is read
- * from `reasoning_content` (DeepSeek, SGLang), `reasoning` (vLLM) or inline `<think>` tags.
+ * from `reasoning_content` (DeepSeek, SGLang), `reasoning` (vLLM) or inline `<think>` tags; tool
+ * calls from `tool_calls` deltas, or from the text when the upstream left them inline
+ * (src/engines/remote/toolCalls.ts).
  */
 export class UpstreamClient {
   constructor(readonly target: UpstreamTarget) {}
@@ -81,7 +85,7 @@ export class UpstreamClient {
       clearTimeout(headersTimer);
       if (!response.ok || !response.body) throw await upstreamError(response);
       hooks.onHeaders?.();
-      yield* readStream(response.body, controller.signal, cancelled, () => timedOut, hooks);
+      yield* readStream(response.body, request, controller.signal, cancelled, () => timedOut, hooks);
     } finally {
       clearTimeout(timer);
       clearTimeout(headersTimer);
@@ -124,22 +128,9 @@ export class UpstreamClient {
 
   private async post(request: GenerationRequest, signal: AbortSignal, cancelled: () => boolean, timedOut: () => boolean): Promise<Response> {
     const target = this.target;
-    const body: Record<string, unknown> = {
-      model: target.upstreamModel,
-      // Earlier turns' reasoning is never sent upstream either (DeepSeek rejects it outright).
-      messages: request.messages.map(({ role, content, name }) => (name ? { role, content, name } : { role, content })),
-      stream: true,
-      stream_options: { include_usage: true },
-    };
-    if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
-    if (request.temperature !== undefined) body.temperature = request.temperature;
-    if (request.topP !== undefined) body.top_p = request.topP;
-    if (request.seed !== undefined) body.seed = request.seed;
-    if (request.stop?.length) body.stop = request.stop;
-    if (request.responseFormat) body.response_format = request.responseFormat;
-    if (request.thinkingBudget !== undefined) body.thinking = { type: "enabled", budget_tokens: request.thinkingBudget };
+    const body = upstreamBody(request, target.upstreamModel);
     try {
-      return await fetch(new URL("chat/completions", withSlash(target.baseUrl)), {
+      return await fetch(new URL(upstreamPath(request), withSlash(target.baseUrl)), {
         method: "POST",
         headers: {
           "content-type": "application/json",
@@ -161,6 +152,7 @@ export class UpstreamClient {
 
 async function* readStream(
   body: ReadableStream<Uint8Array>,
+  request: GenerationRequest,
   signal: AbortSignal,
   cancelled: () => boolean,
   timedOut: () => boolean,
@@ -168,9 +160,18 @@ async function* readStream(
 ): AsyncGenerator<EngineEvent> {
   const channel = new EventChannel<EngineEvent>();
   const tidy = new StreamTidy((kind, text) => channel.push({ type: kind, text }));
-  const splitter = new ThinkTagSplitter((kind, text) => tidy.push(kind, text));
+  const calls = new ToolCallCounter({
+    call: (index, id, name) => channel.push({ type: "tool_call", index, id, name }),
+    arguments: (index, text) => channel.push({ type: "tool_call_arguments", index, text }),
+  });
+  const streamedCalls = new StreamedToolCalls(calls);
+  const raw = request.completion !== undefined;
+  // Calls an upstream left in the text are looked for only when the request offered tools.
+  const inline = request.tools?.length && request.toolChoice !== "none" ? new InlineToolCalls((text) => tidy.push("content", text), calls) : null;
+  const splitter = new ThinkTagSplitter((kind, text) => (kind === "content" && inline ? inline.push(text) : tidy.push(kind, text)));
   let usage: Usage | null = null;
   let finishReason: FinishReason = "stop";
+  let stopSequence: string | undefined;
   let upstreamFailure: UpstreamError | null = null;
   let cacheReported = false;
   const delivered = { chunks: 0, reasoningChunks: 0 };
@@ -189,6 +190,20 @@ async function* readStream(
         return;
       }
       const choice = chunk.choices?.[0];
+      // A raw-text completion (legacy shape): its text is the model's output as it is — no
+      // reasoning split, no trimming (whitespace is code in a fill-in-the-middle).
+      if (raw) {
+        const legacy = choice?.logprobs as LegacyLogprobs | null | undefined;
+        if (legacy?.tokens?.length) channel.push({ type: "logprobs", channel: "content", tokens: fromLegacyLogprobs(legacy) });
+        if (choice?.text) {
+          delivered.chunks++;
+          channel.push({ type: "content", text: choice.text });
+        }
+      }
+      // Log-probabilities go out before (or with) the text they describe, as the contract says.
+      const logprobs = raw ? null : (choice?.logprobs as ChatLogprobs | null | undefined);
+      if (logprobs?.reasoning_content?.length) channel.push({ type: "logprobs", channel: "reasoning", tokens: logprobs.reasoning_content.map(tokenLogprob) });
+      if (logprobs?.content?.length) channel.push({ type: "logprobs", channel: "content", tokens: logprobs.content.map(tokenLogprob) });
       const reasoning = choice?.delta?.reasoning_content ?? choice?.delta?.reasoning;
       if (reasoning) {
         delivered.chunks++;
@@ -199,7 +214,15 @@ async function* readStream(
         delivered.chunks++;
         splitter.push(choice.delta.content);
       }
-      if (choice?.finish_reason) finishReason = choice.finish_reason === "length" ? "length" : "stop";
+      if (choice?.delta?.tool_calls?.length) {
+        delivered.chunks++;
+        streamedCalls.push(choice.delta.tool_calls);
+      }
+      if (choice?.finish_reason) {
+        finishReason = choice.finish_reason === "length" ? "length" : choice.finish_reason === "tool_calls" ? "tool_calls" : "stop";
+        // vLLM names the stop string that matched; Anthropic's surface reports it.
+        if (typeof choice.stop_reason === "string" && request.stop?.includes(choice.stop_reason)) stopSequence = choice.stop_reason;
+      }
       if (chunk.usage) {
         usage = normalizeUsage(chunk.usage, chunk);
         cacheReported ||= reportsCache(chunk.usage, chunk);
@@ -216,10 +239,13 @@ async function* readStream(
       }
       parser.feed(decoder.decode());
       splitter.flush();
+      inline?.flush();
       if (upstreamFailure) throw upstreamFailure;
       if (usage) hooks.onUsage?.(cacheReported);
       channel.push({ type: "usage", usage: usage ?? emptyUsage() });
-      channel.push({ type: "done", finishReason });
+      // An answer that made calls ends for them, also from upstreams that say "stop" (inline calls).
+      if (calls.count > 0 && finishReason === "stop") finishReason = "tool_calls";
+      channel.push({ type: "done", finishReason, ...(stopSequence !== undefined && finishReason === "stop" ? { stopSequence } : {}) });
       channel.close();
     } catch (error) {
       if (signal.aborted && cancelled()) {
@@ -274,15 +300,61 @@ interface UpstreamUsage {
   completion_tokens_details?: { reasoning_tokens?: number } | null;
 }
 
+interface UpstreamTokenLogprob {
+  token?: string;
+  logprob?: number;
+  bytes?: number[] | null;
+  top_logprobs?: Array<{ token?: string; logprob?: number; bytes?: number[] | null }> | null;
+}
+
+/** OpenAI's chat shape; `reasoning_content` is Sputnik's own, for reasoning tokens. */
+interface ChatLogprobs {
+  content?: UpstreamTokenLogprob[] | null;
+  reasoning_content?: UpstreamTokenLogprob[] | null;
+}
+
+/** OpenAI's legacy completions shape. */
+interface LegacyLogprobs {
+  tokens?: string[];
+  token_logprobs?: Array<number | null>;
+  top_logprobs?: Array<Record<string, number> | null> | null;
+}
+
 interface UpstreamChunk {
   choices?: Array<{
-    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null };
+    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null; tool_calls?: ToolCallDelta[] | null };
+    /** Chat: ChatLogprobs; legacy completions: LegacyLogprobs. */
+    logprobs?: ChatLogprobs | LegacyLogprobs | null;
+    /** Legacy completions' text. */
+    text?: string | null;
     finish_reason?: string | null;
+    /** vLLM: the stop string (or token id) that ended the answer. */
+    stop_reason?: string | number | null;
   }>;
   usage?: UpstreamUsage;
   /** llama-server's per-request timings: `cache_n` prompt tokens came from its cache. */
   timings?: { cache_n?: number };
   error?: { message?: string };
+}
+
+function fromLegacyLogprobs(legacy: LegacyLogprobs): TokenLogprob[] {
+  const bytes = (token: string) => [...Buffer.from(token, "utf8")];
+  return (legacy.tokens ?? []).map((token, i) => ({
+    token,
+    logprob: legacy.token_logprobs?.[i] ?? 0,
+    bytes: bytes(token),
+    top: Object.entries(legacy.top_logprobs?.[i] ?? {}).map(([alt, logprob]) => ({ token: alt, logprob, bytes: bytes(alt) })),
+  }));
+}
+
+function tokenLogprob(raw: UpstreamTokenLogprob): TokenLogprob {
+  const token = raw.token ?? "";
+  return {
+    token,
+    logprob: raw.logprob ?? 0,
+    bytes: raw.bytes ?? [...Buffer.from(token, "utf8")],
+    top: (raw.top_logprobs ?? []).map((t) => ({ token: t.token ?? "", logprob: t.logprob ?? 0, bytes: t.bytes ?? [...Buffer.from(t.token ?? "", "utf8")] })),
+  };
 }
 
 /**

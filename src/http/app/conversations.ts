@@ -53,7 +53,10 @@ const patchBody = z
   .refine((b) => b.title !== undefined || b.current_message_id !== undefined, "send title or current_message_id");
 const replyBody = z
   .object({
-    content: z.string().max(MAX_CONTENT_CHARS).optional(),
+    content: z
+      .string()
+      .max(MAX_CONTENT_CHARS, `The message is too long: at most ${MAX_CONTENT_CHARS.toLocaleString("en")} characters. Shorten it or send it in parts.`)
+      .optional(),
     parent_id: idSchema.nullable().optional(),
     regenerate: idSchema.optional(),
     model: z.string().min(1).max(256),

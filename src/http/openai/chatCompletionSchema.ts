@@ -1,27 +1,30 @@
 import { z } from "zod";
+import { toolCallsSchema, toolChoiceSchema, toolsSchema } from "./toolSchemas.ts";
+import { contentPart, logitBiasSchema, penaltySchema, topLogprobsSchema } from "./paramSchemas.ts";
 
 /**
  * The /v1/chat/completions body, validated with explicit bounds so that negative, huge or
  * ill-typed values get a 400 naming the parameter instead of reaching llama.cpp.
  * Unknown keys are ignored (as OpenAI does), so newer SDKs keep working.
  */
-const textPart = z.object({ type: z.literal("text"), text: z.string() });
+const content = z.union([z.string(), z.array(contentPart).min(1)]).transform((value) => (typeof value === "string" ? value : value.join("")));
 
-const content = z.union([z.string(), z.array(textPart).min(1)]).transform((value) =>
-  typeof value === "string" ? value : value.map((p) => p.text).join(""),
-);
+/** DeepSeek's chat prefix completion flag; only the last, assistant message may set it (checkPrefix). */
+const prefix = { prefix: z.boolean().nullable().optional() };
 
 const message = z.discriminatedUnion("role", [
-  z.object({ role: z.literal("system"), content, name: z.string().max(64).optional() }),
-  z.object({ role: z.literal("developer"), content, name: z.string().max(64).optional() }),
-  z.object({ role: z.literal("user"), content, name: z.string().max(64).optional() }),
+  z.object({ role: z.literal("system"), content, name: z.string().max(64).optional(), ...prefix }),
+  z.object({ role: z.literal("developer"), content, name: z.string().max(64).optional(), ...prefix }),
+  z.object({ role: z.literal("user"), content, name: z.string().max(64).optional(), ...prefix }),
   z.object({
     role: z.literal("assistant"),
     content: z.union([content, z.null()]).optional(),
     reasoning_content: z.string().nullable().optional(),
+    tool_calls: toolCallsSchema,
     name: z.string().max(64).optional(),
+    ...prefix,
   }),
-  z.object({ role: z.literal("tool"), content, tool_call_id: z.string().optional(), name: z.string().max(64).optional() }),
+  z.object({ role: z.literal("tool"), content, tool_call_id: z.string().optional(), name: z.string().max(64).optional(), ...prefix }),
 ]);
 
 /**
@@ -134,10 +137,14 @@ export const chatCompletionSchema = z.object({
     .nullable()
     .optional(),
   user: z.string().max(256).optional(),
-  frequency_penalty: z.number().min(-2).max(2).nullable().optional(),
-  presence_penalty: z.number().min(-2).max(2).nullable().optional(),
-  logprobs: z.literal(false).nullable().optional(),
-  tools: z.array(z.unknown()).max(0, "tools are not supported yet").nullable().optional(),
+  frequency_penalty: penaltySchema,
+  presence_penalty: penaltySchema,
+  logit_bias: logitBiasSchema,
+  logprobs: z.boolean().nullable().optional(),
+  top_logprobs: topLogprobsSchema,
+  tools: toolsSchema,
+  tool_choice: toolChoiceSchema,
+  parallel_tool_calls: z.boolean().nullable().optional(),
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;

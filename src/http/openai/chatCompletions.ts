@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
-import { emptyUsage, type EngineEvent, type FinishReason } from "../../engines/types.ts";
+import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall } from "../../engines/types.ts";
 import type { QueueUpdate } from "../../limits/admissionQueue.ts";
 import { identityOf } from "../../limits/identity.ts";
+import { LogprobsCollector, presentChatLogprobs, presentTokenLogprobs } from "../../presenters/logprobs.ts";
 import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "../../presenters/openai.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
 import { errorBody, toApiError } from "../errors.ts";
@@ -16,7 +17,8 @@ import { toGenerationRequest } from "./generationRequest.ts";
  * pipeline has committed the request's settlement.
  */
 export function registerChatCompletions(app: FastifyInstance, deps: { serving: Serving }): void {
-  app.post("/v1/chat/completions", async (request, reply) => {
+  // DeepSeek serves its beta features (chat prefix completion) under /beta: same handler, same keys.
+  for (const path of CHAT_COMPLETIONS_PATHS) app.post(path, { config: { access: "user-or-local" } }, async (request, reply) => {
     const body = chatCompletionSchema.parse(request.body);
     const abort = new AbortController();
     // The response's "close" fires when the client goes away before we finished: stop generating.
@@ -45,6 +47,9 @@ export function registerChatCompletions(app: FastifyInstance, deps: { serving: S
     }
   });
 }
+
+/** Where chat completions are served: OpenAI's path, and DeepSeek's beta base URL with and without /v1. */
+export const CHAT_COMPLETIONS_PATHS = ["/v1/chat/completions", "/beta/chat/completions", "/beta/v1/chat/completions"] as const;
 
 /** One response to one completion: JSON, or SSE opened early when the request has to wait. */
 class Exchange {
@@ -99,6 +104,7 @@ class Exchange {
       model: body.model,
       reasoningModel: completion.model?.reasoning ?? false,
       headers: completion.headers,
+      logprobs: body.logprobs === true,
     };
     if (!stream) return this.json(events, first, meta);
     await this.sse(events, first, meta, body.stream_options?.include_usage === true);
@@ -110,15 +116,31 @@ class Exchange {
     let reasoning = "";
     let usage = emptyUsage();
     let finishReason: FinishReason = "stop";
+    const logprobs = new LogprobsCollector();
+    const toolCalls: ToolCall[] = [];
     for (let step = first; !step.done; step = await events.next()) {
       const event = step.value;
-      if (event.type === "content") content += event.text;
+      if (event.type === "logprobs") logprobs.add(event.channel, event.tokens);
+      else if (event.type === "content") content += event.text;
       else if (event.type === "reasoning") reasoning += event.text;
+      else if (event.type === "tool_call") toolCalls[event.index] = { id: event.id, name: event.name, arguments: "" };
+      else if (event.type === "tool_call_arguments" && toolCalls[event.index]) toolCalls[event.index]!.arguments += event.text;
       else if (event.type === "usage") usage = event.usage;
       else if (event.type === "done") finishReason = event.finishReason;
       else if (event.type === "error") throw toApiError(event.error);
     }
-    return presentCompletion({ id: meta.id, created: meta.created, model: meta.model, reasoningModel: meta.reasoningModel, content, reasoning, finishReason, usage });
+    return presentCompletion({
+      id: meta.id,
+      created: meta.created,
+      model: meta.model,
+      reasoningModel: meta.reasoningModel,
+      content,
+      reasoning,
+      finishReason,
+      usage,
+      toolCalls: toolCalls.filter(Boolean),
+      logprobs: meta.logprobs ? presentChatLogprobs(logprobs.content, meta.reasoningModel ? logprobs.reasoning : null) : null,
+    });
   }
 
   private async sse(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, meta: Meta, includeUsage: boolean): Promise<void> {
@@ -127,20 +149,39 @@ class Exchange {
       this.reply.hijack();
       sse.open(meta.headers);
     }
-    const chunk = (delta: Parameters<typeof presentChunk>[0]["delta"], finishReason?: FinishReason) =>
-      presentChunk({ id: meta.id, created: meta.created, model: meta.model, delta, finishReason: finishReason ?? null });
+    const chunk = (delta: Parameters<typeof presentChunk>[0]["delta"], finishReason?: FinishReason, logprobs?: object) =>
+      presentChunk({ id: meta.id, created: meta.created, model: meta.model, delta, finishReason: finishReason ?? null, logprobs: logprobs ?? null });
+    // Logprobs ride on the next chunk of their channel (they may arrive before its text is whole).
+    const pending = new LogprobsCollector();
+    const logprobsOf = (channel: "content" | "reasoning") => {
+      if (!meta.logprobs) return undefined;
+      const tokens = presentTokenLogprobs(pending.take(channel));
+      return channel === "content" ? { content: tokens } : { content: null, reasoning_content: tokens };
+    };
     sse.data(chunk(meta.reasoningModel ? { role: "assistant", content: null, reasoning_content: "" } : { role: "assistant", content: "" }));
     let usage = emptyUsage();
     let failed = false;
     const send = (event: EngineEvent) => {
       switch (event.type) {
+        case "logprobs":
+          pending.add(event.channel, event.tokens);
+          break;
         case "reasoning":
-          sse.data(chunk({ content: null, reasoning_content: event.text }));
+          sse.data(chunk({ content: null, reasoning_content: event.text }, undefined, logprobsOf("reasoning")));
           break;
         case "content":
-          sse.data(chunk(meta.reasoningModel ? { content: event.text, reasoning_content: null } : { content: event.text }));
+          sse.data(chunk(meta.reasoningModel ? { content: event.text, reasoning_content: null } : { content: event.text }, undefined, logprobsOf("content")));
+          break;
+        case "tool_call":
+          sse.data(chunk({ tool_calls: [{ index: event.index, id: event.id, type: "function", function: { name: event.name, arguments: "" } }] }));
+          break;
+        case "tool_call_arguments":
+          sse.data(chunk({ tool_calls: [{ index: event.index, function: { arguments: event.text } }] }));
           break;
         case "done":
+          // Tokens whose text never came (trimmed whitespace) still go out, before the end.
+          if (meta.logprobs && pending.reasoning.length > 0) sse.data(chunk({}, undefined, logprobsOf("reasoning")));
+          if (meta.logprobs && pending.content.length > 0) sse.data(chunk({}, undefined, logprobsOf("content")));
           sse.data(chunk({}, event.finishReason));
           break;
         case "error":
@@ -175,4 +216,6 @@ interface Meta {
   reasoningModel: boolean;
   /** x-ratelimit-* figures, sent with the SSE head. */
   headers: Record<string, string>;
+  /** Whether the request asked for logprobs. */
+  logprobs: boolean;
 }

@@ -1,4 +1,3 @@
-import { createParser } from "eventsource-parser";
 import { api, ApiError, NetworkError, request } from "./http.ts";
 
 // The shapes are declared once, beside the server's presenters.
@@ -42,11 +41,21 @@ export async function streamReply(
   onEvent: (event: ReplyEvent) => void,
   signal: AbortSignal,
 ): Promise<void> {
+  // The SSE parser is needed only once something is sent: fetched beside the request, not with the first paint.
+  const parserModule = import("eventsource-parser");
+  parserModule.catch(() => undefined);
   const response = await request("POST", `/api/conversations/${encodeURIComponent(conversationId)}/messages`, body, {
     signal,
     headers: { accept: "text/event-stream" },
   });
   if (!response.body) throw new ApiError("The server sent no stream.", 502);
+  let createParser: (typeof import("eventsource-parser"))["createParser"];
+  try {
+    ({ createParser } = await parserModule);
+  } catch (error) {
+    void response.body.cancel();
+    throw new NetworkError(error);
+  }
   const parser = createParser({
     onEvent: (event) => {
       let parsed: ReplyEvent;

@@ -1,8 +1,8 @@
-import { useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { Suspense, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { siblingsOf } from "../../../src/chat/messageTree.ts";
 import type { ModelInfo } from "../api/models.ts";
 import { Composer } from "./Composer.tsx";
-import { MessageView } from "./MessageView.tsx";
+import { MessageView, prefetchThread, prefetchThreadAfterLoad } from "./threadChunks.ts";
 import { useChat, type ChatNotice } from "./useChat.ts";
 
 export interface ChatPageProps {
@@ -19,7 +19,29 @@ const THINKING_KEY = "sputnik.deepthink";
 export function ChatPage({ conversationId, models, modelsError, onListChanged }: ChatPageProps) {
   const [model, setModel] = useState<string | null>(() => localStorage.getItem(MODEL_KEY));
   const [thinking, setThinking] = useState(() => localStorage.getItem(THINKING_KEY) !== "off");
-  const chat = useChat({ conversationId, model, thinking, onListChanged });
+  // Text the server did not take comes back into the composer (a new object each time, even for the same text).
+  const [restored, setRestored] = useState<{ text: string } | null>(null);
+  const onRefused = useCallback((text: string) => setRestored({ text }), []);
+  const chat = useChat({ conversationId, model, thinking, onListChanged, onRefused });
+
+  // Opening a conversation picks the model it was last answered with (if still served), so a reply
+  // never silently switches models; a new chat goes back to the last model picked by hand.
+  const followed = useRef<string | null>(null);
+  useEffect(() => {
+    const conv = chat.conversation;
+    if (!conv) {
+      if (followed.current !== null) setModel((current) => localStorage.getItem(MODEL_KEY) ?? current);
+      followed.current = null;
+      return;
+    }
+    if (chat.loading || !models || followed.current === conv.id) return;
+    followed.current = conv.id;
+    const used = chat.thread.findLast((m) => m.role === "assistant" && m.model)?.model ?? conv.model;
+    if (used && models.some((m) => m.id === used)) setModel(used);
+  }, [chat.conversation, chat.loading, chat.thread, models]);
+
+  // A conversation to show: fetch its views beside the conversation itself, not after it.
+  useEffect(() => (conversationId ? prefetchThread() : prefetchThreadAfterLoad()), [conversationId]);
 
   // Keep the chosen model valid: the remembered one if still served, else the conversation's, else the first.
   useEffect(() => {
@@ -82,22 +104,24 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
               <p>Ask anything. Turn on DeepThink to watch the model reason before it answers.</p>
             </div>
           ) : null}
-          {chat.thread.map((message) => {
-            const siblings = siblingsOf(chat.messages, message);
-            return (
-              <MessageView
-                key={message.id}
-                message={message}
-                branch={{ index: siblings.indexOf(message) + 1, count: siblings.length }}
-                live={chat.live}
-                idle={idle}
-                isLast={message === last}
-                onBranch={(offset) => chat.showSibling(message, offset)}
-                onRegenerate={() => void chat.regenerate(message)}
-                onEdit={(content) => void chat.send(content, message.parent_id)}
-              />
-            );
-          })}
+          <Suspense fallback={chat.thread.length > 0 ? <div className="empty-state">Loading the conversation…</div> : null}>
+            {chat.thread.map((message) => {
+              const siblings = siblingsOf(chat.messages, message);
+              return (
+                <MessageView
+                  key={message.id}
+                  message={message}
+                  branch={{ index: siblings.indexOf(message) + 1, count: siblings.length }}
+                  live={chat.live}
+                  idle={idle}
+                  isLast={message === last}
+                  onBranch={(offset) => chat.showSibling(message, offset)}
+                  onRegenerate={() => void chat.regenerate(message)}
+                  onEdit={(content) => void chat.send(content, message.parent_id)}
+                />
+              );
+            })}
+          </Suspense>
         </div>
       </div>
       {chat.notice ? <NoticeBar notice={chat.notice} onCancel={chat.cancelRetry} onDismiss={chat.dismissNotice} /> : null}
@@ -111,6 +135,7 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
         streaming={!idle}
         disabled={Boolean(chat.loadError) || chat.loading}
         onSend={(text) => void chat.send(text, last?.id ?? null)}
+        restored={restored}
         onStop={() => void chat.stop()}
       />
     </div>

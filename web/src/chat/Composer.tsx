@@ -12,7 +12,12 @@ export interface ComposerProps {
   disabled: boolean;
   onSend: (text: string) => void;
   onStop: () => void;
+  /** Text to put back (a send the server refused); a new object each time. */
+  restored?: { text: string } | null;
 }
+
+/** Phones and tablets: their keyboards have no Shift+Enter, so Enter makes a new line and the button sends. */
+const touchKeyboard = () => window.matchMedia?.("(pointer: coarse)").matches ?? false;
 
 /** The message box: Enter sends, Shift+Enter starts a new line; model picker and DeepThink below. */
 export function Composer(props: ComposerProps) {
@@ -21,6 +26,14 @@ export function Composer(props: ComposerProps) {
   const box = useRef<HTMLTextAreaElement>(null);
   const current = models?.find((m) => m.id === model) ?? null;
   const canReason = current?.reasoning ?? false;
+
+  // A refused message comes back, before anything typed since.
+  const restored = props.restored;
+  useEffect(() => {
+    if (!restored) return;
+    setText((current) => (current.trim() === "" ? restored.text : `${restored.text}\n${current}`));
+    box.current?.focus();
+  }, [restored]);
 
   // Grow with the text up to a limit, then scroll.
   useEffect(() => {
@@ -36,7 +49,7 @@ export function Composer(props: ComposerProps) {
     setText("");
   };
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing && !touchKeyboard()) {
       event.preventDefault();
       send();
     }
@@ -54,7 +67,7 @@ export function Composer(props: ComposerProps) {
         value={text}
         onChange={(e) => setText(e.target.value)}
         onKeyDown={onKeyDown}
-        placeholder="Message Sputnik (Enter to send, Shift+Enter for a new line)"
+        placeholder={touchKeyboard() ? "Message Sputnik" : "Message Sputnik (Enter to send, Shift+Enter for a new line)"}
         aria-label="Message"
         rows={1}
         autoFocus

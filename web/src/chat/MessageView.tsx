@@ -122,7 +122,8 @@ function AssistantMessage({ message, branch, live, idle, isLast, onBranch, onReg
         </div>
       ) : null}
       {message.content !== "" ? (
-        <div className={`answer ${streaming ? "answer-streaming" : ""}`} data-testid="answer">
+        // Screen readers announce the answer once it is complete (aria-busy holds it back while it streams).
+        <div className={`answer ${streaming ? "answer-streaming" : ""}`} data-testid="answer" aria-live="polite" aria-busy={streaming}>
           <Markdown text={message.content} />
         </div>
       ) : null}

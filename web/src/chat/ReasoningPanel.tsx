@@ -3,15 +3,16 @@ import type { Message } from "../api/conversations.ts";
 import type { LiveReply } from "./useChat.ts";
 
 /**
- * The model's reasoning: open and streaming while it thinks ("Thinking…"), then folded to
- * "Thought for N seconds", which opens again on click. Shown as plain text: it is the model
+ * The model's reasoning: open and streaming while it thinks ("Thinking…"), labelled "Thought for N
+ * seconds" once the answer starts, folded when the answer ends; a click opens or folds it. Shown as plain text: it is the model
  * talking to itself, not a formatted answer.
  */
 export function ReasoningPanel({ message, live }: { message: Message; live: LiveReply | null }) {
   const thinking = message.status === "streaming" && message.content === "" && (live === null || live.reasoningEndedAt === null);
   const [open, setOpen] = useState<boolean | null>(null);
   if (message.reasoning === "") return null;
-  const expanded = thinking || (open ?? false);
+  // Open while the answer is still being written (as DeepSeek does), folded once it ends, unless toggled.
+  const expanded = thinking || (open ?? message.status === "streaming");
   const seconds = Math.max(1, Math.round(durationMs(message, live) / 1000));
   const label = thinking ? "Thinking…" : `Thought for ${seconds} second${seconds === 1 ? "" : "s"}`;
   return (

@@ -3,6 +3,7 @@ import { EMPTY_ANSWER } from "../../../src/chat/emptyAnswer.ts";
 import { defaultLeaf, newestLeafUnder, pathTo, siblingsOf } from "../../../src/chat/messageTree.ts";
 import {
   createConversation,
+  deleteConversation,
   getConversation,
   selectBranch,
   stopReply,
@@ -36,7 +37,12 @@ export interface ChatOptions {
   thinking: boolean;
   /** Called when the sidebar should refresh (new conversation, new title, new activity). */
   onListChanged: () => void;
+  /** A message that was not sent after all (refused, or its busy retry cancelled): back into the composer. */
+  onRefused: (text: string) => void;
 }
+
+/** The server's bound on one message (src/http/app/conversations.ts): checked here first, so nothing is created for it. */
+export const MAX_MESSAGE_CHARS = 100_000;
 
 const MAX_BUSY_RETRIES = 5;
 const POLL_STREAMING_MS = 2000;
@@ -66,6 +72,12 @@ export function useChat(options: ChatOptions) {
   const retryTimer = useRef<number | undefined>(undefined);
   /** Messages shown while a busy retry waits; dropped if the retry is cancelled. */
   const retryTemps = useRef<string[]>([]);
+  /** The text a waiting busy retry would send, and its conversation: given back if the retry is cancelled. */
+  const retryDraft = useRef<{ conversationId: string; text: string } | null>(null);
+  /** A conversation this hook just created for a message the server has not accepted yet. */
+  const freshRef = useRef<string | null>(null);
+  /** A notice to show after navigating away from a discarded conversation (navigation clears notices). */
+  const carryNotice = useRef<ChatNotice | null>(null);
 
   const load = useCallback(async (id: string, quiet = false) => {
     if (!quiet) setLoading(true);
@@ -86,7 +98,8 @@ export function useChat(options: ChatOptions) {
   // Switching conversations: stop listening to the old stream, load the new one.
   useEffect(() => {
     window.clearTimeout(retryTimer.current);
-    setNotice(null);
+    setNotice(carryNotice.current);
+    carryNotice.current = null;
     if (conversationId !== null && conversationId === createdRef.current) return;
     abortRef.current?.abort();
     abortRef.current = null;
@@ -163,6 +176,7 @@ export function useChat(options: ChatOptions) {
               return [...kept, ...started];
             });
             setLeafId(event.assistant_message.id);
+            if (freshRef.current === conv.id) freshRef.current = null;
             update({ assistantId: event.assistant_message.id });
             onListChanged();
             break;
@@ -219,7 +233,7 @@ export function useChat(options: ChatOptions) {
           setNotice({ kind: "connection-lost" });
         } else {
           setMessages((list) => list.filter((m) => !tempIds.includes(m.id)));
-          setNotice({ kind: "error", text: describeError(error) });
+          refused(conv.id, "content" in body ? body.content : null, { kind: "error", text: describeError(error) });
         }
       } finally {
         if (abortRef.current === abort) abortRef.current = null;
@@ -230,9 +244,11 @@ export function useChat(options: ChatOptions) {
       if (retry && !abort.signal.aborted) {
         const { seconds, body: again, tempIds: waiting } = retry;
         retryTemps.current = waiting;
+        retryDraft.current = "content" in again ? { conversationId: conv.id, text: again.content } : null;
         setNotice({ kind: "busy", retryAt: Date.now() + seconds * 1000, detail: "The server is busy." });
         retryTimer.current = window.setTimeout(() => {
           retryTemps.current = [];
+          retryDraft.current = null;
           setNotice(null);
           void run(conv, again, attempt + 1, waiting);
         }, seconds * 1000);
@@ -241,13 +257,35 @@ export function useChat(options: ChatOptions) {
     [flushDeltas, onListChanged],
   );
 
-  const cancelRetry = useCallback(() => {
+  /**
+   * A message the server did not take: its text goes back to the composer, and a conversation
+   * created just for it (so still empty) is deleted rather than left in the sidebar.
+   */
+  function refused(conversationId: string, text: string | null, next: ChatNotice | null) {
+    if (text !== null) settingsRef.current.onRefused(text);
+    if (freshRef.current === conversationId) {
+      freshRef.current = null;
+      carryNotice.current = next;
+      deleteConversation(conversationId)
+        .catch(() => undefined)
+        .finally(() => settingsRef.current.onListChanged());
+      navigate("/", { replace: true });
+    }
+    setNotice(next);
+  }
+
+  /** Cancels a waiting busy retry; `giveBack` returns its text to the composer (the user pressed Cancel). */
+  const dropRetry = useCallback((giveBack: boolean) => {
     window.clearTimeout(retryTimer.current);
     const temps = retryTemps.current;
+    const draft = retryDraft.current;
     retryTemps.current = [];
+    retryDraft.current = null;
     if (temps.length > 0) setMessages((list) => list.filter((m) => !temps.includes(m.id)));
-    setNotice(null);
+    if (giveBack && draft) refused(draft.conversationId, draft.text, null);
+    else setNotice(null);
   }, []);
+  const cancelRetry = useCallback(() => dropRetry(true), [dropRetry]);
 
   const thread = useMemo(() => pathTo(messages, leafId), [messages, leafId]);
 
@@ -256,16 +294,27 @@ export function useChat(options: ChatOptions) {
     async (content: string, parentId: string | null) => {
       const { model, thinking } = settingsRef.current;
       if (!model || liveRef.current) return;
-      cancelRetry();
+      dropRetry(false);
+      if (content.length > MAX_MESSAGE_CHARS) {
+        settingsRef.current.onRefused(content);
+        const over = new Intl.NumberFormat().format(content.length - MAX_MESSAGE_CHARS);
+        setNotice({
+          kind: "error",
+          text: `This message is too long to send: ${new Intl.NumberFormat().format(MAX_MESSAGE_CHARS)} characters at most (it is ${over} over). Shorten it or send it in parts.`,
+        });
+        return;
+      }
       let conv = conversation;
       if (!conv) {
         try {
           conv = await createConversation(model);
         } catch (error) {
+          settingsRef.current.onRefused(content);
           setNotice({ kind: "error", text: describeError(error) });
           return;
         }
         createdRef.current = conv.id;
+        freshRef.current = conv.id;
         setConversation(conv);
         navigate(`/c/${conv.id}`);
         onListChanged();
@@ -288,17 +337,17 @@ export function useChat(options: ChatOptions) {
       setLeafId(temp.id);
       await run(conv, { content, parent_id: parentId, model, thinking }, 0, [temp.id]);
     },
-    [conversation, run, onListChanged, cancelRetry],
+    [conversation, run, onListChanged, dropRetry],
   );
 
   const regenerate = useCallback(
     async (assistant: Message) => {
       const { model, thinking } = settingsRef.current;
       if (!conversation || !model || liveRef.current) return;
-      cancelRetry();
+      dropRetry(false);
       await run(conversation, { regenerate: assistant.id, model, thinking }, 0, []);
     },
-    [conversation, run, cancelRetry],
+    [conversation, run, dropRetry],
   );
 
   const stop = useCallback(async () => {

@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { api, describeError } from "../api/http.ts";
 import { formatMicros } from "./UsagePage.tsx";
 
-/** Admins: usage, cost and balance per user over a period (GET /api/admin/billing/overview). */
+/** Admins: usage, cost and balance per user over a period (GET /api/admin/billing/overview); a tab of the admin area. */
 
 interface UserTotals {
   user_id: string | null;
@@ -30,13 +30,13 @@ export function UsageAdminPage() {
     api<{ currency: string; users: UserTotals[] }>("GET", `/api/admin/billing/overview?from=${from}`).then(setData, (e) => setError(describeError(e)));
   }, [range]);
 
-  if (error) return <main style={{ padding: 24 }}><p role="alert">{error}</p></main>;
-  if (!data) return <main style={{ padding: 24 }}><p>Loading…</p></main>;
+  if (error) return <p role="alert">{error}</p>;
+  if (!data) return <p>Loading…</p>;
   const cell = { padding: "6px 8px", borderBottom: "1px solid var(--border)", whiteSpace: "nowrap" as const };
   const num = { ...cell, textAlign: "right" as const, fontVariantNumeric: "tabular-nums" };
   return (
-    <main style={{ maxWidth: 1100, margin: "0 auto", padding: "24px 16px" }}>
-      <h1 style={{ fontSize: 22 }}>Usage by user</h1>
+    <section data-testid="admin-usage">
+      <h2>Usage by user</h2>
       <div style={{ display: "flex", gap: 8, marginBottom: 12 }}>
         {RANGES.map((r) => (
           <button key={r} type="button" aria-pressed={range === r} onClick={() => setRange(r)}>
@@ -48,33 +48,35 @@ export function UsageAdminPage() {
           Export CSV
         </a>
       </div>
-      <table style={{ width: "100%", borderCollapse: "collapse", fontSize: 13 }}>
-        <thead>
-          <tr>
-            {["User", "Plan", "Requests", "Tokens", `Cost (${data.currency})`, "Charged", "Cache saved", "Balance", "Last request"].map((h) => (
-              <th key={h} style={{ ...cell, textAlign: "left" }}>
-                {h}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {data.users.map((u) => (
-            <tr key={u.user_id ?? "local"}>
-              <td style={cell}>{u.username ?? (u.user_id === null ? "local operator" : u.user_id)}</td>
-              <td style={cell}>{u.plan_id ?? "—"}</td>
-              <td style={num}>{count.format(u.requests)}</td>
-              <td style={num}>{count.format(u.tokens)}</td>
-              <td style={num}>{formatMicros(u.cost_micros)}</td>
-              <td style={num}>{formatMicros(u.charged_micros)}</td>
-              <td style={num}>{formatMicros(u.cache_saved_micros)}</td>
-              <td style={num}>{u.balance?.total ?? "—"}</td>
-              <td style={cell}>{u.last_request_at ? new Date(u.last_request_at).toLocaleString() : "—"}</td>
+      <div className="table-scroll">
+        <table style={{ width: "100%", borderCollapse: "collapse", fontSize: 13 }}>
+          <thead>
+            <tr>
+              {["User", "Plan", "Requests", "Tokens", `Cost (${data.currency})`, "Charged", "Cache saved", "Balance", "Last request"].map((h) => (
+                <th key={h} style={{ ...cell, textAlign: "left" }}>
+                  {h}
+                </th>
+              ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {data.users.map((u) => (
+              <tr key={u.user_id ?? "local"}>
+                <td style={cell}>{u.username ?? (u.user_id === null ? "local operator" : u.user_id)}</td>
+                <td style={cell}>{u.plan_id ?? "—"}</td>
+                <td style={num}>{count.format(u.requests)}</td>
+                <td style={num}>{count.format(u.tokens)}</td>
+                <td style={num}>{formatMicros(u.cost_micros)}</td>
+                <td style={num}>{formatMicros(u.charged_micros)}</td>
+                <td style={num}>{formatMicros(u.cache_saved_micros)}</td>
+                <td style={num}>{u.balance?.total ?? "—"}</td>
+                <td style={cell}>{u.last_request_at ? new Date(u.last_request_at).toLocaleString() : "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {data.users.length === 0 && <p>No usage in this period.</p>}
-    </main>
+    </section>
   );
 }

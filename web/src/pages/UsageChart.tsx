@@ -17,15 +17,31 @@ export interface DailyUsage {
 export type ChartMetric = "tokens" | "cost";
 
 const PALETTE = ["#4d6bfe", "#16a394", "#e8a33d", "#d1498b", "#7b61ff", "#3aa0d8", "#8c9a2f", "#c2603a"];
+/** Drawing units (the SVG scales to its box's width): room on the left for the value axis, below for dates. */
+const WIDTH = 720;
 const HEIGHT = 180;
-const BAR_GAP = 4;
+const LEFT = 56;
+const RIGHT = 24;
+const TOP = 10;
+const BOTTOM = 22;
+const BAR_GAP = 3;
+const FONT = 11;
+/** At most this many date labels, evenly spaced, so they never overlap. */
+const MAX_DATE_LABELS = 8;
 
 function valueOf(day: DailyUsage, metric: ChartMetric): number {
   return metric === "cost" ? day.cost_micros : day.cache_hit_tokens + day.cache_miss_tokens + day.reasoning_tokens + day.answer_tokens;
 }
 
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+/** A short axis label: 12K tokens, 0.35 (currency units from micro-units). */
+function axisLabel(value: number, metric: ChartMetric): string {
+  return metric === "cost" ? compact.format(value / 1_000_000) : compact.format(value);
+}
+
 /**
- * Stacked bars per day, one colour per model, for tokens or cost. Plain SVG: no chart library,
+ * Stacked bars per day, one colour per model, for tokens or cost, with a value axis and date labels
+ * drawn inside the SVG's own margins (nothing is clipped at any width). Plain SVG: no chart library,
  * and every bar has a tooltip (<title>) with the exact figures.
  */
 export function UsageChart({ days, dates, metric, format }: { days: DailyUsage[]; dates: string[]; metric: ChartMetric; format: (value: number) => string }) {
@@ -37,32 +53,47 @@ export function UsageChart({ days, dates, metric, format }: { days: DailyUsage[]
     return map;
   }, [days]);
   const max = Math.max(1, ...dates.map((date) => (byDate.get(date) ?? []).reduce((sum, d) => sum + valueOf(d, metric), 0)));
-  const width = Math.max(dates.length * 14, 280);
-  const barWidth = width / Math.max(1, dates.length) - BAR_GAP;
+  const plotWidth = WIDTH - LEFT - RIGHT;
+  const slot = plotWidth / Math.max(1, dates.length);
+  const barWidth = Math.max(1, slot - BAR_GAP);
+  const labelEvery = Math.max(1, Math.ceil(dates.length / MAX_DATE_LABELS));
+  const y = (value: number) => TOP + HEIGHT - (value / max) * HEIGHT;
 
   return (
     <figure style={{ margin: 0 }}>
-      <svg viewBox={`0 0 ${width} ${HEIGHT + 18}`} width="100%" role="img" aria-label={`${metric} per day by model`}>
+      <svg viewBox={`0 0 ${WIDTH} ${TOP + HEIGHT + BOTTOM}`} width="100%" style={{ maxHeight: 320 }} role="img" aria-label={`${metric} per day by model`} data-testid="usage-chart">
+        {[0, 0.5, 1].map((f) => (
+          <g key={f}>
+            <line x1={LEFT} x2={WIDTH - RIGHT} y1={y(max * f)} y2={y(max * f)} stroke="var(--border)" strokeWidth={1} />
+            <text x={LEFT - 6} y={y(max * f) + FONT / 3} fontSize={FONT} textAnchor="end" fill="var(--fg-muted)" data-axis="value">
+              {axisLabel(max * f, metric)}
+            </text>
+          </g>
+        ))}
         {dates.map((date, i) => {
-          let y = HEIGHT;
-          const x = i * (barWidth + BAR_GAP);
+          let top = TOP + HEIGHT;
+          const x = LEFT + i * slot + BAR_GAP / 2;
+          const labelled = i % labelEvery === 0 || i === dates.length - 1;
+          // The first and last labels align to their bar's outer edge, so they stay inside the plot.
+          const anchor = i === 0 && dates.length > 1 ? "start" : i === dates.length - 1 && dates.length > 1 ? "end" : "middle";
+          const labelX = anchor === "start" ? x : anchor === "end" ? x + barWidth : x + barWidth / 2;
           return (
             <g key={date} onMouseEnter={() => setHovered(date)} onMouseLeave={() => setHovered(null)}>
-              <rect x={x} y={0} width={barWidth} height={HEIGHT} fill={hovered === date ? "var(--bg-hover)" : "transparent"} />
+              <rect x={x} y={TOP} width={barWidth} height={HEIGHT} fill={hovered === date ? "var(--bg-hover)" : "transparent"} />
               {(byDate.get(date) ?? []).map((d) => {
                 const h = (valueOf(d, metric) / max) * HEIGHT;
-                y -= h;
+                top -= h;
                 return (
-                  <rect key={d.model} x={x} y={y} width={barWidth} height={h} fill={PALETTE[models.indexOf(d.model) % PALETTE.length]}>
+                  <rect key={d.model} x={x} y={top} width={barWidth} height={h} fill={PALETTE[models.indexOf(d.model) % PALETTE.length]}>
                     <title>{`${date} · ${d.model}: ${format(valueOf(d, metric))} (${d.requests} requests)`}</title>
                   </rect>
                 );
               })}
-              {(i === 0 || i === dates.length - 1 || dates.length <= 14) && (
-                <text x={x + barWidth / 2} y={HEIGHT + 14} fontSize="9" textAnchor="middle" fill="var(--fg-muted)">
+              {labelled && (i === dates.length - 1 || dates.length - 1 - i >= labelEvery / 2) ? (
+                <text x={labelX} y={TOP + HEIGHT + BOTTOM - 6} fontSize={FONT} textAnchor={anchor} fill="var(--fg-muted)" data-axis="date">
                   {date.slice(5)}
                 </text>
-              )}
+              ) : null}
             </g>
           );
         })}

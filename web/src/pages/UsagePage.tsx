@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { api, describeError } from "../api/http.ts";
 import { UsageChart, type ChartMetric, type DailyUsage } from "./UsageChart.tsx";
 
@@ -103,13 +103,12 @@ export function UsagePage() {
     [days],
   );
 
-  if (error) return <main style={styles.page}><p role="alert">{error}</p></main>;
-  if (!summary) return <main style={styles.page}><p>Loading…</p></main>;
+  if (error) return <UsageLayout><p role="alert">{error}</p></UsageLayout>;
+  if (!summary) return <UsageLayout><p>Loading…</p></UsageLayout>;
   const currency = summary.currency;
 
   return (
-    <main style={styles.page}>
-      <h1 style={{ fontSize: "22px" }}>Usage</h1>
+    <UsageLayout>
       <section style={styles.cards}>
         <div style={styles.card}>
           <div style={styles.label}>Plan</div>
@@ -141,7 +140,7 @@ export function UsagePage() {
         })}
       </section>
 
-      <section style={{ ...styles.card, marginTop: 16 }}>
+      <section style={styles.card}>
         <div style={{ display: "flex", gap: 8, alignItems: "center", flexWrap: "wrap", marginBottom: 8 }}>
           {RANGES.map((r) => (
             <button key={r} type="button" aria-pressed={range === r} onClick={() => setRange(r)} style={styles.toggle(range === r)}>
@@ -165,14 +164,14 @@ export function UsagePage() {
         </p>
       </section>
 
-      <section style={{ marginTop: 16 }}>
+      <section>
         <div style={{ display: "flex", alignItems: "center" }}>
           <h2 style={{ fontSize: "17px", flex: 1 }}>Requests</h2>
           <a href={`/api/billing/usage.csv?from=${from}`} download="usage.csv">
             Export CSV
           </a>
         </div>
-        <div style={{ overflowX: "auto" }}>
+        <div style={{ overflowX: "auto" }} data-testid="usage-table">
           <table style={styles.table}>
             <thead>
               <tr>
@@ -208,12 +207,23 @@ export function UsagePage() {
           </button>
         )}
       </section>
-    </main>
+    </UsageLayout>
+  );
+}
+
+/** The page's scrolling area beside the sidebar, wider than the settings pages: the table has ten columns. */
+function UsageLayout({ children }: { children: ReactNode }) {
+  return (
+    <div className="page">
+      <div className="page-inner page-wide" data-testid="usage-page">
+        <h1>Usage &amp; billing</h1>
+        {children}
+      </div>
+    </div>
   );
 }
 
 const styles = {
-  page: { maxWidth: 1000, margin: "0 auto", padding: "24px 16px", color: "var(--fg)" },
   cards: { display: "grid", gridTemplateColumns: "repeat(auto-fit, minmax(200px, 1fr))", gap: 12 },
   card: { background: "var(--bg-soft)", border: "1px solid var(--border)", borderRadius: "var(--radius)", padding: 14 },
   label: { fontSize: 12, color: "var(--fg-muted)", textTransform: "uppercase" as const, letterSpacing: "0.04em" },

@@ -5,7 +5,7 @@ import type { Limits } from "../../../limits/limits.ts";
 import "../types.ts";
 
 /**
- * While attack mode is on, the API (`/v1/*`, `/api/*`) answers signed-in users only, except routes
+ * While attack mode is on, the API (`/v1/*`, `/anthropic/*`, `/api/*`) answers signed-in users only, except routes
  * marked `config: { openInAttackMode: true }` (signing in). Static files, /health and /metrics stay
  * as they are, so the sign-in page loads and monitoring keeps working.
  */
@@ -14,7 +14,7 @@ export function registerAttackModeGate(app: FastifyInstance, limits: Limits): vo
   // the registration order, and a refused request's body is never parsed.
   app.addHook("preParsing", async (request) => {
     const route = request.routeOptions.url;
-    if (route === undefined || !(route.startsWith("/v1/") || route.startsWith("/api/"))) return;
+    if (route === undefined || !(route.startsWith("/v1/") || route.startsWith("/api/") || route.startsWith("/anthropic/"))) return;
     if (request.routeOptions.config.openInAttackMode === true) return;
     const actor = request.actor as Actor | undefined | null;
     if (actor?.kind === "user") return;

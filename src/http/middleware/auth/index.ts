@@ -78,13 +78,13 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     const appApi = routeUrl.startsWith("/api/");
 
     let sessionId: string | null = null;
-    const authorization = request.headers.authorization;
-    if (authorization !== undefined && access !== "public") {
+    const key = presentedKey(request);
+    if (key !== undefined && access !== "public") {
       if (appApi) {
         throw new ServiceError("unauthenticated", "API keys work on /v1 only; the app API needs a signed-in session.", { code: "api_key_not_accepted" });
       }
       try {
-        request.actor = await actorFromApiKey(db, bearerToken(authorization));
+        request.actor = await actorFromApiKey(db, key);
       } catch (error) {
         // Local mode means no account, hence no key, exists: clients that insist on sending some
         // key (the OpenAI SDK does) get the local actor, as with Ollama.
@@ -107,7 +107,7 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     if (request.actor.kind === "anonymous" && access === "user-or-local" && (await localMode.appliesTo(localRequestInfo(request)))) {
       request.actor = LOCAL;
     }
-    if (access !== "public" && request.actor.kind === "anonymous") throw missingCredentials(appApi);
+    if (access !== "public" && request.actor.kind === "anonymous") throw missingCredentials(appApi, isAnthropicRoute(routeUrl));
     // Cookies ride along on cross-site requests; keys and the local actor don't.
     if (sessionId !== null || (appApi && request.actor.kind === "anonymous")) cookies.checkCsrf(request, sessionId);
   });
@@ -115,7 +115,8 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
   // Browsers get their CSRF token as a cookie with any app response.
   app.addHook("onSend", async (request, reply, payload) => {
     // Not for API clients, nor for replies sent before the cookie parser ran (router errors).
-    if (request.routeOptions.url?.startsWith("/v1/") || request.cookies == null) return payload;
+    const routeUrl = request.routeOptions.url ?? "";
+    if (routeUrl.startsWith("/v1/") || isAnthropicRoute(routeUrl) || request.cookies == null) return payload;
     const actor = request.actor;
     // A no-op when the route already set the cookie (and told the client its value).
     cookies.ensureCsrfCookie(request, reply, actor?.kind === "user" ? actor.sessionId : null);
@@ -137,20 +138,37 @@ export function localRequestInfo(request: FastifyRequest): LocalRequestInfo {
     host: headers.host,
     origin: headers.origin,
     forwarded,
-    bearerToken: bearerToken(headers.authorization),
+    bearerToken: presentedKey(request) ?? null,
   };
 }
 
-function defaultAccess(routeUrl: string): RouteAccess {
-  return routeUrl.startsWith("/v1/") ? "user-or-local" : "user";
+/** Anthropic's API (src/http/anthropic): an API surface like /v1, where its SDK sends the key as `x-api-key`. */
+function isAnthropicRoute(routeUrl: string): boolean {
+  return routeUrl.startsWith("/anthropic/");
 }
 
-function missingCredentials(appApi: boolean): ServiceError {
-  return appApi
-    ? new ServiceError("unauthenticated", "You are not signed in.", { code: "unauthenticated" })
-    : new ServiceError("unauthenticated", "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.", {
-        code: "missing_api_key",
-      });
+/**
+ * The API key a request presents: `Authorization: Bearer <key>`, or on the Anthropic surface also
+ * `x-api-key: <key>` (what Anthropic's SDK sends). undefined: none presented; null: a header of
+ * the wrong shape.
+ */
+function presentedKey(request: FastifyRequest): string | null | undefined {
+  const { authorization } = request.headers;
+  if (authorization !== undefined) return bearerToken(authorization);
+  if (!isAnthropicRoute(request.routeOptions.url ?? "")) return undefined;
+  const apiKey = request.headers["x-api-key"];
+  if (apiKey === undefined) return undefined;
+  return typeof apiKey === "string" && apiKey !== "" ? apiKey : null;
+}
+
+function defaultAccess(routeUrl: string): RouteAccess {
+  return routeUrl.startsWith("/v1/") || isAnthropicRoute(routeUrl) ? "user-or-local" : "user";
+}
+
+function missingCredentials(appApi: boolean, anthropic: boolean): ServiceError {
+  if (appApi) return new ServiceError("unauthenticated", "You are not signed in.", { code: "unauthenticated" });
+  const how = anthropic ? "in the 'x-api-key' header or as 'Authorization: Bearer YOUR_KEY'" : "in the Authorization header: 'Authorization: Bearer YOUR_KEY'";
+  return new ServiceError("unauthenticated", `You didn't provide an API key. Send it ${how}.`, { code: "missing_api_key" });
 }
 
 /**

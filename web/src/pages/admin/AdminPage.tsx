@@ -1,5 +1,6 @@
 import { PageLayout } from "../../components/PageLayout.tsx";
 import { Link } from "../../router.tsx";
+import { UsageAdminPage } from "../UsageAdminPage.tsx";
 import { AccessCodesTab } from "./AccessCodesTab.tsx";
 import { AuditTab } from "./AuditTab.tsx";
 import { SignupTab } from "./SignupTab.tsx";
@@ -9,6 +10,7 @@ const TABS = [
   { path: "/admin/users", label: "Users" },
   { path: "/admin/signup", label: "Sign-up & attack mode" },
   { path: "/admin/codes", label: "Access codes" },
+  { path: "/admin/usage", label: "Usage" },
   { path: "/admin/audit", label: "Audit log" },
 ] as const;
 
@@ -27,6 +29,7 @@ export function AdminPage({ path, currentUserId }: { path: string; currentUserId
       {tab.path === "/admin/users" ? <UsersTab currentUserId={currentUserId} /> : null}
       {tab.path === "/admin/signup" ? <SignupTab /> : null}
       {tab.path === "/admin/codes" ? <AccessCodesTab /> : null}
+      {tab.path === "/admin/usage" ? <UsageAdminPage /> : null}
       {tab.path === "/admin/audit" ? <AuditTab /> : null}
     </PageLayout>
   );

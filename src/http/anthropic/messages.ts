@@ -1,0 +1,222 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall, type Usage } from "../../engines/types.ts";
+import { identityOf } from "../../limits/identity.ts";
+import { contentBlocks, messageId, presentMessage, presentMessageDelta, presentMessageStart } from "../../presenters/anthropic.ts";
+import type { Completion, Serving } from "../../serving/completion.ts";
+import { toApiError } from "../errors.ts";
+import { SseWriter } from "../sse.ts";
+import { BlockStream } from "./blockStream.ts";
+import { anthropicErrorBody } from "./errors.ts";
+import { toGenerationRequest } from "./generationRequest.ts";
+import { messagesSchema, type MessagesBody } from "./messagesSchema.ts";
+
+/** How often a quiet stream (waiting in line, or a long prompt being read) gets a `ping` event. */
+export const DEFAULT_PING_MS = 10_000;
+
+/**
+ * POST /anthropic/v1/messages: Anthropic's Messages API as an adapter over the ONE serving pipeline
+ * (src/serving/completion.ts), exactly as /v1/chat/completions is — same auth, policies, limits,
+ * queue, metering and settlement; only the parsing and the presenting differ. Refusals before any
+ * byte answer with their status in Anthropic's error shape; after the first byte an `error` event
+ * ends the stream. `message_stop` goes out only after the pipeline committed the settlement.
+ */
+export function registerMessages(scope: FastifyInstance, deps: { serving: Serving; pingMs?: number }): void {
+  scope.post("/v1/messages", async (request, reply) => {
+    const body = messagesSchema.parse(request.body);
+    const abort = new AbortController();
+    // The response's "close" fires when the client goes away before we finished: stop generating.
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
+    });
+    const exchange = new Exchange(reply, abort.signal, deps.pingMs ?? DEFAULT_PING_MS);
+    let completion: Completion;
+    try {
+      completion = await deps.serving.start({
+        actor: request.actor,
+        identity: identityOf(request.actor, request.ip),
+        clientIp: request.ip ?? null,
+        generation: toGenerationRequest(body, abort.signal),
+        stream: body.stream === true,
+        onQueue: () => exchange.ping(),
+      });
+    } catch (error) {
+      return exchange.refuse(error);
+    }
+    try {
+      return await exchange.present(completion, body);
+    } finally {
+      exchange.stopPinging();
+      // However presenting ended (a write failed, the client left), the completion is settled.
+      await completion.abandon();
+    }
+  });
+}
+
+/** One answer to one completion: a JSON message, or Anthropic's event stream. */
+class Exchange {
+  private sse: SseWriter | undefined;
+  private pinger: NodeJS.Timeout | undefined;
+  private lastWrite = 0;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly clientGone: AbortSignal,
+    private readonly pingMs: number,
+  ) {}
+
+  /** A `ping` event while a stream is open and quiet (Anthropic's keep-alive; its SDK skips them). */
+  ping(): void {
+    this.write("ping", { type: "ping" });
+  }
+
+  stopPinging(): void {
+    clearInterval(this.pinger);
+  }
+
+  /** A refusal before any byte: its status; a client that already left gets nothing. */
+  refuse(error: unknown): undefined {
+    if (this.clientGone.aborted) {
+      if (!this.sse) this.reply.hijack();
+      this.reply.raw.destroy();
+      return undefined;
+    }
+    throw toApiError(error);
+  }
+
+  async present(completion: Completion, body: MessagesBody): Promise<unknown> {
+    const stream = body.stream === true;
+    this.reply.headers(completion.headers);
+    // A stream that has to wait opens now, and pings while it waits.
+    if (completion.queued && stream) this.openStream(completion.headers);
+    const events = completion.events();
+    let first: IteratorResult<EngineEvent>;
+    try {
+      // Errors found before the first token (waiting timed out, a bad grammar) still get a status.
+      first = await events.next();
+    } catch (error) {
+      if (!this.sse) return this.refuse(error);
+      this.fail(error);
+      return undefined;
+    }
+    const id = messageId();
+    if (!stream) return this.json(events, first, id, body.model);
+    await this.stream(events, first, id, body.model, completion.headers);
+    return undefined;
+  }
+
+  private async json(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, id: string, model: string): Promise<unknown> {
+    const answer = new Answer();
+    for (let step = first; !step.done; step = await events.next()) {
+      if (step.value.type === "error") throw toApiError(step.value.error);
+      answer.note(step.value);
+    }
+    return presentMessage({
+      id,
+      model,
+      content: contentBlocks({ reasoning: answer.reasoning, content: answer.content, toolCalls: answer.toolCalls() }),
+      finishReason: answer.finishReason,
+      stopSequence: answer.stopSequence,
+      usage: answer.usage,
+    });
+  }
+
+  private async stream(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, id: string, model: string, headers: Record<string, string>): Promise<void> {
+    this.openStream(headers);
+    this.write("message_start", presentMessageStart({ id, model }));
+    const blocks = new BlockStream((name, data) => this.write(name, data));
+    const answer = new Answer();
+    let failed = false;
+    try {
+      // Read to the end even when the client has left: the abort stops the engine, and the usage
+      // of what it really generated arrives and is billed (a stopped request pays for its tokens).
+      for (let step = first; !step.done; step = await events.next()) {
+        const event = step.value;
+        answer.note(event);
+        if (event.type === "reasoning") blocks.reasoning(event.text);
+        else if (event.type === "content") blocks.content(event.text);
+        else if (event.type === "tool_call") blocks.toolCall(event.index, event.id, event.name);
+        else if (event.type === "tool_call_arguments") blocks.toolArguments(event.index, event.text);
+        else if (event.type === "error") {
+          failed = true;
+          this.fail(event.error);
+        }
+      }
+    } catch (error) {
+      failed = true;
+      this.fail(error);
+    }
+    if (failed) return;
+    // The pipeline has committed the settlement by now: only then is the message declared complete.
+    blocks.finish();
+    this.write("message_delta", presentMessageDelta({ finishReason: answer.finishReason, stopSequence: answer.stopSequence, usage: answer.usage }));
+    this.write("message_stop", { type: "message_stop" });
+    this.sse!.end();
+  }
+
+  private openStream(headers: Record<string, string>): void {
+    if (this.sse) return;
+    this.reply.hijack();
+    this.sse = new SseWriter(this.reply.raw);
+    this.sse.open(headers);
+    this.lastWrite = Date.now();
+    // Pings also cover silences while running (a long prompt read before the first token).
+    this.pinger = setInterval(() => {
+      if (Date.now() - this.lastWrite >= this.pingMs) this.ping();
+    }, this.pingMs);
+    this.pinger.unref();
+  }
+
+  /** After the first byte the status is sent: the error travels as an `error` event, which ends the stream. */
+  private fail(error: unknown): void {
+    this.stopPinging();
+    if (!this.sse || this.sse.closed) return;
+    this.write("error", anthropicErrorBody(toApiError(error)));
+    this.sse.end();
+  }
+
+  private write(name: string, data: unknown): void {
+    if (!this.sse || this.sse.closed) return;
+    this.lastWrite = Date.now();
+    this.sse.event(name, data);
+  }
+}
+
+/** What one answer amounted to, from its events. */
+class Answer {
+  reasoning = "";
+  content = "";
+  usage: Usage = emptyUsage();
+  finishReason: FinishReason = "stop";
+  stopSequence: string | undefined;
+  private readonly calls = new Map<number, ToolCall>();
+
+  note(event: EngineEvent): void {
+    switch (event.type) {
+      case "reasoning":
+        this.reasoning += event.text;
+        break;
+      case "content":
+        this.content += event.text;
+        break;
+      case "tool_call":
+        this.calls.set(event.index, { id: event.id, name: event.name, arguments: "" });
+        break;
+      case "tool_call_arguments": {
+        const call = this.calls.get(event.index);
+        if (call) call.arguments += event.text;
+        break;
+      }
+      case "usage":
+        this.usage = event.usage;
+        break;
+      case "done":
+        this.finishReason = event.finishReason;
+        this.stopSequence = event.stopSequence;
+        break;
+    }
+  }
+
+  toolCalls(): ToolCall[] {
+    return [...this.calls.entries()].sort(([a], [b]) => a - b).map(([, call]) => call);
+  }
+}

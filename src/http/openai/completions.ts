@@ -1,0 +1,177 @@
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { emptyUsage, type EngineEvent, type FinishReason, type TokenLogprob } from "../../engines/types.ts";
+import type { QueueUpdate } from "../../limits/admissionQueue.ts";
+import { identityOf } from "../../limits/identity.ts";
+import { presentTextChunk, presentTextCompletion, presentTextUsageChunk, textCompletionId } from "../../presenters/completions.ts";
+import { presentLegacyLogprobs } from "../../presenters/logprobs.ts";
+import type { Completion, Serving } from "../../serving/completion.ts";
+import { errorBody, toApiError } from "../errors.ts";
+import { SseWriter } from "../sse.ts";
+import { completionsSchema, toCompletionRequest, type CompletionsBody } from "./completionsSchema.ts";
+
+/** Where legacy/FIM completions are served: OpenAI's path and DeepSeek's beta paths. */
+export const COMPLETIONS_PATHS = ["/v1/completions", "/beta/completions", "/beta/v1/completions"] as const;
+
+/**
+ * POST /v1/completions (OpenAI's legacy completions; DeepSeek's FIM completion with `suffix`): an
+ * adapter over the same serving pipeline as chat — same auth, limits, queue, billing and request
+ * log — whose request is a raw completion (`GenerationRequest.completion`). Refusals answer with
+ * their status before any byte; a stream ends with `[DONE]` only after the settlement committed.
+ */
+export function registerCompletions(app: FastifyInstance, deps: { serving: Serving }): void {
+  for (const path of COMPLETIONS_PATHS) {
+    app.post(path, { config: { access: "user-or-local" } }, async (request, reply) => {
+      const body = completionsSchema.parse(request.body);
+      const abort = new AbortController();
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
+      });
+      const exchange = new TextExchange(reply, abort.signal);
+      let completion: Completion;
+      try {
+        completion = await deps.serving.start({
+          actor: request.actor,
+          identity: identityOf(request.actor, request.ip),
+          clientIp: request.ip ?? null,
+          generation: toCompletionRequest(body, abort.signal),
+          stream: body.stream === true,
+          onQueue: (update) => exchange.keepAlive(update),
+        });
+      } catch (error) {
+        return exchange.refuse(error);
+      }
+      try {
+        return await exchange.present(completion, body);
+      } finally {
+        await completion.abandon();
+      }
+    });
+  }
+}
+
+/** One response to one raw completion: JSON, or SSE (opened early when the request has to wait). */
+class TextExchange {
+  private waiting: SseWriter | undefined;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly clientGone: AbortSignal,
+  ) {}
+
+  keepAlive(update: QueueUpdate | null): void {
+    if (update) this.waiting?.comment(`keep-alive queue_position=${update.position} estimated_wait_s=${update.estimatedWaitS}`);
+  }
+
+  refuse(error: unknown): undefined {
+    if (this.clientGone.aborted) {
+      if (!this.waiting) this.reply.hijack();
+      this.reply.raw.destroy();
+      return undefined;
+    }
+    throw toApiError(error);
+  }
+
+  async present(completion: Completion, body: CompletionsBody): Promise<unknown> {
+    const stream = body.stream === true;
+    this.reply.headers(completion.headers);
+    if (completion.queued && stream) {
+      this.reply.hijack();
+      this.waiting = new SseWriter(this.reply.raw);
+      this.waiting.open(completion.headers);
+      this.keepAlive(completion.position());
+    }
+    const events = completion.events();
+    let first: IteratorResult<EngineEvent>;
+    try {
+      first = await events.next();
+    } catch (error) {
+      if (!this.waiting) return this.refuse(error);
+      this.waiting.data(errorBody(toApiError(error)));
+      this.waiting.data("[DONE]");
+      this.waiting.end();
+      return undefined;
+    }
+    const meta = { id: textCompletionId(), created: Math.floor(Date.now() / 1000), model: body.model, logprobs: body.logprobs != null };
+    if (!stream) return this.json(events, first, meta);
+    await this.sse(events, first, meta, body.stream_options?.include_usage === true, completion.headers);
+    return undefined;
+  }
+
+  private async json(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, meta: TextMeta): Promise<unknown> {
+    let text = "";
+    let usage = emptyUsage();
+    let finishReason: FinishReason = "stop";
+    const tokens: TokenLogprob[] = [];
+    for (let step = first; !step.done; step = await events.next()) {
+      const event = step.value;
+      if (event.type === "content") text += event.text;
+      else if (event.type === "logprobs") tokens.push(...event.tokens);
+      else if (event.type === "usage") usage = event.usage;
+      else if (event.type === "done") finishReason = event.finishReason;
+      else if (event.type === "error") throw toApiError(event.error);
+    }
+    return presentTextCompletion({ ...meta, text, finishReason, usage, logprobs: meta.logprobs ? presentLegacyLogprobs(tokens) : null });
+  }
+
+  private async sse(
+    events: AsyncGenerator<EngineEvent>,
+    first: IteratorResult<EngineEvent>,
+    meta: TextMeta,
+    includeUsage: boolean,
+    headers: Record<string, string>,
+  ): Promise<void> {
+    const sse = this.waiting ?? new SseWriter(this.reply.raw);
+    if (!this.waiting) {
+      this.reply.hijack();
+      sse.open(headers);
+    }
+    let usage = emptyUsage();
+    let failed = false;
+    // Logprobs ride on the chunk that carries their text; offsets count from the answer's start.
+    let pending: TokenLogprob[] = [];
+    let offset = 0;
+    const chunk = (text: string, finishReason: FinishReason | null) => {
+      const logprobs = meta.logprobs ? presentLegacyLogprobs(pending, offset) : null;
+      pending = [];
+      offset += text.length;
+      return presentTextChunk({ id: meta.id, created: meta.created, model: meta.model, text, finishReason, logprobs });
+    };
+    const send = (event: EngineEvent) => {
+      switch (event.type) {
+        case "logprobs":
+          pending.push(...event.tokens);
+          break;
+        case "content":
+          sse.data(chunk(event.text, null));
+          break;
+        case "done":
+          sse.data(chunk("", event.finishReason));
+          break;
+        case "error":
+          failed = true;
+          sse.data(errorBody(toApiError(event.error)));
+          break;
+      }
+    };
+    try {
+      // Read to the end even when the client left: the engine stops and what it generated is billed.
+      for (let step = first; !step.done; step = await events.next()) {
+        if (step.value.type === "usage") usage = step.value.usage;
+        if (!sse.closed) send(step.value);
+      }
+    } catch (error) {
+      failed = true;
+      if (!sse.closed) sse.data(errorBody(toApiError(error)));
+    }
+    if (includeUsage && !failed) sse.data(presentTextUsageChunk({ id: meta.id, created: meta.created, model: meta.model, usage }));
+    sse.data("[DONE]");
+    sse.end();
+  }
+}
+
+interface TextMeta {
+  id: string;
+  created: number;
+  model: string;
+  logprobs: boolean;
+}
