@@ -15,13 +15,14 @@ import {
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
 import { EngineError, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest } from "../types.ts";
-import { BatchScheduler, type BatchStats } from "./batching.ts";
+import { BatchScheduler, sequenceIdOf, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
 import { grammarFactoryFor } from "./grammars.ts";
 import { sharedLlama } from "./llama.ts";
 import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
 import { modelFingerprint } from "./modelFingerprint.ts";
+import { NextTurnAhead, type AheadStats } from "./nextTurnAhead.ts";
 import { placePrefix } from "./prefixPlacement.ts";
 import { toChatHistory } from "./prompt.ts";
 import { SequencePool, sharedPrefixLength, type PooledSequence } from "./sequencePool.ts";
@@ -53,12 +54,14 @@ const BATCH_SIZE = 512;
 const SETTLE_CHUNK = 32;
 
 export interface RereadStats {
-  /** Answers re-read into their sequence in the form the next turn sends them. */
+  /** Answers re-read into their sequence in the form the next turn sends them (after or while generated). */
   completed: number;
   /** Re-reads stopped early because a request needed the sequence (or at shutdown). */
   abandoned: number;
   /** Tokens evaluated by re-reads. */
   tokens: number;
+  /** Of the above, the next-turn forms prepared while the answer was generated (see nextTurnAhead.ts). */
+  ahead: AheadStats;
 }
 
 export interface LocalModelStats {
@@ -84,7 +87,8 @@ export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
   private disposing: Promise<void> | null = null;
   private readonly rereading = new Set<Promise<void>>();
-  private readonly rereadCounters: RereadStats = { completed: 0, abandoned: 0, tokens: 0 };
+  private readonly rereadCounters = { completed: 0, abandoned: 0, tokens: 0 };
+  private readonly aheadCounters: AheadStats = { prepared: 0, abandoned: 0, copiedTokens: 0, tokens: 0 };
   /** Prompts tokenized to serve requests (not re-reads): one per request is the goal (tests read it). */
   private promptTokenizations = 0;
   /**
@@ -181,7 +185,12 @@ export class LocalModel {
     return {
       batches: this.batches.stats(),
       contextCache: this.cache?.stats() ?? null,
-      reread: { ...this.rereadCounters },
+      reread: {
+        completed: this.rereadCounters.completed + this.aheadCounters.prepared,
+        abandoned: this.rereadCounters.abandoned + this.aheadCounters.abandoned,
+        tokens: this.rereadCounters.tokens + this.aheadCounters.tokens,
+        ahead: { ...this.aheadCounters },
+      },
       speculative,
       promptTokenizations: this.promptTokenizations,
     };
@@ -211,6 +220,30 @@ export class LocalModel {
     const withNext = (text: string) => this.promptTokens({ messages: [...messages, { role: "assistant", content: answer }, { role: "user", content: text }] });
     const a = withNext("a");
     return a.slice(0, sharedPrefixLength(a, withNext("b")));
+  }
+
+  /**
+   * The next-turn form's tokens up to where the answer's own text begins: the common part of two
+   * renderings that differ only in the answer.
+   */
+  nextTurnHead(messages: GenerationRequest["messages"]): Token[] {
+    const withAnswer = (text: string) => this.promptTokens({ messages: [...messages, { role: "assistant", content: text }, { role: "user", content: "c" }] });
+    const a = withAnswer("a");
+    return a.slice(0, sharedPrefixLength(a, withAnswer("b")));
+  }
+
+  /**
+   * Whether to prepare this request's next-turn form while it is generated (see nextTurnAhead.ts):
+   * by default for conversations that already have an answer in them — agent and tool loops send
+   * their next turn at once, and a first message rarely gets one — since the preparation costs a
+   * token of compute per generated token.
+   */
+  private preparesAhead(request: GenerationRequest): boolean {
+    const settings = this.options.settings;
+    if (settings?.rereads === false) return false;
+    const mode = settings?.prepareNextTurn ?? "conversations";
+    if (mode === "off") return false;
+    return mode === "always" || request.messages.some((m) => m.role === "assistant" || m.role === "tool");
   }
 
   /** Resolves once no answer is being re-read (tests wait for it before measuring). */
@@ -292,14 +325,28 @@ export class LocalModel {
     // What the client saw as the answer, and whether all of it went out (up to the `done` event).
     let answer = "";
     let delivered = false;
+    // The next-turn form prepared on a spare sequence while the answer is generated.
+    let ahead: NextTurnAhead | null = null;
+    let aheadTried = !this.preparesAhead(request);
     try {
       if (request.signal?.aborted) return;
       if (this.cache) await placePrefix(this.cache, pooled.sequence, prompt);
       running = this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) {
-        if (event.type === "content") answer += event.text;
+        if (!aheadTried && (event.type === "content" || event.type === "reasoning")) {
+          // The first token: the prompt is evaluated, its KV cells can be copied.
+          aheadTried = true;
+          ahead = this.startAhead(pooled, request, prompt);
+        }
+        if (event.type === "content") {
+          answer += event.text;
+          ahead?.update(answer);
+        }
         // Set before yielding: a consumer may stop iterating as soon as it has the `done` event.
-        if (event.type === "done") delivered = true;
+        if (event.type === "done") {
+          delivered = true;
+          if (ahead?.alive) ahead.finish(this.nextTurnTokens(request.messages, answer));
+        }
         yield event;
       }
     } finally {
@@ -308,9 +355,28 @@ export class LocalModel {
       stop.abort();
       request.signal?.removeEventListener("abort", onClientAbort);
       await running?.catch(() => undefined);
-      if (delivered && !request.signal?.aborted && !this.disposing) this.reread(pooled, request.messages, answer);
+      const sendsBack = delivered && !request.signal?.aborted && !this.disposing;
+      if (!sendsBack) ahead?.abandon();
+      if (sendsBack && !ahead?.alive && this.options.settings?.rereads !== false) this.reread(pooled, request.messages, answer);
       else this.pool.release(pooled);
     }
+  }
+
+  private startAhead(pooled: PooledSequence, request: GenerationRequest, prompt: Token[]): NextTurnAhead | null {
+    if (this.disposing || this.pool.waitingCount > 0) return null;
+    let head: Token[];
+    try {
+      head = this.nextTurnHead(request.messages);
+    } catch {
+      return null;
+    }
+    const host = { context: this.context, model: this.model, pool: this.pool, batches: this.batches, cache: this.cache, stats: this.aheadCounters, head };
+    const ahead = NextTurnAhead.start(host, pooled, prompt);
+    if (ahead) {
+      this.rereading.add(ahead.done);
+      void ahead.done.finally(() => this.rereading.delete(ahead.done));
+    }
+    return ahead;
   }
 
   /**
@@ -340,7 +406,10 @@ export class LocalModel {
       return;
     }
     const work = this.pool.releaseAfter(pooled, target, async (signal) => {
-      const leaveBatching = this.batches.enter();
+      // Background work: its chunks wait while any stream is being generated (see BatchScheduler).
+      const leaveBatching = this.batches.backgroundWork(sequenceIdOf(sequence), "idle");
+      const onAbort = () => this.batches.hurry(sequenceIdOf(sequence));
+      signal.addEventListener("abort", onAbort, { once: true });
       try {
         if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
         for (let at = keep; at < target.length; at += SETTLE_CHUNK) {
@@ -354,6 +423,7 @@ export class LocalModel {
         }
         this.rereadCounters.completed++;
       } finally {
+        signal.removeEventListener("abort", onAbort);
         leaveBatching();
       }
     });
