@@ -260,25 +260,30 @@ function profileNative(context: LlamaContext): void {
   const timed = (name: string, phase: "decode" | "sample", count: (args: unknown[]) => void) => {
     const original = native[name];
     if (typeof original !== "function") return;
-    native[name] = (...args: unknown[]) => {
+    // Own properties shadow the addon's read-only prototype methods.
+    define(native, name, (...args: unknown[]) => {
       count(args);
       const leave = enterPhase(phase);
       const result = (original as (...a: unknown[]) => unknown).apply(native, args);
       if (result instanceof Promise) return result.finally(leave);
       leave();
       return result;
-    };
+    });
   };
   let batchSize = 0;
   const initBatch = native.initBatch;
   if (typeof initBatch === "function") {
-    native.initBatch = (size: number) => {
+    define(native, "initBatch", (size: number) => {
       batchSize = size;
       return (initBatch as (size: number) => unknown).call(native, size);
-    };
+    });
   }
   timed("decodeBatch", "decode", () => countBatch(batchSize));
   timed("sampleToken", "sample", () => countSample());
+}
+
+function define(target: object, name: string, value: unknown): void {
+  Object.defineProperty(target, name, { value, writable: true, configurable: true });
 }
 
 /** The llama.cpp sequence id of a node-llama-cpp sequence (3.21 keeps it internal). */
