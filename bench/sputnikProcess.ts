@@ -13,12 +13,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export class SputnikProcess {
   private child: ChildProcess | null = null;
 
-  constructor(private readonly config: Record<string, unknown>, private readonly dataDir: string) {}
+  constructor(
+    private readonly config: Record<string, unknown>,
+    private readonly dataDir: string,
+    /** Extra environment (the profile's SPUTNIK_PROFILE). */
+    private readonly env: Record<string, string> = {},
+  ) {}
 
   async start(): Promise<string> {
     const configFile = path.join(this.dataDir, "bench-config.json");
     fs.writeFileSync(configFile, JSON.stringify({ ...this.config, dataDir: this.dataDir, host: "127.0.0.1", port: 0, logLevel: "info" }));
-    const env = { ...process.env };
+    const env = { ...process.env, ...this.env };
     // The launcher decides the libuv pool size itself; an inherited value would hide what it does.
     delete env.UV_THREADPOOL_SIZE;
     const child = spawn(process.execPath, [path.join(root, "bin/sputnik.js"), "-c", configFile, "serve"], {

@@ -1,8 +1,9 @@
+import { loadAverage, type CpuGuard, type GuardedServer } from "./cpu.ts";
 import { streamChat, type ChatMessage, type StreamResult } from "./stream.ts";
 import { textOfTokens, type CountTokens } from "./text.ts";
 
 /** A server under test. `restart` is there only when the bench started the server itself. */
-export interface Target {
+export interface Target extends GuardedServer {
   label: string;
   url: string;
   model: string;
@@ -26,6 +27,10 @@ export interface WorkloadOptions {
   lastUserTokens: number;
   count: CountTokens;
   log: (line: string) => void;
+  /** Figure keys to measure; absent: all. */
+  only?: string[];
+  /** Measures each server with the others quiet (see cpu.ts). */
+  guard?: CpuGuard;
 }
 
 export interface Measurement {
@@ -47,6 +52,20 @@ const median = (values: Measurement[]): Measurement => {
   const sorted = [...values].sort((a, b) => a.value - b.value);
   return sorted[(sorted.length - 1) >> 1]!;
 };
+
+/**
+ * `n` streams at once, each on a fresh prompt: the aggregate rate from the first token of any
+ * stream to the last token of all (every token after the first of each stream).
+ */
+export async function streamsAggregate(target: Target, n: number, maxTokens: number, prompt: () => string): Promise<{ rate: number; tokens: number }> {
+  const results = await Promise.all(
+    Array.from({ length: n }, () => streamChat(target.url, { model: target.model, messages: [{ role: "user", content: prompt() }], max_tokens: maxTokens }, target.apiKey)),
+  );
+  const first = Math.min(...results.map((r) => r.ttftMs));
+  const last = Math.max(...results.map((r) => r.endMs));
+  const tokens = results.reduce((sum, r) => sum + (r.completionTokens ?? 0) - 1, 0);
+  return { rate: tokens / ((last - first) / 1000), tokens };
+}
 
 const missOf = (r: StreamResult) => (r.promptTokens !== null && r.cacheHitTokens !== null ? r.promptTokens - r.cacheHitTokens : null);
 
@@ -86,10 +105,11 @@ export async function runWorkload(targets: Target[], options: WorkloadOptions): 
     runs: number,
     measure: (target: Target, run: number) => Promise<Measurement | undefined>,
   ) => {
+    if (options.only && !options.only.includes(key)) return;
     const samples: Record<string, Measurement[]> = {};
     for (let run = 0; run < runs; run++) {
       for (const target of targets) {
-        const m = await measure(target, run);
+        const m = options.guard ? await options.guard.measure(target, label, () => measure(target, run)) : await measure(target, run);
         if (m) (samples[target.label] ??= []).push(m);
       }
     }
@@ -97,7 +117,7 @@ export async function runWorkload(targets: Target[], options: WorkloadOptions): 
     for (const target of targets) {
       const list = samples[target.label];
       values[target.label] = list ? median(list) : undefined;
-      if (list) log(`  ${label}, ${target.label}: ${list.map((m) => m.value.toFixed(unit === "ms" ? 0 : 1)).join(", ")} ${unit}`);
+      if (list) log(`  ${label}, ${target.label}: ${list.map((m) => m.value.toFixed(unit === "ms" ? 0 : 1)).join(", ")} ${unit} (load average ${loadAverage()})`);
     }
     results.push({ key, label, unit, values });
   };
@@ -116,13 +136,7 @@ export async function runWorkload(targets: Target[], options: WorkloadOptions): 
 
   for (const n of options.streams) {
     await figure(`decode${n}`, `decode, ${n} streams (aggregate)`, "tok/s", options.runs, async (target) => {
-      const results = await Promise.all(Array.from({ length: n }, () => chat(target, [user(text(32))], options.streamTokens)));
-      // From the first token of any stream to the last token of all: every token after the first
-      // of each stream, over the time the streams were being decoded.
-      const first = Math.min(...results.map((r) => r.ttftMs));
-      const last = Math.max(...results.map((r) => r.endMs));
-      const tokens = results.reduce((sum, r) => sum + (r.completionTokens ?? 0) - 1, 0);
-      return { value: tokens / ((last - first) / 1000) };
+      return { value: (await streamsAggregate(target, n, options.streamTokens, () => text(32))).rate };
     });
   }
 

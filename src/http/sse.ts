@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { countSseWrite, enterPhase, profiling } from "../engines/profile.ts";
 
 /**
  * Server-sent events over a raw Node response. Fastify is bypassed once the stream starts
@@ -29,7 +30,9 @@ export class SseWriter {
 
   data(value: unknown): void {
     if (this.closed) return;
+    const leave = profiling ? (countSseWrite(), enterPhase("sse")) : null;
     this.res.write(`data: ${typeof value === "string" ? value : JSON.stringify(value)}\n\n`);
+    leave?.();
   }
 
   /** A named event (Anthropic's stream names each one: `event: message_start`, …). */

@@ -1,4 +1,5 @@
-import type { BatchingOptions, BatchItem, LlamaContext, PrioritizedBatchItem } from "node-llama-cpp";
+import type { BatchingOptions, BatchItem, LlamaContext, LlamaContextSequence, PrioritizedBatchItem } from "node-llama-cpp";
+import { countBatch, countSample, enterPhase, profiling } from "../profile.ts";
 
 /**
  * Once no submission of this context is being decoded, how long a ready token waits for the next
@@ -9,7 +10,7 @@ const GATHER_GAP_MS = 4;
 const MAX_GATHER_MS = 20;
 
 /** node-llama-cpp 3.21's internal entry point through which every sequence queues tokens. */
-type DecodeTokens = (request: { tokens: readonly number[] }, logitDataMapper: unknown) => Promise<unknown>;
+type DecodeTokens = (request: { sequenceId: number; tokens: readonly number[] }, logitDataMapper: unknown) => Promise<unknown>;
 /** node-llama-cpp 3.21's internal queue of submissions, read to learn which sequence an item is. */
 interface QueuedDecode {
   sequenceId: number;
@@ -17,6 +18,22 @@ interface QueuedDecode {
 }
 interface Submission {
   release(): void;
+}
+
+/**
+ * How the gate treats the submissions of a sequence doing background work (not a live generation):
+ * - "idle": held while any live generation is active, so background work never slows a stream
+ *   (an answer's re-read after its request);
+ * - "ride": released together with the live generations' next batch, or at once when there are
+ *   none (the next-turn form of an answer prepared while the answer is generated: a token or two
+ *   per batch, in the batches that run anyway).
+ */
+export type BackgroundMode = "idle" | "ride";
+
+interface Rider {
+  sequenceId: number;
+  mode: BackgroundMode;
+  submission: Submission;
 }
 
 export interface BatchStats {
@@ -28,6 +45,8 @@ export interface BatchStats {
   sharedBatches: number;
   /** The most sequences seen in one batch. */
   maxSequencesInBatch: number;
+  /** Tokens of background work (re-reads, next-turn forms) handed to llama.cpp. */
+  backgroundTokens: number;
 }
 
 /**
@@ -51,9 +70,12 @@ export interface BatchStats {
  * prompt never starves the streams being decoded).
  */
 export class BatchScheduler {
-  private readonly counters: BatchStats = { batches: 0, tokens: 0, sharedBatches: 0, maxSequencesInBatch: 0 };
+  private readonly counters: BatchStats = { batches: 0, tokens: 0, sharedBatches: 0, maxSequencesInBatch: 0, backgroundTokens: 0 };
   private active = 0;
   private readonly waiting: Submission[] = [];
+  /** Sequences doing background work, and how their submissions wait (see BackgroundMode). */
+  private readonly background = new Map<number, BackgroundMode>();
+  private readonly riders: Rider[] = [];
   /** Submitted prompts longer than a batch share, still being evaluated: their owners will not come back soon. */
   private longRunning = 0;
   /** Released submissions of one batch share or less, not yet decoded: their owners come back right after. */
@@ -62,6 +84,8 @@ export class BatchScheduler {
   /** When the oldest waiting token started waiting with nothing in flight. */
   private gatherStartedAt: number | null = null;
   private queue: () => readonly QueuedDecode[] = () => [];
+  /** Ends the "gate" phase of the profile (see profile.ts) when the held tokens go. */
+  private leaveGatePhase: (() => void) | null = null;
 
   constructor(private readonly batchSize: number) {}
 
@@ -75,8 +99,23 @@ export class BatchScheduler {
     const original = internals._decodeTokens;
     if (typeof original !== "function") return;
     this.queue = () => internals._queuedDecodes ?? [];
+    if (profiling) profileNative(context);
     internals._decodeTokens = (request, mapper) =>
       new Promise((resolve, reject) => {
+        const mode = this.background.get(request.sequenceId);
+        if (mode) {
+          // Not counted in flight: no live generation waits for a background sequence to come back.
+          const submission = {
+            release: () => {
+              this.counters.backgroundTokens += request.tokens.length;
+              original.call(context, request, mapper).then(resolve, reject);
+            },
+          };
+          this.riders.push({ sequenceId: request.sequenceId, mode, submission });
+          this.check();
+          return;
+        }
+        if (profiling && this.waiting.length === 0) this.leaveGatePhase = enterPhase("gate");
         this.waiting.push({
           release: () => {
             // A prompt too long for one batch share keeps its owner away for several batches:
@@ -110,7 +149,38 @@ export class BatchScheduler {
     };
   }
 
+  /**
+   * Marks `sequenceId` as doing background work until the returned call; its submissions then
+   * wait as `mode` says instead of being gathered with the live generations.
+   */
+  backgroundWork(sequenceId: number, mode: BackgroundMode): () => void {
+    this.background.set(sequenceId, mode);
+    return () => {
+      if (this.background.get(sequenceId) === mode) this.background.delete(sequenceId);
+      this.releaseRiders((r) => r.sequenceId === sequenceId);
+    };
+  }
+
+  /**
+   * Releases `sequenceId`'s held background submissions now: a request wants that sequence, and
+   * node-llama-cpp cannot take back a submission, so the one in the way goes with the next batch.
+   */
+  hurry(sequenceId: number): void {
+    this.releaseRiders((r) => r.sequenceId === sequenceId);
+  }
+
+  private releaseRiders(which: (rider: Rider) => boolean): void {
+    for (let i = 0; i < this.riders.length; i++) {
+      const rider = this.riders[i]!;
+      if (!which(rider)) continue;
+      this.riders.splice(i--, 1);
+      rider.submission.release();
+    }
+  }
+
   private check(): void {
+    // With no live generation, background work has the machine to itself.
+    if (this.active === 0 && this.riders.length > 0) this.releaseRiders(() => true);
     if (this.waiting.length === 0) return;
     if (this.waiting.length + this.longRunning >= this.active) return this.flush();
     if (this.inFlight > 0) {
@@ -134,7 +204,11 @@ export class BatchScheduler {
   private flush(): void {
     this.clearTimer();
     this.gatherStartedAt = null;
+    this.leaveGatePhase?.();
+    this.leaveGatePhase = null;
     for (const submission of this.waiting.splice(0)) submission.release();
+    // Released in the same tick: node-llama-cpp puts them into this very batch.
+    this.releaseRiders((r) => r.mode === "ride");
   }
 
   private clearTimer(): void {
@@ -177,6 +251,44 @@ export class BatchScheduler {
     }
     return plan;
   }
+}
+
+/** Times node-llama-cpp 3.21's native decode and sampling calls for the profile (profile.ts). */
+function profileNative(context: LlamaContext): void {
+  const native = (context as unknown as { _ctx?: Record<string, unknown> })._ctx;
+  if (!native) return;
+  const timed = (name: string, phase: "decode" | "sample", count: (args: unknown[]) => void) => {
+    const original = native[name];
+    if (typeof original !== "function") return;
+    // Own properties shadow the addon's read-only prototype methods.
+    define(native, name, (...args: unknown[]) => {
+      count(args);
+      const leave = enterPhase(phase);
+      const result = (original as (...a: unknown[]) => unknown).apply(native, args);
+      if (result instanceof Promise) return result.finally(leave);
+      leave();
+      return result;
+    });
+  };
+  let batchSize = 0;
+  const initBatch = native.initBatch;
+  if (typeof initBatch === "function") {
+    define(native, "initBatch", (size: number) => {
+      batchSize = size;
+      return (initBatch as (size: number) => unknown).call(native, size);
+    });
+  }
+  timed("decodeBatch", "decode", () => countBatch(batchSize));
+  timed("sampleToken", "sample", () => countSample());
+}
+
+function define(target: object, name: string, value: unknown): void {
+  Object.defineProperty(target, name, { value, writable: true, configurable: true });
+}
+
+/** The llama.cpp sequence id of a node-llama-cpp sequence (3.21 keeps it internal). */
+export function sequenceIdOf(sequence: LlamaContextSequence): number {
+  return (sequence as unknown as { _sequenceId: number })._sequenceId;
 }
 
 /**

@@ -33,6 +33,17 @@ export const localModelSettingsSchema = z
     /** Operator cap on reasoning tokens: requests may ask for less, never more. */
     maxThinkingTokens: z.number().int().min(0).optional(),
     speculative: speculativeSchema.optional(),
+    /**
+     * Re-read each answer into a sequence in the form the next turn sends it back (so a next turn
+     * evaluates only its new message). Default true; false: never (the bench measures the difference).
+     */
+    rereads: z.boolean().optional(),
+    /**
+     * When to prepare that form while the answer is generated, on an idle neighbouring sequence
+     * (one token of compute per generated token; see nextTurnAhead.ts): "conversations" (requests
+     * with an earlier answer in them: agent and tool loops; the default), "always", or "off" (after the answer only).
+     */
+    prepareNextTurn: z.enum(["conversations", "always", "off"]).optional(),
   })
   .strict();
 

@@ -17,7 +17,7 @@ import {
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
 import { EngineError, type ChatMessage, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest, type ToolCall } from "../types.ts";
-import { BatchScheduler, type BatchStats } from "./batching.ts";
+import { BatchScheduler, sequenceIdOf, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
 import { grammarFactoryFor } from "./grammars.ts";
@@ -25,6 +25,7 @@ import { sharedLlama } from "./llama.ts";
 import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
 import { modelFingerprint } from "./modelFingerprint.ts";
 import { LogprobRecorder, LogprobTidy, TokenTexts } from "./logprobs.ts";
+import { NextTurnAhead, type AheadStats } from "./nextTurnAhead.ts";
 import { placePrefix } from "./prefixPlacement.ts";
 import { isPrefixCompletion, toChatHistory } from "./prompt.ts";
 import { checkCompletion, completionPromptTokens, runRawCompletion } from "./rawCompletion.ts";
@@ -59,12 +60,14 @@ const BATCH_SIZE = 512;
 const SETTLE_CHUNK = 32;
 
 export interface RereadStats {
-  /** Answers re-read into their sequence in the form the next turn sends them. */
+  /** Answers re-read into their sequence in the form the next turn sends them (after or while generated). */
   completed: number;
   /** Re-reads stopped early because a request needed the sequence (or at shutdown). */
   abandoned: number;
   /** Tokens evaluated by re-reads. */
   tokens: number;
+  /** Of the above, the next-turn forms prepared while the answer was generated (see nextTurnAhead.ts). */
+  ahead: AheadStats;
 }
 
 export interface LocalModelStats {
@@ -90,7 +93,8 @@ export class LocalModel {
   private readonly chats = new Map<number, LlamaChat>();
   private disposing: Promise<void> | null = null;
   private readonly rereading = new Set<Promise<void>>();
-  private readonly rereadCounters: RereadStats = { completed: 0, abandoned: 0, tokens: 0 };
+  private readonly rereadCounters = { completed: 0, abandoned: 0, tokens: 0 };
+  private readonly aheadCounters: AheadStats = { prepared: 0, abandoned: 0, copiedTokens: 0, tokens: 0 };
   /** Prompts tokenized to serve requests (not re-reads): one per request is the goal (tests read it). */
   private promptTokenizations = 0;
   /**
@@ -187,7 +191,12 @@ export class LocalModel {
     return {
       batches: this.batches.stats(),
       contextCache: this.cache?.stats() ?? null,
-      reread: { ...this.rereadCounters },
+      reread: {
+        completed: this.rereadCounters.completed + this.aheadCounters.prepared,
+        abandoned: this.rereadCounters.abandoned + this.aheadCounters.abandoned,
+        tokens: this.rereadCounters.tokens + this.aheadCounters.tokens,
+        ahead: { ...this.aheadCounters },
+      },
       speculative,
       promptTokenizations: this.promptTokenizations,
     };
@@ -225,6 +234,32 @@ export class LocalModel {
     const withNext = (text: string) => this.promptTokens({ ...tools, messages: [...messages, sent, next(text)] });
     const a = withNext("a");
     return a.slice(0, sharedPrefixLength(a, withNext("b")));
+  }
+
+  /**
+   * The next-turn form's tokens up to where the answer's own text begins: the common part of two
+   * renderings that differ only in the answer.
+   */
+  nextTurnHead(messages: GenerationRequest["messages"], tools: ToolOptions = {}): Token[] {
+    const withAnswer = (text: string) => this.promptTokens({ ...tools, messages: [...messages, { role: "assistant", content: text }, { role: "user", content: "c" }] });
+    const a = withAnswer("a");
+    return a.slice(0, sharedPrefixLength(a, withAnswer("b")));
+  }
+
+  /**
+   * Whether to prepare this request's next-turn form while it is generated (see nextTurnAhead.ts):
+   * by default for conversations that already have an answer in them — agent and tool loops send
+   * their next turn at once, and a first message rarely gets one — since the preparation costs a
+   * token of compute per generated token.
+   */
+  private preparesAhead(request: GenerationRequest): boolean {
+    const settings = this.options.settings;
+    if (settings?.rereads === false) return false;
+    const mode = settings?.prepareNextTurn ?? "conversations";
+    if (mode === "off") return false;
+    // Raw completions are not conversations; a continued prefix is sent back merged with its continuation.
+    if (request.completion || isPrefixCompletion(request.messages)) return false;
+    return mode === "always" || request.messages.some((m) => m.role === "assistant" || m.role === "tool");
   }
 
   /** Resolves once no answer is being re-read (tests wait for it before measuring). */
@@ -321,6 +356,9 @@ export class LocalModel {
     let answer = "";
     const toolCalls: ToolCall[] = [];
     let delivered = false;
+    // The next-turn form prepared on a spare sequence while the answer is generated.
+    let ahead: NextTurnAhead | null = null;
+    let aheadTried = !this.preparesAhead(request);
     try {
       if (request.signal?.aborted) return;
       if (this.cache) await placePrefix(this.cache, pooled.sequence, prompt);
@@ -328,11 +366,26 @@ export class LocalModel {
         ? this.runCompletion(pooled, prompt, request, room, stop.signal, channel)
         : this.run(pooled, prompt, request, grammar, room, stop.signal, channel);
       for await (const event of channel) {
-        if (event.type === "content") answer += event.text;
-        else if (event.type === "tool_call") toolCalls[event.index] = { id: event.id, name: event.name, arguments: "" };
-        else if (event.type === "tool_call_arguments") toolCalls[event.index]!.arguments += event.text;
+        if (!aheadTried && (event.type === "content" || event.type === "reasoning")) {
+          // The first token: the prompt is evaluated, its KV cells can be copied.
+          aheadTried = true;
+          ahead = this.startAhead(pooled, request, prompt);
+        }
+        if (event.type === "content") {
+          answer += event.text;
+          ahead?.update(answer);
+        } else if (event.type === "tool_call") {
+          toolCalls[event.index] = { id: event.id, name: event.name, arguments: "" };
+          // A turn with tool calls is sent back in another form (calls, then their results): the
+          // text-only preparation cannot be finished; the re-read after the answer does it.
+          ahead?.abandon();
+          ahead = null;
+        } else if (event.type === "tool_call_arguments") toolCalls[event.index]!.arguments += event.text;
         // Set before yielding: a consumer may stop iterating as soon as it has the `done` event.
-        if (event.type === "done") delivered = true;
+        if (event.type === "done") {
+          delivered = true;
+          if (ahead?.alive) ahead.finish(this.nextTurnTokens(request.messages, answer, toolOptionsOf(request)));
+        }
         yield event;
       }
     } finally {
@@ -341,13 +394,32 @@ export class LocalModel {
       stop.abort();
       request.signal?.removeEventListener("abort", onClientAbort);
       await running?.catch(() => undefined);
-      if (delivered && !request.signal?.aborted && !this.disposing && !request.completion) {
+      const sendsBack = delivered && !request.signal?.aborted && !this.disposing && !request.completion;
+      if (!sendsBack) ahead?.abandon();
+      if (sendsBack && !ahead?.alive && this.options.settings?.rereads !== false) {
         // A continued prefix is sent back next turn as one assistant message: prefix + continuation.
         const prefixed = isPrefixCompletion(request.messages);
         const sent = prefixed ? request.messages.at(-1)!.content + answer : answer;
         this.reread(pooled, prefixed ? request.messages.slice(0, -1) : request.messages, toolCalls.length > 0 ? { role: "assistant", content: sent, tool_calls: toolCalls } : sent, request);
       } else this.pool.release(pooled);
     }
+  }
+
+  private startAhead(pooled: PooledSequence, request: GenerationRequest, prompt: Token[]): NextTurnAhead | null {
+    if (this.disposing || this.pool.waitingCount > 0) return null;
+    let head: Token[];
+    try {
+      head = this.nextTurnHead(request.messages, toolOptionsOf(request));
+    } catch {
+      return null;
+    }
+    const host = { context: this.context, model: this.model, pool: this.pool, batches: this.batches, cache: this.cache, stats: this.aheadCounters, head };
+    const ahead = NextTurnAhead.start(host, pooled, prompt);
+    if (ahead) {
+      this.rereading.add(ahead.done);
+      void ahead.done.finally(() => this.rereading.delete(ahead.done));
+    }
+    return ahead;
   }
 
   /**
@@ -377,7 +449,10 @@ export class LocalModel {
       return;
     }
     const work = this.pool.releaseAfter(pooled, target, async (signal) => {
-      const leaveBatching = this.batches.enter();
+      // Background work: its chunks wait while any stream is being generated (see BatchScheduler).
+      const leaveBatching = this.batches.backgroundWork(sequenceIdOf(sequence), "idle");
+      const onAbort = () => this.batches.hurry(sequenceIdOf(sequence));
+      signal.addEventListener("abort", onAbort, { once: true });
       try {
         if (sequence.nextTokenIndex > keep) await sequence.eraseContextTokenRanges([{ start: keep, end: sequence.nextTokenIndex }]);
         for (let at = keep; at < target.length; at += SETTLE_CHUNK) {
@@ -391,6 +466,7 @@ export class LocalModel {
         }
         this.rereadCounters.completed++;
       } finally {
+        signal.removeEventListener("abort", onAbort);
         leaveBatching();
       }
     });
@@ -692,4 +768,9 @@ function longestTokenBytes(model: LlamaModel): number {
   let longest = 1;
   for (const token of tokens) if (typeof token === "string") longest = Math.max(longest, Buffer.byteLength(token, "utf8"));
   return longest;
+}
+
+/** The parts of a request that change how its turns are rendered (the tools section of the prompt). */
+function toolOptionsOf(request: GenerationRequest): ToolOptions {
+  return { tools: request.tools, toolChoice: request.toolChoice, parallelToolCalls: request.parallelToolCalls };
 }

@@ -10,10 +10,13 @@ export interface PooledSequence {
   settling: Settling | null;
 }
 
-interface Settling {
+export interface Settling {
   /** Aborting it stops the work and hands the sequence back. */
   controller: AbortController;
-  /** The tokens the sequence will hold when the work is done: what placement compares prompts with. */
+  /**
+   * The tokens the sequence will hold when the work is done: what placement compares prompts with.
+   * Work that learns its target as it goes (see nextTurnAhead.ts) updates it.
+   */
   target: readonly Token[];
 }
 
@@ -115,6 +118,36 @@ export class SequencePool {
     entry.settling = { controller, target };
     entry.lastUsed = performance.now();
     return work(controller.signal)
+      .catch(() => undefined)
+      .finally(() => {
+        entry.settling = null;
+        this.release(entry);
+      });
+  }
+
+  /**
+   * Takes an idle sequence next to `near` for background work, or returns null: when a request is
+   * waiting, or neither neighbour is idle (and allowed by `canTake`). Why a neighbour: each sequence has its own KV stream,
+   * and llama.cpp decodes together only sequences whose ids follow one another (see
+   * `betterForNew`), so work on a neighbour rides in `near`'s forward passes instead of adding its
+   * own. The work gets the same signal as `releaseAfter`'s (a request wanting the sequence aborts
+   * it) and its settling state, whose target it may update; the sequence is released when it ends.
+   */
+  borrowNear(
+    near: PooledSequence,
+    canTake: (entry: PooledSequence) => boolean,
+    work: (entry: PooledSequence, signal: AbortSignal, settling: Settling) => Promise<void>,
+  ): Promise<void> | null {
+    if (this.waiters.length > 0) return null;
+    const candidates = [this.entries[near.index + 1], this.entries[near.index - 1]].filter((e): e is PooledSequence => e !== undefined && !e.busy && canTake(e));
+    // Of two idle neighbours, the one used least recently: the freshest conversation stays.
+    const entry = candidates.sort((a, b) => a.lastUsed - b.lastUsed)[0];
+    if (!entry) return null;
+    entry.busy = true;
+    // Its old content is about to be replaced: nothing is placed on it for that.
+    const settling: Settling = { controller: new AbortController(), target: [] };
+    entry.settling = settling;
+    return work(entry, settling.controller.signal, settling)
       .catch(() => undefined)
       .finally(() => {
         entry.settling = null;

@@ -1,4 +1,5 @@
 import type { LlamaModel, Token } from "node-llama-cpp";
+import { enterPhase, profiling } from "../profile.ts";
 
 type Kind = "reasoning" | "content";
 
@@ -23,6 +24,16 @@ export class TextAssembler {
   ) {}
 
   push(kind: Kind, tokens: readonly Token[], text: string): void {
+    if (!profiling) return this.assemble(kind, tokens, text);
+    const leave = enterPhase("assemble");
+    try {
+      this.assemble(kind, tokens, text);
+    } finally {
+      leave();
+    }
+  }
+
+  private assemble(kind: Kind, tokens: readonly Token[], text: string): void {
     if (this.heldKind !== null && this.heldKind !== kind) this.flush();
     if (this.held.length === 0 && !text.includes(REPLACEMENT)) {
       if (text.length > 0) this.emit(kind, text);
