@@ -50,14 +50,14 @@ function findTests(start: string): string[] {
 function prepareSteps(): Array<{ label: string; command: string[] }> {
   const steps: Array<{ label: string; command: string[] }> = [
     {
-      // Scripted models only (milliseconds each); tests that need the big bench model generate it themselves.
+      // Scripted models only (chat, feature and tool-calling ones: milliseconds each); tests that need the big bench model generate it themselves.
       label: "generating test models",
       command: [
         process.execPath,
         "--import",
         "tsx",
         "-e",
-        'const m = await import("./src/gguf/catalog.ts"); for (const name of Object.keys(m.MODEL_SCRIPTS)) await m.ensureModel(name);',
+        'const m = await import("./src/gguf/catalog.ts"); for (const name of m.MODEL_NAMES) if (name !== "bench") await m.ensureModel(name);',
       ],
     },
   ];
