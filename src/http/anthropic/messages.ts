@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall, type Usage } from "../../engines/types.ts";
-import { identityOf } from "../../limits/identity.ts";
 import { contentBlocks, messageId, presentMessage, presentMessageDelta, presentMessageStart } from "../../presenters/anthropic.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
+import { Exchange, serveCompletions } from "../completionRoute.ts";
 import { toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
 import { BlockStream } from "./blockStream.ts";
@@ -21,85 +21,43 @@ export const DEFAULT_PING_MS = 10_000;
  * ends the stream. `message_stop` goes out only after the pipeline committed the settlement.
  */
 export function registerMessages(scope: FastifyInstance, deps: { serving: Serving; pingMs?: number }): void {
-  scope.post("/v1/messages", async (request, reply) => {
-    const body = messagesSchema.parse(request.body);
-    const abort = new AbortController();
-    // The response's "close" fires when the client goes away before we finished: stop generating.
-    reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
-    });
-    const exchange = new Exchange(reply, abort.signal, deps.pingMs ?? DEFAULT_PING_MS);
-    let completion: Completion;
-    try {
-      completion = await deps.serving.start({
-        actor: request.actor,
-        identity: identityOf(request.actor, request.ip),
-        clientIp: request.ip ?? null,
-        generation: toGenerationRequest(body, abort.signal),
-        stream: body.stream === true,
-        onQueue: () => exchange.ping(),
-      });
-    } catch (error) {
-      return exchange.refuse(error);
-    }
-    try {
-      return await exchange.present(completion, body);
-    } finally {
-      exchange.stopPinging();
-      // However presenting ended (a write failed, the client left), the completion is settled.
-      await completion.abandon();
-    }
+  serveCompletions(scope, ["/v1/messages"], {}, deps.serving, {
+    parse: (body) => messagesSchema.parse(body),
+    generation: (body, signal) => toGenerationRequest(body, signal),
+    exchange: (reply, clientGone) => new MessagesExchange(reply, clientGone, deps.pingMs ?? DEFAULT_PING_MS),
   });
 }
 
 /** One answer to one completion: a JSON message, or Anthropic's event stream. */
-class Exchange {
+class MessagesExchange extends Exchange<MessagesBody> {
   private sse: SseWriter | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private lastWrite = 0;
 
   constructor(
-    private readonly reply: FastifyReply,
-    private readonly clientGone: AbortSignal,
+    reply: FastifyReply,
+    clientGone: AbortSignal,
     private readonly pingMs: number,
-  ) {}
-
-  /** A `ping` event while a stream is open and quiet (Anthropic's keep-alive; its SDK skips them). */
-  ping(): void {
-    this.write("ping", { type: "ping" });
+  ) {
+    super(reply, clientGone);
   }
 
-  stopPinging(): void {
+  protected get streaming(): boolean {
+    return this.sse !== undefined;
+  }
+
+  /** Anthropic's keep-alive while a stream waits in line is a `ping` event (its SDK skips them). */
+  queued(): void {
+    this.ping();
+  }
+
+  override finished(): void {
     clearInterval(this.pinger);
   }
 
-  /** A refusal before any byte: its status; a client that already left gets nothing. */
-  refuse(error: unknown): undefined {
-    if (this.clientGone.aborted) {
-      if (!this.sse) this.reply.hijack();
-      this.reply.raw.destroy();
-      return undefined;
-    }
-    throw toApiError(error);
-  }
-
-  async present(completion: Completion, body: MessagesBody): Promise<unknown> {
-    const stream = body.stream === true;
-    this.reply.headers(completion.headers);
-    // A stream that has to wait opens now, and pings while it waits.
-    if (completion.queued && stream) this.openStream(completion.headers);
-    const events = completion.events();
-    let first: IteratorResult<EngineEvent>;
-    try {
-      // Errors found before the first token (waiting timed out, a bad grammar) still get a status.
-      first = await events.next();
-    } catch (error) {
-      if (!this.sse) return this.refuse(error);
-      this.fail(error);
-      return undefined;
-    }
+  protected async respond(completion: Completion, body: MessagesBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const id = messageId();
-    if (!stream) return this.json(events, first, id, body.model);
+    if (body.stream !== true) return this.json(events, first, id, body.model);
     await this.stream(events, first, id, body.model, completion.headers);
     return undefined;
   }
@@ -153,7 +111,7 @@ class Exchange {
     this.sse!.end();
   }
 
-  private openStream(headers: Record<string, string>): void {
+  protected openStream(headers: Record<string, string>): void {
     if (this.sse) return;
     this.reply.hijack();
     this.sse = new SseWriter(this.reply.raw);
@@ -166,9 +124,18 @@ class Exchange {
     this.pinger.unref();
   }
 
+  protected failStream(error: unknown): void {
+    this.fail(error);
+  }
+
+  /** A `ping` event while a stream is open and quiet. */
+  private ping(): void {
+    this.write("ping", { type: "ping" });
+  }
+
   /** After the first byte the status is sent: the error travels as an `error` event, which ends the stream. */
   private fail(error: unknown): void {
-    this.stopPinging();
+    this.finished();
     if (!this.sse || this.sse.closed) return;
     this.write("error", anthropicErrorBody(toApiError(error)));
     this.sse.end();

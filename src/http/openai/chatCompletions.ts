@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall } from "../../engines/types.ts";
 import type { QueueUpdate } from "../../limits/admissionQueue.ts";
-import { identityOf } from "../../limits/identity.ts";
 import { LogprobsCollector, presentChatLogprobs, presentTokenLogprobs } from "../../presenters/logprobs.ts";
 import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "../../presenters/openai.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
+import { Exchange, serveCompletions } from "../completionRoute.ts";
 import { errorBody, toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
 import { chatCompletionSchema, type ChatCompletionBody } from "./chatCompletionSchema.ts";
@@ -18,86 +18,46 @@ import { toGenerationRequest } from "./generationRequest.ts";
  */
 export function registerChatCompletions(app: FastifyInstance, deps: { serving: Serving }): void {
   // DeepSeek serves its beta features (chat prefix completion) under /beta: same handler, same keys.
-  for (const path of CHAT_COMPLETIONS_PATHS) app.post(path, { config: { access: "user-or-local" } }, async (request, reply) => {
-    const body = chatCompletionSchema.parse(request.body);
-    const abort = new AbortController();
-    // The response's "close" fires when the client goes away before we finished: stop generating.
-    reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
-    });
-    const exchange = new Exchange(reply, abort.signal);
-    let completion: Completion;
-    try {
-      completion = await deps.serving.start({
-        actor: request.actor,
-        identity: identityOf(request.actor, request.ip),
-        clientIp: request.ip ?? null,
-        generation: toGenerationRequest(body, abort.signal),
-        stream: body.stream === true,
-        onQueue: (update) => exchange.keepAlive(update),
-      });
-    } catch (error) {
-      return exchange.refuse(error);
-    }
-    try {
-      return await exchange.present(completion, body);
-    } finally {
-      // However presenting ended (a write failed, the client left), the completion is settled.
-      await completion.abandon();
-    }
+  serveCompletions(app, CHAT_COMPLETIONS_PATHS, { access: "user-or-local" }, deps.serving, {
+    parse: (body) => chatCompletionSchema.parse(body),
+    generation: (body, signal) => toGenerationRequest(body, signal),
+    exchange: (reply, clientGone) => new ChatExchange(reply, clientGone),
   });
 }
 
 /** Where chat completions are served: OpenAI's path, and DeepSeek's beta base URL with and without /v1. */
 export const CHAT_COMPLETIONS_PATHS = ["/v1/chat/completions", "/beta/chat/completions", "/beta/v1/chat/completions"] as const;
 
-/** One response to one completion: JSON, or SSE opened early when the request has to wait. */
-class Exchange {
+/** One chat completion's response: one JSON object, or SSE chunks (opened early when it has to wait). */
+class ChatExchange extends Exchange<ChatCompletionBody> {
   /** Set when the stream opened before the first token (the request waited in line). */
   private waiting: SseWriter | undefined;
 
-  constructor(
-    private readonly reply: FastifyReply,
-    private readonly clientGone: AbortSignal,
-  ) {}
+  protected get streaming(): boolean {
+    return this.waiting !== undefined;
+  }
+
+  protected openStream(headers: Record<string, string>): void {
+    if (this.waiting) return;
+    this.reply.hijack();
+    this.waiting = new SseWriter(this.reply.raw);
+    this.waiting.open(headers);
+  }
 
   /** The place in line, as an SSE comment, while a stream waits. */
-  keepAlive(update: QueueUpdate | null): void {
+  queued(update: QueueUpdate | null): void {
     if (update) this.waiting?.comment(`keep-alive queue_position=${update.position} estimated_wait_s=${update.estimatedWaitS}`);
   }
 
-  /** A refusal before any byte: its status; a client that already left gets nothing. */
-  refuse(error: unknown): undefined {
-    if (this.clientGone.aborted) {
-      if (!this.waiting) this.reply.hijack();
-      this.reply.raw.destroy();
-      return undefined;
-    }
-    throw toApiError(error);
+  protected failStream(error: unknown): void {
+    // The stream is open: the error travels as an event, then [DONE].
+    this.waiting!.data(errorBody(toApiError(error)));
+    this.waiting!.data("[DONE]");
+    this.waiting!.end();
   }
 
-  async present(completion: Completion, body: ChatCompletionBody): Promise<unknown> {
+  protected async respond(completion: Completion, body: ChatCompletionBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const stream = body.stream === true;
-    this.reply.headers(completion.headers);
-    if (completion.queued && stream) {
-      this.reply.hijack();
-      this.waiting = new SseWriter(this.reply.raw);
-      this.waiting.open(completion.headers);
-      this.keepAlive(completion.position());
-    }
-    const events = completion.events();
-    let first: IteratorResult<EngineEvent>;
-    try {
-      // Errors found before the first token (waiting timed out, a bad grammar) still get a status.
-      first = await events.next();
-    } catch (error) {
-      if (!this.waiting) return this.refuse(error);
-      // The stream is open: the error travels as an event, then [DONE].
-      this.waiting.data(errorBody(toApiError(error)));
-      this.waiting.data("[DONE]");
-      this.waiting.end();
-      return undefined;
-    }
     const meta: Meta = {
       id: completionId(),
       created: Math.floor(Date.now() / 1000),
@@ -144,11 +104,8 @@ class Exchange {
   }
 
   private async sse(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, meta: Meta, includeUsage: boolean): Promise<void> {
-    const sse = this.waiting ?? new SseWriter(this.reply.raw);
-    if (!this.waiting) {
-      this.reply.hijack();
-      sse.open(meta.headers);
-    }
+    this.openStream(meta.headers);
+    const sse = this.waiting!;
     const chunk = (delta: Parameters<typeof presentChunk>[0]["delta"], finishReason?: FinishReason, logprobs?: object) =>
       presentChunk({ id: meta.id, created: meta.created, model: meta.model, delta, finishReason: finishReason ?? null, logprobs: logprobs ?? null });
     // Logprobs ride on the next chunk of their channel (they may arrive before its text is whole).

@@ -1,10 +1,10 @@
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type TokenLogprob } from "../../engines/types.ts";
 import type { QueueUpdate } from "../../limits/admissionQueue.ts";
-import { identityOf } from "../../limits/identity.ts";
 import { presentTextChunk, presentTextCompletion, presentTextUsageChunk, textCompletionId } from "../../presenters/completions.ts";
 import { presentLegacyLogprobs } from "../../presenters/logprobs.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
+import { Exchange, serveCompletions } from "../completionRoute.ts";
 import { errorBody, toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
 import { completionsSchema, toCompletionRequest, type CompletionsBody } from "./completionsSchema.ts";
@@ -19,80 +19,41 @@ export const COMPLETIONS_PATHS = ["/v1/completions", "/beta/completions", "/beta
  * their status before any byte; a stream ends with `[DONE]` only after the settlement committed.
  */
 export function registerCompletions(app: FastifyInstance, deps: { serving: Serving }): void {
-  for (const path of COMPLETIONS_PATHS) {
-    app.post(path, { config: { access: "user-or-local" } }, async (request, reply) => {
-      const body = completionsSchema.parse(request.body);
-      const abort = new AbortController();
-      reply.raw.on("close", () => {
-        if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
-      });
-      const exchange = new TextExchange(reply, abort.signal);
-      let completion: Completion;
-      try {
-        completion = await deps.serving.start({
-          actor: request.actor,
-          identity: identityOf(request.actor, request.ip),
-          clientIp: request.ip ?? null,
-          generation: toCompletionRequest(body, abort.signal),
-          stream: body.stream === true,
-          onQueue: (update) => exchange.keepAlive(update),
-        });
-      } catch (error) {
-        return exchange.refuse(error);
-      }
-      try {
-        return await exchange.present(completion, body);
-      } finally {
-        await completion.abandon();
-      }
-    });
-  }
+  serveCompletions(app, COMPLETIONS_PATHS, { access: "user-or-local" }, deps.serving, {
+    parse: (body) => completionsSchema.parse(body),
+    generation: (body, signal) => toCompletionRequest(body, signal),
+    exchange: (reply, clientGone) => new TextExchange(reply, clientGone),
+  });
 }
 
-/** One response to one raw completion: JSON, or SSE (opened early when the request has to wait). */
-class TextExchange {
+/** One raw completion's response: JSON, or SSE (opened early when the request has to wait). */
+class TextExchange extends Exchange<CompletionsBody> {
   private waiting: SseWriter | undefined;
 
-  constructor(
-    private readonly reply: FastifyReply,
-    private readonly clientGone: AbortSignal,
-  ) {}
+  protected get streaming(): boolean {
+    return this.waiting !== undefined;
+  }
 
-  keepAlive(update: QueueUpdate | null): void {
+  protected openStream(headers: Record<string, string>): void {
+    if (this.waiting) return;
+    this.reply.hijack();
+    this.waiting = new SseWriter(this.reply.raw);
+    this.waiting.open(headers);
+  }
+
+  queued(update: QueueUpdate | null): void {
     if (update) this.waiting?.comment(`keep-alive queue_position=${update.position} estimated_wait_s=${update.estimatedWaitS}`);
   }
 
-  refuse(error: unknown): undefined {
-    if (this.clientGone.aborted) {
-      if (!this.waiting) this.reply.hijack();
-      this.reply.raw.destroy();
-      return undefined;
-    }
-    throw toApiError(error);
+  protected failStream(error: unknown): void {
+    this.waiting!.data(errorBody(toApiError(error)));
+    this.waiting!.data("[DONE]");
+    this.waiting!.end();
   }
 
-  async present(completion: Completion, body: CompletionsBody): Promise<unknown> {
-    const stream = body.stream === true;
-    this.reply.headers(completion.headers);
-    if (completion.queued && stream) {
-      this.reply.hijack();
-      this.waiting = new SseWriter(this.reply.raw);
-      this.waiting.open(completion.headers);
-      this.keepAlive(completion.position());
-    }
-    const events = completion.events();
-    let first: IteratorResult<EngineEvent>;
-    try {
-      first = await events.next();
-    } catch (error) {
-      if (!this.waiting) return this.refuse(error);
-      this.waiting.data(errorBody(toApiError(error)));
-      this.waiting.data("[DONE]");
-      this.waiting.end();
-      return undefined;
-    }
+  protected async respond(completion: Completion, body: CompletionsBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const meta = { id: textCompletionId(), created: Math.floor(Date.now() / 1000), model: body.model, logprobs: body.logprobs != null };
-    if (!stream) return this.json(events, first, meta);
+    if (body.stream !== true) return this.json(events, first, meta);
     await this.sse(events, first, meta, body.stream_options?.include_usage === true, completion.headers);
     return undefined;
   }
@@ -120,11 +81,8 @@ class TextExchange {
     includeUsage: boolean,
     headers: Record<string, string>,
   ): Promise<void> {
-    const sse = this.waiting ?? new SseWriter(this.reply.raw);
-    if (!this.waiting) {
-      this.reply.hijack();
-      sse.open(headers);
-    }
+    this.openStream(headers);
+    const sse = this.waiting!;
     let usage = emptyUsage();
     let failed = false;
     // Logprobs ride on the chunk that carries their text; offsets count from the answer's start.
