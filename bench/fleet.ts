@@ -10,7 +10,8 @@
  * `clients` concurrent clients that each send the next turn of a random ready user (seeded, the
  * same for every run), so conversations interleave in no fixed order, as many users at once do. Every node (the fleet's three and the one
  * alone) runs `parallel` sequences per model, by default one per user: one node alone can then
- * hold every conversation, and no policy loses hits to a node with too few sequences.
+ * hold every conversation, and no policy loses hits to a node with too few sequences. Before the
+ * runs every node has served the shared system prompt once (a fleet's steady state).
  *
  * Hit ratios, as the nodes report them through the gateway: overall (cached prompt tokens /
  * prompt tokens) and "history" (turn 2+ hits beyond the shared system prompt / turn 2+ prompt
@@ -566,6 +567,16 @@ async function main(): Promise<void> {
     log(`# ${gateways.length} gateway(s) in this process, routing state ${redisUrl ? `in Redis (${redisUrl})` : "in memory (no Redis reachable)"}`);
 
     const probe = new GatewayProbe(gateways);
+
+    // Steady state: a fleet that has run a while has the shared system prompt cached on every node.
+    // Without this, each policy's first turn on each node misses it, and how many nodes a small
+    // workload happens to touch would swing the overall ratios by several points.
+    const hello = [
+      { role: "system", content: SYSTEM },
+      { role: "user", content: "Hello." },
+    ];
+    for (let i = 0; i < 3; i++) for (const copy of FLEET_COPIES) await streamTurn({ url: urls[i]!, key: keys[i]! }, copy, hello, null, 1);
+    await streamTurn({ url: urls[3]!, key: keys[3]! }, "alone", hello, null, 1);
 
     // What one Redis round trip costs from this event loop meanwhile: affinity makes two per request.
     const pings = new Pinger(redisUrl);

@@ -104,7 +104,9 @@ export class FleetEngine implements Engine {
    */
   capacity(model: string): number | undefined {
     const fleet = this.fleets.get(model);
-    if (!fleet) return undefined;
+    // No replica at all (a `dns` name that has not resolved yet): no queue to wait in, so
+    // requests fail fast with 503 rather than wait for a capacity of 0.
+    if (!fleet || fleet.replicas.length === 0) return undefined;
     const healthy = fleet.replicas.filter((r) => r.health.inRotation()).reduce((sum, r) => sum + r.maxConcurrency, 0);
     return healthy > 0 ? healthy : fleet.replicas.reduce((sum, r) => sum + r.maxConcurrency, 0);
   }
