@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { getLlama, LlamaChatSession, LlamaCompletion, type Llama } from "node-llama-cpp";
 import { ensureModel, FEATURE_SCRIPTS } from "./catalog.ts";
-import { buildScriptedModel, FIM_TOKENS, ScriptError } from "./scripted.ts";
+import { ScriptError } from "./ngram.ts";
+import { buildScriptedModel, FIM_TOKENS } from "./scripted.ts";
 
 let llama: Llama;
 before(async () => {

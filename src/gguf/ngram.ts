@@ -1,8 +1,9 @@
 /**
- * Scripted n-gram models over *paths*: the general form of the construction in scripted.ts, for
- * scripts that are not one run of text, such as a tool-calling model driven by node-llama-cpp's
- * function-calling loop (src/gguf/toolScripts.ts), where the engine injects text between what the
- * model generates and rewrites what it generated before asking for the next token.
+ * The planner of the scripted n-gram models: from a script's *paths* of tokens it derives the
+ * steps (context → next token) that the weights of ngramModel.ts follow. The chat scripts of
+ * scripted.ts are its simplest case (one run of text per situation); the tool-calling scripts of
+ * toolScripts.ts are the general one: node-llama-cpp's function-calling loop injects text between
+ * what the model generates and rewrites what it generated before asking for the next token.
  *
  * A script is a list of runs; a run is a list of segments, each tagged with who writes it:
  * - `prompt`: text before the model's turn that selects the run (e.g. `<｜Assistant｜>`, or
@@ -12,20 +13,22 @@
  * - `detour: true` on a model segment: tokens the model predicts that are then taken out of the
  *   context again (node-llama-cpp's grammar terminators), so the run continues without them.
  *
- * Weights are those of scripted.ts (look-back heads copying a binary code of the token h back,
- * one SwiGLU unit per distinct step that fires iff its context matches, output head mapping the
- * unit to its next token). What differs is ambiguity. Tokens before a run's start are unknown, so
- * two runs can share a step's whole known context (every run starts at `<｜Assistant｜>`) and
- * differ only before it. Such a step is planned with the longest context it has, and the run whose
- * prompt is more specific wins by weight: a unit's output is LOGIT·2^level, level = its context
- * length. At most one unit per context length fires at a position (two contexts of the same length
- * cannot both equal the last tokens), so the longest match outweighs all shorter ones together
- * (2^L > 2^0 + … + 2^(L−1)); the planner checks that every such conflict is won by the right side.
- * Scripts without such conflicts use level 0 throughout, like scripted.ts.
+ * Each predicted token gets the shortest context (current token and k older ones) that no other
+ * prediction with another next token could also see; a context that reaches a token occurring
+ * once in the script (in a chat script: a run's first token, `</think>`) is always unambiguous,
+ * so the look-back never reaches before it. Tokens before a run's start are unknown, so two runs
+ * can share a step's whole known context (tool-script runs all end at the assistant marker) and
+ * differ only before it. Such a step is planned with the longest context it has, and the run
+ * whose prompt is more specific wins by weight: a unit's output is LOGIT·2^level, level = its
+ * context length. At most one unit per context length fires at a position (two contexts of the
+ * same length cannot both equal the last tokens), so the longest match outweighs all shorter ones
+ * together (2^L > 2^0 + … + 2^(L−1)); the planner checks that every such conflict is won by the
+ * right side. Scripts without such conflicts (every chat script) use level 0 throughout.
  */
 import { buildVocabulary, encode, mergeRanks, wordPieces, type Vocabulary, type VocabularyOptions } from "./tokenizer.ts";
-import { f32Bytes, GgmlType, GgufWriter } from "./writer.ts";
-import { ScriptError } from "./scripted.ts";
+
+/** A script no weights can follow (or one that breaks a script format's rules). */
+export class ScriptError extends Error {}
 
 export interface Segment {
   text: string;
@@ -55,14 +58,9 @@ export interface NgramPlan {
   paths: Array<{ tokens: number[]; predicted: boolean[] }>;
 }
 
-const HEAD_DIM = 32;
-const ROPE_BASE = 2 ** 16;
-const CONTEXT_LENGTH = 8192;
-const ATTN_AMPLITUDE = 8;
-const ALPHA = 30;
-const LOGIT = 100;
+/** Refuse scripts that need more look-back heads than this (they would bloat the model). */
 const MAX_LOOKBACK = 48;
-/** Levels above this would make logits too large for float32 to keep a margin of LOGIT. */
+/** Levels above this would make logits too large for float32 to keep the scripted logit's margin (ngramModel.ts). */
 const MAX_LEVEL = 12;
 
 /** Tokenizes text that may contain the vocabulary's special-token texts (as llama.cpp does with specials on). */
@@ -163,129 +161,7 @@ export function planRuns(vocab: Vocabulary, runs: readonly Run[]): NgramPlan {
     steps.set(key, { context, next: a.next, level: prioritized ? Math.min(k, MAX_LEVEL) : 0 });
     lookback = Math.max(lookback, k);
   });
-  if (lookback > MAX_LOOKBACK) throw new ScriptError(`script needs ${lookback} tokens of look-back (max ${MAX_LOOKBACK})`);
+  if (lookback > MAX_LOOKBACK) throw new ScriptError(`script needs ${lookback} tokens of look-back (max ${MAX_LOOKBACK}): repeat fewer long phrases`);
   const tokens = [...new Set(paths.flatMap((path) => path.tokens))];
   return { vocab, tokens, steps: [...steps.values()], lookback, paths };
-}
-
-export interface NgramModelMeta {
-  /** Writes the tokenizer keys (tokens, merges, specials, chat template). */
-  tokenizer(w: GgufWriter): void;
-  /**
-   * `llama` (default) or `qwen2`: Qwen2's metadata keys, zero q/k/v biases (its attention has
-   * them) and NEOX rope, which rotates the pairs (i, i + d/2) instead of (2i, 2i + 1). node-llama-cpp
-   * picks its QwenChatWrapper only for a qwen-family architecture.
-   */
-  architecture?: "llama" | "qwen2";
-}
-
-/** Builds the GGUF of a planned script (llama or qwen2 architecture, F32, one layer). */
-export function buildNgramModel(name: string, plan: NgramPlan, stamp: string, meta: NgramModelMeta): GgufWriter {
-  const arch = meta.architecture ?? "llama";
-  const { vocab, steps, lookback: K } = plan;
-  const codeOf = new Map(plan.tokens.map((t, i) => [t, i + 1]));
-  const bits = Math.ceil(Math.log2(plan.tokens.length + 1));
-  const sign = (code: number, bit: number) => ((code >> bit) & 1 ? 1 : -1);
-  const subspace = (s: number, bit: number) => 1 + s * bits + bit;
-  const nextDim = (token: number) => 1 + (K + 1) * bits + codeOf.get(token)! - 1;
-  const nEmbdUsed = roundUp(1 + (K + 1) * bits + plan.tokens.length, 32);
-  // llama.cpp's qwen2 loader wants the attention exactly as wide as the model (heads · head_dim =
-  // n_embd): the heads beyond the K look-back ones are all zeros and add nothing.
-  const nEmbd = arch === "qwen2" ? Math.max(nEmbdUsed, K * HEAD_DIM) : nEmbdUsed;
-  const nHead = arch === "qwen2" ? nEmbd / HEAD_DIM : K;
-  const nVocab = vocab.tokens.length;
-  const nHeadDims = nHead * HEAD_DIM;
-  const nFf = roundUp(steps.length, 32);
-
-  const embd = new Float32Array(nEmbd * nVocab);
-  for (let t = 0; t < nVocab; t++) {
-    const code = codeOf.get(t) ?? 0;
-    embd[t * nEmbd] = 1;
-    for (let bit = 0; bit < bits; bit++) embd[t * nEmbd + subspace(0, bit)] = sign(code, bit);
-  }
-  const rms = (filled: number) => Math.sqrt(filled / nEmbd);
-  const attnNorm = new Float32Array(nEmbd).fill(rms(1 + bits));
-  const ffnNorm = new Float32Array(nEmbd).fill(rms(1 + (K + 1) * bits));
-  const outNorm = new Float32Array(nEmbd).fill(rms(2 + (K + 1) * bits));
-
-  const wq = new Float32Array(nEmbd * nHeadDims);
-  const wk = new Float32Array(nEmbd * nHeadDims);
-  const wv = new Float32Array(nEmbd * nHeadDims);
-  const wo = new Float32Array(nHeadDims * nEmbd);
-  const qAmplitude = ATTN_AMPLITUDE * Math.sqrt(HEAD_DIM);
-  // The dimensions RoPE rotates together at frequency p (the same frequencies in both modes).
-  const pair = arch === "qwen2" ? (p: number) => [p, p + HEAD_DIM / 2] : (p: number) => [2 * p, 2 * p + 1];
-  for (let h = 1; h <= K; h++) {
-    const head = (h - 1) * HEAD_DIM;
-    for (let p = 0; p < HEAD_DIM / 2; p++) {
-      const theta = Math.PI / 2 ** p;
-      const [first, second] = pair(p);
-      wq[(head + first!) * nEmbd] = qAmplitude * Math.cos(h * theta);
-      wq[(head + second!) * nEmbd] = -qAmplitude * Math.sin(h * theta);
-      wk[(head + first!) * nEmbd] = 1;
-    }
-    for (let bit = 0; bit < bits; bit++) {
-      wv[(head + bit) * nEmbd + subspace(0, bit)] = 1;
-      wo[subspace(h, bit) * nHeadDims + head + bit] = 1;
-    }
-  }
-
-  const gate = new Float32Array(nEmbd * nFf);
-  const up = new Float32Array(nEmbd * nFf);
-  const down = new Float32Array(nFf * nEmbd);
-  steps.forEach(({ context, next, level }, u) => {
-    const row = u * nEmbd;
-    context.forEach((token, h) => {
-      const code = codeOf.get(token)!;
-      for (let bit = 0; bit < bits; bit++) gate[row + subspace(h, bit)] = ALPHA * sign(code, bit);
-    });
-    gate[row] = -ALPHA * (context.length * bits - 1);
-    up[row] = 1;
-    down[nextDim(next) * nFf + u] = 2 ** level / ALPHA;
-  });
-  const output = new Float32Array(nEmbd * nVocab);
-  for (const token of plan.tokens) output[token * nEmbd + nextDim(token)] = LOGIT;
-
-  const w = new GgufWriter();
-  w.set("general.architecture", "string", arch)
-    .set("general.name", "string", `sputnik-${name}`)
-    .set("general.file_type", "u32", 0)
-    .set("sputnik.generator", "string", stamp)
-    .set(`${arch}.context_length`, "u32", CONTEXT_LENGTH)
-    .set(`${arch}.embedding_length`, "u32", nEmbd)
-    .set(`${arch}.block_count`, "u32", 1)
-    .set(`${arch}.feed_forward_length`, "u32", nFf)
-    .set(`${arch}.attention.head_count`, "u32", nHead)
-    .set(`${arch}.attention.head_count_kv`, "u32", nHead)
-    .set(`${arch}.attention.key_length`, "u32", HEAD_DIM)
-    .set(`${arch}.attention.value_length`, "u32", HEAD_DIM)
-    .set(`${arch}.attention.layer_norm_rms_epsilon`, "f32", 1e-6)
-    .set(`${arch}.rope.dimension_count`, "u32", HEAD_DIM)
-    .set(`${arch}.rope.freq_base`, "f32", ROPE_BASE)
-    .set(`${arch}.rope.scaling.type`, "string", "linear")
-    .set(`${arch}.rope.scaling.factor`, "f32", 1 / Math.PI)
-    .set(`${arch}.vocab_size`, "u32", nVocab);
-  meta.tokenizer(w);
-  const tensor = (tensorName: string, dims: number[], values: Float32Array) =>
-    w.addTensor({ name: tensorName, dims, type: GgmlType.F32, data: () => [f32Bytes(values)] });
-  tensor("token_embd.weight", [nEmbd, nVocab], embd);
-  tensor("blk.0.attn_norm.weight", [nEmbd], attnNorm);
-  tensor("blk.0.attn_q.weight", [nEmbd, nHeadDims], wq);
-  tensor("blk.0.attn_k.weight", [nEmbd, nHeadDims], wk);
-  tensor("blk.0.attn_v.weight", [nEmbd, nHeadDims], wv);
-  if (arch === "qwen2") {
-    for (const proj of ["q", "k", "v"]) tensor(`blk.0.attn_${proj}.bias`, [nHeadDims], new Float32Array(nHeadDims));
-  }
-  tensor("blk.0.attn_output.weight", [nHeadDims, nEmbd], wo);
-  tensor("blk.0.ffn_norm.weight", [nEmbd], ffnNorm);
-  tensor("blk.0.ffn_gate.weight", [nEmbd, nFf], gate);
-  tensor("blk.0.ffn_up.weight", [nEmbd, nFf], up);
-  tensor("blk.0.ffn_down.weight", [nFf, nEmbd], down);
-  tensor("output_norm.weight", [nEmbd], outNorm);
-  tensor("output.weight", [nEmbd, nVocab], output);
-  return w;
-}
-
-function roundUp(n: number, multiple: number): number {
-  return Math.ceil(n / multiple) * multiple;
 }

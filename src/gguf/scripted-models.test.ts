@@ -70,8 +70,9 @@ for (const [name, script] of Object.entries(MODEL_SCRIPTS)) {
       await withModel(name, async (model) => {
         const plan = planScript(script);
         const full = `<｜Assistant｜><think>\n${script.reasoning}\n</think>\n\n${script.answer}<｜end▁of▁sentence｜>`;
-        assert.deepEqual(model.tokenize(full, true), plan.sequence);
-        assert.equal(model.detokenize(plan.sequence as Token[], true), full);
+        const chatRun = plan.paths[0]!.tokens;
+        assert.deepEqual(model.tokenize(full, true), chatRun);
+        assert.equal(model.detokenize(chatRun as Token[], true), full);
       });
     });
 

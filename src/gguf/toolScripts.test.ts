@@ -9,8 +9,7 @@ import { createHash } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import { getLlama, LlamaLogLevel, LlamaText, resolveChatWrapper, type Llama, type Token } from "node-llama-cpp";
 import { buildModel, ensureModel } from "./catalog.ts";
-import { planRuns, vocabularyForRuns } from "./ngram.ts";
-import { ScriptError } from "./scripted.ts";
+import { planRuns, ScriptError, vocabularyForRuns } from "./ngram.ts";
 import { planToolScript, QW, TOOL_SCRIPTS } from "./toolScripts.ts";
 
 let llama: Llama;

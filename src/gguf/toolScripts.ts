@@ -1,8 +1,9 @@
 /**
- * The tool-calling test models: scripted n-gram models (src/gguf/ngram.ts) that call functions in
- * the DeepSeek-R1 template's native syntax, as Sputnik's local engine drives them through
- * node-llama-cpp's function-calling loop (DeepSeekChatWrapper, `functionCallingSyntax: "original"`,
- * parallel calls on; see src/engines/local/tools.ts). Tests import TOOL_SCRIPTS to compare exactly.
+ * The tool-calling test models: scripted n-gram models (planned by ngram.ts, weights from
+ * ngramModel.ts) that call functions in the DeepSeek-R1 template's native syntax, as Sputnik's
+ * local engine drives them through node-llama-cpp's function-calling loop (DeepSeekChatWrapper,
+ * `functionCallingSyntax: "original"`, parallel calls on; see src/engines/local/tools.ts). Tests
+ * import TOOL_SCRIPTS to compare exactly.
  *
  * What the model sees and writes in one call (◇ = written by the engine, not the model):
  *
@@ -32,9 +33,9 @@
  * Qwen2.5 does not think).
  */
 import { addTokenizer } from "./tokenizer.ts";
-import { buildNgramModel, planRuns, vocabularyForRuns, type NgramPlan, type Run, type Segment } from "./ngram.ts";
+import { planRuns, ScriptError, vocabularyForRuns, type NgramPlan, type Run, type Segment } from "./ngram.ts";
+import { buildNgramModel } from "./ngramModel.ts";
 import { addQwenTokenizer, QWEN, QWEN_SPECIAL_TOKENS } from "./qwenTokenizer.ts";
-import { ScriptError } from "./scripted.ts";
 import type { GgufWriter } from "./writer.ts";
 
 export interface ScriptedToolCall {
