@@ -129,3 +129,18 @@ export class CpuGuard {
     }
   }
 }
+
+/**
+ * CPU time the whole machine spent busy (all processes, all cores: user, nice, system, irq,
+ * softirq, steal from /proc/stat) in milliseconds; null when not on Linux. Less the measured
+ * server's and the bench's own CPU, it is what other processes took during a measurement.
+ */
+export function machineBusyMs(): number | null {
+  try {
+    const fields = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+    return ((user + nice + system + irq + softirq + steal) * 1000) / ticksPerSecond;
+  } catch {
+    return null;
+  }
+}

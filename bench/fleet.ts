@@ -55,6 +55,7 @@ import { startService, type RunningService } from "../src/runtime/startService.t
 import { deleteRedisKeys } from "../test/support/services.ts";
 import { percentile } from "./loadClient.ts";
 import { SputnikProcess } from "./sputnikProcess.ts";
+import { mulberry32 } from "../src/gguf/random.ts";
 
 const { values: args } = parseArgs({
   options: {
@@ -225,17 +226,6 @@ class GatewayProbe {
   }
 }
 
-/** mulberry32: a small seeded PRNG, so every run picks users in the same pseudo-random way. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The bench id a request carries in its first user message: `[bench <id>]`. */
 function benchIdOf(request: Pick<GenerationRequest, "messages">): string | null {
@@ -259,7 +249,7 @@ async function runWorkload(name: string, targets: Array<{ url: string; key: stri
     busy: false,
     node: null as string | null,
   }));
-  const random = seeded(12);
+  const random = mulberry32(12);
   const started = performance.now();
   const client = async () => {
     for (;;) {

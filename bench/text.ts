@@ -4,6 +4,8 @@
  * nothing a server cached from one can serve another unless the bench means it to.
  */
 
+import { mulberry32 } from "../src/gguf/random.ts";
+
 const WORDS = (
   "the of and to in is was for on that with as by at from his her an were which are this be had " +
   "not or have one their has but they all been who its new more two after some other would also " +
@@ -15,17 +17,6 @@ const WORDS = (
   "simple careful quiet bright travel harbor bridge mountain forest engine signal planet orbit"
 ).split(" ");
 
-/** A small seeded generator (mulberry32): the same seed always gives the same words. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export type CountTokens = (text: string) => number;
 
@@ -35,7 +26,7 @@ export type CountTokens = (text: string) => number;
  * checked against the real tokenizer and trimmed to the exact count.
  */
 export function textOfTokens(seed: number, tokens: number, count: CountTokens): string {
-  const next = generator(seed);
+  const next = mulberry32(seed);
   const words: string[] = [];
   let total = 0;
   while (total < tokens) {

@@ -13,6 +13,7 @@ import { after, before, test } from "node:test";
 import { AppClient, rawRequest, type AppResponse } from "./support/appClient.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { startTestService, type TestService } from "./support/service.ts";
+import { mulberry32 } from "../src/gguf/random.ts";
 
 const SEED = Number(process.env.SPUTNIK_FUZZ_SEED ?? 20_240_607);
 const TIME_BUDGET_MS = Number(process.env.SPUTNIK_FUZZ_MS ?? 25_000);
@@ -38,17 +39,6 @@ before(async () => {
 });
 after(() => service.stop());
 
-/** Mulberry32: small, seedable, the same sequence everywhere. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Route {
   method: string;
@@ -378,7 +368,7 @@ test(`no malformed request gets a 5xx, on any route (seed ${SEED})`, async () =>
   assert.ok(routes.some((r) => r.method === "POST" && r.path === "/v1/chat/completions"));
   assert.ok(routes.some((r) => r.method === "DELETE" && r.path === "/api/keys/:id"));
 
-  const f = new Fuzzer(prng(SEED));
+  const f = new Fuzzer(mulberry32(SEED));
   const failures: string[] = [];
   const statuses = new Map<number, number>();
   const deadline = performance.now() + TIME_BUDGET_MS;

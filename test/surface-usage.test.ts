@@ -1,8 +1,9 @@
 /**
  * One pipeline, several API shapes: the same work costs the same on /v1/chat/completions and on
  * /anthropic/v1/messages — usage (cache hits included), the ledger entry, the request log row and
- * the balance; /v1/completions (a raw prompt, so not the same work) reports, logs and bills by the
- * same fields and rules — and Sputnik API keys work on /anthropic in either header (`x-api-key`,
+ * the balance; /v1/completions reports, logs and bills by the same fields and rules, and work of
+ * the same size (a raw prompt cannot carry the chat template's special tokens) costs the same on
+ * all three — and Sputnik API keys work on /anthropic in either header (`x-api-key`,
  * `Authorization: Bearer`), with the same scope and revocation rules as on /v1.
  *
  * The service runs ONE sequence, so which cached tokens a prompt can reuse does not depend on
@@ -187,6 +188,94 @@ test("/v1/completions reports, logs and bills its usage in the same fields and b
     assert.equal(onBooks.paid, onBooks.ledger.charged_micros);
     if (stream) assert.equal(seen.miss, 1, "the repeated prompt reused all but the re-evaluated token, as on chat");
   }
+});
+
+/**
+ * The same work on all three surfaces. /v1/completions cannot be sent the chat prompt's very
+ * tokens: the chat template's markers (`<｜User｜>`, `<｜Assistant｜>`) are special tokens, and a
+ * raw prompt's text is tokenized as text (special-token text in it stays text, on purpose), with
+ * no token-id prompts. So "the same work" is work of the same size in every billed dimension: a
+ * raw prompt of the chat prompt's length, of which exactly as many tokens are in the cache, that
+ * makes the model write as many tokens. Then usage, request log and ledger must agree field for
+ * field, cold and repeated — except the reasoning/answer split: a raw completion has no reasoning
+ * channel, so the chat's reasoning tokens are answer tokens there (same price, same total).
+ */
+test("work of the same size costs the same on /v1/chat/completions, /anthropic/v1/messages and /v1/completions: usage, cache hits, ledger, request log", async () => {
+  const model = (service.router.engineFor("scripted") as LocalEngine).get("scripted")!;
+  const chatTokens = (text: string) => model.promptTokens({ model: "scripted", messages: [{ role: "user", content: text }] });
+  const rawTokens = (prompt: string) => model.promptTokens({ model: "scripted", messages: [], completion: { prompt } });
+  const maxTokens = 6; // inside the script's reasoning on chat, inside its continuation on the raw prompt: "length" on all
+  // Unseen first words: neither prompt shares more than the template's start with anything cached.
+  const chatQuestion = "Judge the price of job 5555, please.";
+  const anthropicQuestion = "Grade the price of job 5555, please.";
+  const size = chatTokens(chatQuestion).length;
+  assert.equal(chatTokens(anthropicQuestion).length, size, "the chat and Anthropic prompts are the same size");
+  // A raw prompt of the same size that ends where the script's reasoning goes on, so the scripted
+  // model writes as many tokens as on chat (it continues "…The user asks a" with " question. I …").
+  const tail = " The user asks a";
+  let filler = "Quietly";
+  while (rawTokens(`${filler}${tail}`).length < size) filler += "!";
+  const rawPrompt = `${filler}${tail}`;
+  assert.equal(rawTokens(rawPrompt).length, size, "the raw prompt is as long as the chat prompt");
+
+  const openai = new OpenAI({ baseURL: `${service.url}/v1`, apiKey: user.key, maxRetries: 0 });
+  const anthropic = new Anthropic({ baseURL: `${service.url}/anthropic`, apiKey: user.key, maxRetries: 0 });
+  type Usage = Seen & { answer: number };
+  const chat = async (): Promise<Usage> => {
+    const u = (await openai.chat.completions.create({ model: "scripted", max_tokens: maxTokens, messages: [{ role: "user", content: chatQuestion }] })).usage as any;
+    const reasoning = u.completion_tokens_details.reasoning_tokens;
+    return { prompt: u.prompt_tokens, hit: u.prompt_cache_hit_tokens, miss: u.prompt_cache_miss_tokens, completion: u.completion_tokens, reasoning, answer: u.completion_tokens - reasoning };
+  };
+  const messages = async (): Promise<Usage> => {
+    const u = (await anthropic.messages.create({ model: "scripted", max_tokens: maxTokens, messages: [{ role: "user", content: anthropicQuestion }] })).usage;
+    const reasoning = u.output_tokens_details!.thinking_tokens;
+    return { prompt: u.input_tokens + u.cache_read_input_tokens!, hit: u.cache_read_input_tokens!, miss: u.input_tokens, completion: u.output_tokens, reasoning, answer: u.output_tokens - reasoning };
+  };
+  const complete = (prompt: string) => async (): Promise<Usage> => {
+    const response = await fetch(`${service.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${user.key}` },
+      body: JSON.stringify({ model: "scripted", prompt, max_tokens: maxTokens, temperature: 0 }),
+    });
+    assert.equal(response.status, 200);
+    const u = ((await response.json()) as any).usage;
+    const reasoning = u.completion_tokens_details?.reasoning_tokens ?? 0;
+    return { prompt: u.prompt_tokens, hit: u.prompt_cache_hit_tokens, miss: u.prompt_cache_miss_tokens, completion: u.completion_tokens, reasoning, answer: u.completion_tokens - reasoning };
+  };
+  /** Usage, request log and ledger of one request, in one comparable shape (no ids, times or stream flag). */
+  const run = async (surface: () => Promise<Usage>) => {
+    const before = await balance();
+    const usage = await surface();
+    const { paid, ledger, log } = await books(before);
+    assert.equal(paid, ledger.charged_micros);
+    assert.deepEqual([log.reasoning_tokens, ledger.reasoning_tokens, ledger.answer_tokens], [usage.reasoning, usage.reasoning, usage.answer]);
+    const { reasoning_tokens: _r, answer_tokens: _a, ...billed } = ledger;
+    const { reasoning_tokens: _lr, stream: _s, ...logged } = log;
+    return { usage: { prompt: usage.prompt, hit: usage.hit, miss: usage.miss, completion: usage.completion }, output: usage.reasoning + usage.answer, billed, logged, paid };
+  };
+
+  // As in the first test: the template's start is cached whatever ran before (this test may run alone).
+  await openai.chat.completions.create({ model: "scripted", max_tokens: maxTokens, messages: [{ role: "user", content: question("0000") }] });
+  const chatCold = await run(chat);
+  const chatWarm = await run(chat);
+  const anthropicCold = await run(messages);
+  const anthropicWarm = await run(messages);
+  // The raw prompt's cold case reuses as many tokens as the chat's did: a raw prompt sharing
+  // exactly that many leading tokens (BOS + text) is evaluated just before it (one sequence).
+  const shared = rawTokens(rawPrompt).slice(0, chatCold.usage.hit);
+  const sharedText = model.model.detokenize(shared.filter((t) => t !== model.model.tokens.bos));
+  await complete(`${sharedText} zebra crossing ahead`)();
+  const rawCold = await run(complete(rawPrompt));
+  const rawWarm = await run(complete(rawPrompt));
+
+  assert.equal(chatCold.usage.prompt, size);
+  assert.equal(chatCold.usage.completion, maxTokens);
+  assert.ok(chatCold.usage.hit > 0 && chatCold.usage.miss > 0, `cold: the template's start is cached, the rest is not (${JSON.stringify(chatCold.usage)})`);
+  assert.equal(chatWarm.usage.miss, 1, "repeated: all but the re-evaluated token is reused");
+  assert.deepEqual(anthropicCold, chatCold, "/anthropic cold = /v1/chat cold");
+  assert.deepEqual(anthropicWarm, chatWarm, "/anthropic repeated = /v1/chat repeated");
+  assert.deepEqual(rawCold, chatCold, "/v1/completions cold = /v1/chat cold");
+  assert.deepEqual(rawWarm, chatWarm, "/v1/completions repeated = /v1/chat repeated");
 });
 
 test("Sputnik API keys on /anthropic: x-api-key and Authorization: Bearer both work; scope and revocation apply as on /v1", async () => {

@@ -9,6 +9,7 @@
  */
 import { addTokenizer, buildVocabulary, BYTE_TO_CHAR, TokenType, type Vocabulary } from "./tokenizer.ts";
 import { f32Bytes, fromF16Bits, GgmlType, GgufWriter, Q8_0_BLOCK, Q8_0_BLOCK_BYTES, toF16Bits } from "./writer.ts";
+import { mulberry32 } from "./random.ts";
 
 export const BENCH_SHAPE = {
   layers: 24,
@@ -133,14 +134,3 @@ function* tiles(pool: Buffer, start: number, dims: [number, number], rowScale?: 
   }
 }
 
-/** Small, fast, seedable PRNG (Mulberry32): same sequence on every platform. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
