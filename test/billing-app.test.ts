@@ -279,3 +279,27 @@ test("admins change a user's plan, add credit, and see spend per user", async ()
   assert.ok(audit.body.data.some((e: { action: string }) => e.action === "user.plan"));
   assert.ok(audit.body.data.some((e: { action: string }) => e.action === "billing.credit.add"));
 });
+
+test("every user reads the price list (window in force now) and their own credits; the spending chart across users is for admins", async () => {
+  const list = await bob.call("GET", "/api/billing/prices");
+  assert.equal(list.status, 200, list.text);
+  const scripted = list.body.prices.find((p: { model: string }) => p.model === "scripted");
+  assert.equal(scripted.output, "2.19");
+  assert.deepEqual(
+    scripted.windows.map((w: { start: string; end: string }) => `${w.start}-${w.end}`),
+    ["16:30-00:30"],
+  );
+  assert.ok(scripted.current_window === null || scripted.current_window === "16:30-00:30");
+  for (const f of list.body.feature_prices) assert.deepEqual(Object.keys(f).sort(), ["meter", "per", "unit_price", "unit_price_micros"], "no admin details");
+
+  const credits = await alice.call("GET", "/api/billing/credits");
+  assert.equal(credits.status, 200, credits.text);
+  assert.ok(credits.body.data.length > 0, "alice's code credit and the admin's grant");
+  assert.equal((await bob.call("GET", "/api/billing/credits")).body.data.length, 0, "bob sees only his own (none)");
+
+  assert.equal((await bob.call("GET", "/api/admin/billing/usage/daily")).status, 403);
+  const daily = await admin.call("GET", `/api/admin/billing/usage/daily?user_id=${aliceId}`);
+  assert.equal(daily.status, 200, daily.text);
+  assert.equal(daily.body.days.reduce((n: number, d: { requests: number }) => n + d.requests, 0), 3, "alice's three requests");
+  assert.equal((await new Browser().call("GET", "/api/billing/prices")).status, 401);
+});

@@ -5,7 +5,7 @@ import type { LedgerRow } from "../billing/ledger.ts";
 import type { LineItem } from "../billing/lineItems.ts";
 import { formatMicros } from "../billing/money.ts";
 import type { Plan } from "../billing/plans.ts";
-import { formatClock, type PriceSet, type TokenPrices } from "../billing/pricing.ts";
+import { DEFAULT_PRICE_MODEL, formatClock, quoteAt, type PriceSet, type TokenPrices } from "../billing/pricing.ts";
 import type { DailyUsage, UsagePage, UserUsageTotals } from "../billing/usageReports.ts";
 
 /**
@@ -76,6 +76,25 @@ export function presentPriceSet(set: PriceSet) {
   };
 }
 
+/**
+ * GET /api/billing/prices: every price set as users read it (per million tokens), each with the
+ * window in force at `at` (null: the base prices apply now), so the page can say "off-peak now"
+ * without doing time-zone arithmetic in the browser. The default set ("*") comes last.
+ */
+export function presentPriceList(sets: readonly PriceSet[], context: { currency: string; timeZone: string; at: number }) {
+  const ordered = [...sets].sort((a, b) => Number(a.model === DEFAULT_PRICE_MODEL) - Number(b.model === DEFAULT_PRICE_MODEL) || a.model.localeCompare(b.model));
+  return {
+    currency: context.currency,
+    time_zone: context.timeZone,
+    at: context.at,
+    prices: ordered.map((set) => ({
+      ...presentPriceSet(set),
+      default: set.model === DEFAULT_PRICE_MODEL,
+      current_window: quoteAt(set, context.at, context.timeZone).window,
+    })),
+  };
+}
+
 /** A ledger line: `unit_price` is for `per` units (1_000_000 tokens, 1 search). */
 export function presentLineItem(item: LineItem) {
   return {
@@ -99,6 +118,11 @@ export function presentFeaturePrice(price: FeaturePrice) {
     updated_at: price.updatedAt,
     updated_by: price.updatedBy,
   };
+}
+
+/** A feature price as any user reads it: the price, not who set it. */
+export function presentPublicFeaturePrice(price: FeaturePrice) {
+  return { meter: price.meter, unit_price_micros: price.unitPriceMicros, unit_price: formatMicros(price.unitPriceMicros), per: price.per };
 }
 
 /** A ledger row; with `items` (its line items, [] for none) when the caller read them. */

@@ -1,9 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { billingSummary } from "../../billing/accounts.ts";
-import { presentDailyUsage, presentSummary, presentUsagePage } from "../../presenters/billing.ts";
+import { listCredits } from "../../billing/balances.ts";
+import { listFeaturePrices } from "../../billing/featurePrices.ts";
+import { listPriceSets } from "../../billing/priceBook.ts";
+import { presentCredit, presentDailyUsage, presentPublicFeaturePrice, presentPriceList, presentSummary, presentUsagePage } from "../../presenters/billing.ts";
 import { dailyUsage, usagePage } from "../../billing/usageReports.ts";
 import { registerAccountBillingRoutes, registerAdminUsageRoutes, registerFeaturePriceRoutes, registerPlanRoutes, registerPriceRoutes } from "./billingAdmin.ts";
-import { type BillingRoutesDeps, billingAccount, sendCsv, toUsageFilter, usageCsvStream, usageQueries } from "./billingParams.ts";
+import { type BillingRoutesDeps, billingAccount, priceListReader, sendCsv, toUsageFilter, usageCsvStream, usageQueries } from "./billingParams.ts";
 
 /**
  * The web app's billing API. Money goes in as decimal strings ("2.19"), parsed exactly; it comes
@@ -16,8 +19,11 @@ import { type BillingRoutesDeps, billingAccount, sendCsv, toUsageFilter, usageCs
  *   GET  /api/billing/usage                   ledger rows with their line items, newest first: ?from&to&model&status&api_key_id&limit&cursor
  *   GET  /api/billing/usage.csv               the same rows as CSV (all pages)
  *   GET  /api/billing/usage/daily             tokens, cost and cache savings per local day and model: ?from&to&model
+ *   GET  /api/billing/credits                 the caller's credits (grants, top-ups, codes), newest first
+ *   GET  /api/billing/prices                  the price list with the window in force now, and feature prices
  * Admins (billingAdmin.ts):
  *   GET  /api/admin/billing/overview          per-user totals with balances: ?from&to
+ *   GET  /api/admin/billing/usage/daily       every user's usage per local day and model: ?from&to&model&user_id
  *   GET  /api/admin/billing/usage(.csv)       every user's rows; also ?user_id
  *   GET  /api/admin/billing/prices            every price set ("*" is the default for unpriced models)
  *   PUT  /api/admin/billing/prices/:model     {input_cache_hit, input_cache_miss, output, windows: [{start, end, discount_percent | prices…}]}
@@ -68,5 +74,16 @@ function registerOwnBillingRoutes(app: FastifyInstance, deps: BillingRoutesDeps)
     const actor = billingAccount(request);
     const days = await dailyUsage(db, toUsageFilter(q.filter.parse(request.query), actor.userId), deps.timeZone);
     return { currency: deps.currency, time_zone: deps.timeZone, days: days.map(presentDailyUsage) };
+  });
+
+  app.get("/api/billing/credits", async (request) => {
+    const actor = billingAccount(request);
+    return { currency: deps.currency, data: (await listCredits(db, actor.userId)).map(presentCredit) };
+  });
+
+  app.get("/api/billing/prices", async (request) => {
+    priceListReader(request);
+    const [sets, features] = await Promise.all([listPriceSets(db), listFeaturePrices(db, deps.featurePrices)]);
+    return { ...presentPriceList(sets, { currency: deps.currency, timeZone: deps.timeZone, at: Date.now() }), feature_prices: features.map(presentPublicFeaturePrice) };
   });
 }

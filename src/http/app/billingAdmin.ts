@@ -6,6 +6,7 @@ import {
   presentAccountBilling,
   presentAccountSpend,
   presentBalance,
+  presentDailyUsage,
   presentFeaturePrice,
   presentPlan,
   presentPriceSet,
@@ -13,7 +14,7 @@ import {
 } from "../../presenters/billing.ts";
 import { listPriceSets } from "../../billing/priceBook.ts";
 import { discounted, type PriceSet, type TokenPrices } from "../../billing/pricing.ts";
-import { usagePage } from "../../billing/usageReports.ts";
+import { dailyUsage, usagePage } from "../../billing/usageReports.ts";
 import { creditUser, putPlan, removeFeaturePrice, removeModelPrices, setFeaturePrice, setModelPrices, setUserPlan } from "../../commands/billing.ts";
 import {
   billingAdmin,
@@ -42,6 +43,13 @@ export function registerAdminUsageRoutes(app: FastifyInstance, deps: BillingRout
     billingAdmin(request);
     const spend = await spendByAccount(db, toUsageFilter(q.filter.parse(request.query), undefined));
     return { currency: deps.currency, users: spend.map(presentAccountSpend) };
+  });
+
+  app.get("/api/admin/billing/usage/daily", async (request) => {
+    billingAdmin(request);
+    const query = q.adminFilter.parse(request.query);
+    const days = await dailyUsage(db, toUsageFilter(query, query.user_id), deps.timeZone);
+    return { currency: deps.currency, time_zone: deps.timeZone, days: days.map(presentDailyUsage) };
   });
 
   app.get("/api/admin/billing/usage", async (request) => {

@@ -131,6 +131,11 @@ export function billingAccount(request: FastifyRequest): UserActor {
   return requireUser(actor);
 }
 
+/** Any signed-in account reading the price list (policy billing.viewPrices). */
+export function priceListReader(request: FastifyRequest): void {
+  authorize(actorOf(request), "billing.viewPrices");
+}
+
 /** The admin changing billing (policy billing.manage), as the commands record them. */
 export function billingAdmin(request: FastifyRequest): BillingAdmin {
   const actor = actorOf(request);

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, describeError } from "../api/http.ts";
-import { formatMicros } from "./UsagePage.tsx";
+import { formatMicros } from "../api/billing.ts";
 
 /** Admins: usage, cost and balance per user over a period (GET /api/admin/billing/overview); a tab of the admin area. */
 

@@ -20,7 +20,9 @@ const PALETTE = ["#4d6bfe", "#16a394", "#e8a33d", "#d1498b", "#7b61ff", "#3aa0d8
 /** Drawing units (the SVG scales to its box's width): room on the left for the value axis, below for dates. */
 const WIDTH = 720;
 const HEIGHT = 180;
-const LEFT = 56;
+const MIN_LEFT = 56;
+/** A generous width of one label character in drawing units (digits and "." at FONT size). */
+const CHAR_WIDTH = 7;
 const RIGHT = 24;
 const TOP = 10;
 const BOTTOM = 22;
@@ -34,9 +36,13 @@ function valueOf(day: DailyUsage, metric: ChartMetric): number {
 }
 
 const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
-/** A short axis label: 12K tokens, 0.35 (currency units from micro-units). */
+/** Small amounts keep two significant digits, so cents and fractions of a cent do not all read "0". */
+const small = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 2 });
+/** A short axis label: 12K tokens, 0.35 or 0.000023 (currency units from micro-units). */
 function axisLabel(value: number, metric: ChartMetric): string {
-  return metric === "cost" ? compact.format(value / 1_000_000) : compact.format(value);
+  if (metric === "tokens") return compact.format(value);
+  const units = value / 1_000_000;
+  return units < 1 ? small.format(units) : compact.format(units);
 }
 
 /**
@@ -53,7 +59,10 @@ export function UsageChart({ days, dates, metric, format }: { days: DailyUsage[]
     return map;
   }, [days]);
   const max = Math.max(1, ...dates.map((date) => (byDate.get(date) ?? []).reduce((sum, d) => sum + valueOf(d, metric), 0)));
-  const plotWidth = WIDTH - LEFT - RIGHT;
+  const ticks = [0, 0.5, 1].map((f) => ({ value: max * f, label: axisLabel(max * f, metric) }));
+  // The value axis is as wide as its longest label (0.000046 needs more room than 12K).
+  const left = Math.max(MIN_LEFT, 10 + Math.max(...ticks.map((t) => t.label.length)) * CHAR_WIDTH);
+  const plotWidth = WIDTH - left - RIGHT;
   const slot = plotWidth / Math.max(1, dates.length);
   const barWidth = Math.max(1, slot - BAR_GAP);
   const labelEvery = Math.max(1, Math.ceil(dates.length / MAX_DATE_LABELS));
@@ -62,17 +71,17 @@ export function UsageChart({ days, dates, metric, format }: { days: DailyUsage[]
   return (
     <figure style={{ margin: 0 }}>
       <svg viewBox={`0 0 ${WIDTH} ${TOP + HEIGHT + BOTTOM}`} width="100%" style={{ maxHeight: 320 }} role="img" aria-label={`${metric} per day by model`} data-testid="usage-chart">
-        {[0, 0.5, 1].map((f) => (
-          <g key={f}>
-            <line x1={LEFT} x2={WIDTH - RIGHT} y1={y(max * f)} y2={y(max * f)} stroke="var(--border)" strokeWidth={1} />
-            <text x={LEFT - 6} y={y(max * f) + FONT / 3} fontSize={FONT} textAnchor="end" fill="var(--fg-muted)" data-axis="value">
-              {axisLabel(max * f, metric)}
+        {ticks.map((tick) => (
+          <g key={tick.value}>
+            <line x1={left} x2={WIDTH - RIGHT} y1={y(tick.value)} y2={y(tick.value)} stroke="var(--border)" strokeWidth={1} />
+            <text x={left - 6} y={y(tick.value) + FONT / 3} fontSize={FONT} textAnchor="end" fill="var(--fg-muted)" data-axis="value">
+              {tick.label}
             </text>
           </g>
         ))}
         {dates.map((date, i) => {
           let top = TOP + HEIGHT;
-          const x = LEFT + i * slot + BAR_GAP / 2;
+          const x = left + i * slot + BAR_GAP / 2;
           const labelled = i % labelEvery === 0 || i === dates.length - 1;
           // The first and last labels align to their bar's outer edge, so they stay inside the plot.
           const anchor = i === 0 && dates.length > 1 ? "start" : i === dates.length - 1 && dates.length > 1 ? "end" : "middle";

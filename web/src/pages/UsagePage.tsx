@@ -1,5 +1,7 @@
 import { useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
+import { formatMicros, lastDays } from "../api/billing.ts";
 import { api, describeError } from "../api/http.ts";
+import { CreditHistory, PriceListSection } from "./PriceList.tsx";
 import { UsageChart, type ChartMetric, type DailyUsage } from "./UsageChart.tsx";
 
 /**
@@ -31,23 +33,7 @@ interface UsageRow {
 
 const RANGES = [7, 30, 90] as const;
 
-/** Micro-units as a decimal string, without floats (as the server formats them). */
-export function formatMicros(micros: number, minDecimals = 2): string {
-  const whole = Math.floor(micros / 1_000_000);
-  let fraction = String(micros % 1_000_000).padStart(6, "0");
-  while (fraction.length > minDecimals && fraction.endsWith("0")) fraction = fraction.slice(0, -1);
-  return `${whole}.${fraction}`;
-}
-
 const tokens = new Intl.NumberFormat();
-
-/** Local dates (YYYY-MM-DD in the billing time zone) from `days - 1` days ago to today. */
-function lastDays(days: number, timeZone: string): string[] {
-  const format = new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" });
-  const out: string[] = [];
-  for (let i = days - 1; i >= 0; i--) out.push(format.format(new Date(Date.now() - i * 86_400_000)));
-  return [...new Set(out)];
-}
 
 export function UsagePage() {
   const [summary, setSummary] = useState<Summary | null>(null);
@@ -117,7 +103,7 @@ export function UsagePage() {
         </div>
         <div style={styles.card}>
           <div style={styles.label}>Balance</div>
-          <div style={styles.figure}>
+          <div style={styles.figure} data-testid="balance">
             {summary.balance.total} {currency}
           </div>
           <div style={styles.note}>
@@ -134,7 +120,11 @@ export function UsagePage() {
                 {tokens.format(quota.used)}
                 {quota.limit !== null && <span style={styles.note}> / {tokens.format(quota.limit)} tokens</span>}
               </div>
-              <div style={styles.note}>{quota.limit === null ? "no quota" : `resets ${new Date(quota.resets_at).toLocaleString()}`}</div>
+              <div style={styles.note} data-testid={`quota-${period}`}>
+                {quota.limit === null
+                  ? "no quota"
+                  : `${tokens.format(Math.max(0, quota.limit - quota.used))} left · resets ${new Date(quota.resets_at).toLocaleString()}`}
+              </div>
             </div>
           );
         })}
@@ -164,10 +154,12 @@ export function UsagePage() {
         </p>
       </section>
 
+      <PriceListSection />
+
       <section>
         <div style={{ display: "flex", alignItems: "center" }}>
           <h2 style={{ fontSize: "17px", flex: 1 }}>Requests</h2>
-          <a href={`/api/billing/usage.csv?from=${from}`} download="usage.csv">
+          <a href={`/api/billing/usage.csv?from=${from}`} download="usage.csv" data-testid="usage-csv">
             Export CSV
           </a>
         </div>
@@ -184,7 +176,7 @@ export function UsagePage() {
             </thead>
             <tbody>
               {rows.map((r) => (
-                <tr key={r.id}>
+                <tr key={r.id} data-id={r.id}>
                   <td style={styles.cell}>{new Date(r.started_at).toLocaleString()}</td>
                   <td style={styles.cell}>{r.model}</td>
                   <td style={styles.cell}>{r.status}</td>
@@ -207,6 +199,8 @@ export function UsagePage() {
           </button>
         )}
       </section>
+
+      <CreditHistory />
     </UsageLayout>
   );
 }

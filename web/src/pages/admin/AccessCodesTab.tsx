@@ -1,5 +1,7 @@
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { createAccessCode, listAccessCodes, revokeAccessCode, type AccessCode } from "../../api/admin.ts";
+import { listPlans, type Plan } from "../../api/billing.ts";
+import { describeError } from "../../api/http.ts";
 import { DataTable } from "../../components/DataTable.tsx";
 import { LabelledInput } from "../../components/LabelledInput.tsx";
 import { ShownOnce } from "../../components/ShownOnce.tsx";
@@ -16,6 +18,14 @@ export function AccessCodesTab() {
   const [plan, setPlan] = useState("");
   const [credit, setCredit] = useState("");
   const [note, setNote] = useState("");
+  // The plan is picked from the stored plans (not typed), so a code never names a plan that is not there.
+  const [plans, setPlans] = useState<Plan[] | null>(null);
+  useEffect(() => {
+    listPlans().then(
+      (r) => setPlans(r.plans),
+      (e) => codes.setError(`The plans could not be read: ${describeError(e)}`),
+    );
+  }, []);
 
   const create = (event: FormEvent) => {
     event.preventDefault();
@@ -23,7 +33,7 @@ export function AccessCodesTab() {
       const code = await createAccessCode({
         max_uses: Number(maxUses) || 1,
         expires_in_days: days ? Number(days) : null,
-        plan_id: plan.trim() || null,
+        plan_id: plan || null,
         // Entered in currency units; the API counts micro-units.
         credit_micros: credit ? Math.round(Number(credit) * 1_000_000) : 0,
         note: note.trim() || null,
@@ -44,7 +54,17 @@ export function AccessCodesTab() {
             <LabelledInput label="Expires after (days)" type="number" min={1} value={days} onValue={setDays} aria-label="Expires after days" />
           </div>
           <div className="row">
-            <LabelledInput label="Plan (optional)" value={plan} onValue={setPlan} aria-label="Plan" />
+            <label>
+              Plan
+              <select value={plan} onChange={(e) => setPlan(e.target.value)} aria-label="Plan" disabled={plans === null}>
+                <option value="">default plan</option>
+                {(plans ?? []).map((p) => (
+                  <option key={p.id} value={p.id}>
+                    {p.name} ({p.id})
+                  </option>
+                ))}
+              </select>
+            </label>
             <LabelledInput label="Starting credit (optional)" type="number" min={0} step="0.01" value={credit} onValue={setCredit} aria-label="Starting credit" />
           </div>
           <LabelledInput label="Note" value={note} onValue={setNote} maxLength={200} aria-label="Note" placeholder="who it is for" />

@@ -3,6 +3,7 @@ import { Link } from "../../router.tsx";
 import { UsageAdminPage } from "../UsageAdminPage.tsx";
 import { AccessCodesTab } from "./AccessCodesTab.tsx";
 import { AuditTab } from "./AuditTab.tsx";
+import { BillingTab } from "./BillingTab.tsx";
 import { SignupTab } from "./SignupTab.tsx";
 import { UsersTab } from "./UsersTab.tsx";
 
@@ -11,6 +12,7 @@ const TABS = [
   { path: "/admin/signup", label: "Sign-up & attack mode" },
   { path: "/admin/codes", label: "Access codes" },
   { path: "/admin/usage", label: "Usage" },
+  { path: "/admin/billing", label: "Billing" },
   { path: "/admin/audit", label: "Audit log" },
 ] as const;
 
@@ -30,6 +32,7 @@ export function AdminPage({ path, currentUserId }: { path: string; currentUserId
       {tab.path === "/admin/signup" ? <SignupTab /> : null}
       {tab.path === "/admin/codes" ? <AccessCodesTab /> : null}
       {tab.path === "/admin/usage" ? <UsageAdminPage /> : null}
+      {tab.path === "/admin/billing" ? <BillingTab /> : null}
       {tab.path === "/admin/audit" ? <AuditTab /> : null}
     </PageLayout>
   );
