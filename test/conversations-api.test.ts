@@ -52,9 +52,10 @@ async function startServer(t: TestContext, store: TestStore) {
 /** The JSON events of an SSE body. */
 function events(text: string): Array<{ type: string; [k: string]: any }> {
   return text
-    .split("\n\n")
-    .filter((block) => block.startsWith("data: "))
-    .map((block) => JSON.parse(block.slice("data: ".length)));
+    // One `data:` line per event (an `id:` line may come before it).
+    .split("\n")
+    .filter((line) => line.startsWith("data: "))
+    .map((line) => JSON.parse(line.slice("data: ".length)));
 }
 
 forEachDatabase("conversations are private: another user gets 404 for every one of them, by path or body", async (store, t) => {
@@ -197,4 +198,26 @@ forEachDatabase("an answer left streaming by a dead process is interrupted after
   const stored = (await again.get(`/api/conversations/${conv.id}`)).body.messages.find((m: { id: string }) => m.id === a.id);
   assert.deepEqual([stored.status, stored.reasoning], ["interrupted", "half a thou"]);
   assert.match(stored.error, /stopped while this answer was being written/);
+});
+
+forEachDatabase("GET …/messages/:id/stream re-attaches: a stored answer comes as one snapshot; others' answers are 404", async (store, t) => {
+  const server = await startServer(t, store);
+  const alice = await server.signUp("alice");
+  const bob = await server.signUp("bob");
+  const conv = (await alice.post("/api/conversations", { model: "scripted" })).body;
+  const sent = events((await alice.post(`/api/conversations/${conv.id}/messages`, { content: "Hi", parent_id: null, model: "scripted" })).text);
+  const answer = sent.find((e) => e.type === "done")!.message;
+  assert.ok(sent.every((e, i) => i === 0 || e.type !== "snapshot"), "a send's own stream starts with `start`, no snapshot");
+
+  const attached = await alice.get(`/api/conversations/${conv.id}/messages/${answer.id}/stream`);
+  assert.equal(attached.status, 200);
+  assert.match(String(attached.headers["content-type"]), /^text\/event-stream/);
+  const got = events(attached.text);
+  assert.equal(got.length, 1);
+  assert.deepEqual(got[0], { type: "snapshot", message: answer, queue: null, reasoning_ms: answer.reasoning_ms, reasoning_done: true });
+
+  assert.equal((await bob.get(`/api/conversations/${conv.id}/messages/${answer.id}/stream`)).status, 404);
+  assert.equal((await alice.get(`/api/conversations/${conv.id}/messages/no-such-id/stream`)).status, 404);
+  const bad = await alice.get(`/api/conversations/${conv.id}/messages/${answer.id}/stream?after=-1`);
+  assert.equal(bad.status, 400);
 });

@@ -111,6 +111,21 @@ export async function listLiveSessions(db: Kysely<Database>, userId: string, lif
     .execute();
 }
 
+/**
+ * True when `token` was a session of an account that is now disabled: the app tells its user why
+ * they were signed out rather than just showing the sign-in form.
+ */
+export async function sessionOfDisabledAccount(db: Kysely<Database>, token: string): Promise<boolean> {
+  if (!TOKEN_PATTERN.test(token)) return false;
+  const row = await db
+    .selectFrom("sessions as s")
+    .innerJoin("users as u", "u.id", "s.user_id")
+    .select("u.status")
+    .where("s.token_hash", "=", sha256Hex(token))
+    .executeTakeFirst();
+  return row?.status === "disabled";
+}
+
 export async function revokeSession(db: Kysely<Database>, id: string, now: number = Date.now()): Promise<void> {
   await db.updateTable("sessions").set({ revoked_at: now }).where("id", "=", id).where("revoked_at", "is", null).execute();
 }

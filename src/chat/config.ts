@@ -9,6 +9,8 @@ export const conversationsConfigSchema = z
      * once; on PostgreSQL other replicas may be streaming, so only this staleness tells.
      */
     staleStreamMs: z.number().int().min(1_500).max(3_600_000).default(30_000),
+    /** How often a streaming answer's text is written to the store (ms): a crash loses at most this much. */
+    flushIntervalMs: z.number().int().min(10).max(10_000).default(500),
   })
   .prefault({});
 

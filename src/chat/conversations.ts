@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable, type Updateable } from "kysely";
+import { titleFromExchange } from "./conversationTitle.ts";
 import { EMPTY_ANSWER } from "./emptyAnswer.ts";
 import { newId } from "../store/ids.ts";
 import type { ConversationTable, Database, MessageRole, MessageStatus, MessageTable } from "../store/schema.ts";
@@ -163,4 +164,30 @@ export async function markInterrupted(db: Kysely<Database>, staleBefore: number)
     .where("updated_at", "<", staleBefore)
     .executeTakeFirst();
   return Number(result.numUpdatedRows);
+}
+
+/**
+ * Gives untitled conversations whose first answer was interrupted (a crash, a shutdown) the title
+ * their first exchange would have given them. Returns how many were titled.
+ */
+export async function titleInterrupted(db: Kysely<Database>, limit = 500): Promise<number> {
+  const rows = await db
+    .selectFrom("messages as a")
+    .innerJoin("messages as q", "q.id", "a.parent_id")
+    .innerJoin("conversations as c", "c.id", "a.conversation_id")
+    .select(["c.id as conversationId", "q.content as question", "a.content as answer"])
+    .where("a.status", "=", "interrupted")
+    .where("q.parent_id", "is", null)
+    .where("c.title", "is", null)
+    .limit(limit)
+    .execute();
+  for (const row of rows) {
+    await db
+      .updateTable("conversations")
+      .set({ title: titleFromExchange(row.question, row.answer) })
+      .where("id", "=", row.conversationId)
+      .where("title", "is", null)
+      .execute();
+  }
+  return rows.length;
 }

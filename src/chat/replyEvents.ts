@@ -5,6 +5,12 @@ export type ReplyEvent =
   | { type: "start"; user_message: Message | null; assistant_message: Message }
   /** While the request waits for a free slot (sent by the admission queue when there is one). */
   | { type: "queue"; position: number; estimated_wait_s: number }
+  /**
+   * First event to a watcher attaching to a running reply (a reload, another tab): the answer as it
+   * stands (text so far, status streaming unless it just ended), the place in line, and the
+   * reasoning time so far. Live events follow.
+   */
+  | { type: "snapshot"; message: Message; queue: { position: number; estimated_wait_s: number } | null; reasoning_ms: number | null; reasoning_done: boolean }
   | { type: "reasoning"; text: string }
   | { type: "content"; text: string }
   | { type: "title"; conversation_id: string; title: string }

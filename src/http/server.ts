@@ -108,10 +108,18 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       router: deps.router,
       serving,
       staleStreamMs: deps.config?.conversations.staleStreamMs,
+      flushIntervalMs: deps.config?.conversations.flushIntervalMs,
       ...(deps.config?.shutdownDrainMs !== undefined ? { drainMs: deps.config.shutdownDrainMs } : {}),
+      // Answers outlive their tab: a session may leave as many running as one API key may open.
+      ...(deps.limits ? { maxRunningPerUser: maxConcurrentPerKey(deps.limits) } : {}),
     });
     registerAppModels(app, { router: deps.router, serving });
   }
   await registerWebApp(app);
   return app;
+}
+
+/** The per-key concurrency cap in force (tightened in attack mode), as a reader for the web app's answers. */
+function maxConcurrentPerKey(limits: Limits): () => Promise<number> {
+  return async () => (await limits.inForce()).maxConcurrentPerKey;
 }

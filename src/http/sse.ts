@@ -28,10 +28,11 @@ export class SseWriter {
     return this.res.destroyed || this.res.writableEnded;
   }
 
-  data(value: unknown): void {
+  /** `id`: the event's id, which a client may resume after (the web app's reply streams). */
+  data(value: unknown, id?: number | string): void {
     if (this.closed) return;
     const leave = profiling ? (countSseWrite(), enterPhase("sse")) : null;
-    this.res.write(`data: ${typeof value === "string" ? value : JSON.stringify(value)}\n\n`);
+    this.res.write(`${id === undefined ? "" : `id: ${id}\n`}data: ${typeof value === "string" ? value : JSON.stringify(value)}\n\n`);
     leave?.();
   }
 
@@ -49,5 +50,10 @@ export class SseWriter {
 
   end(): void {
     if (!this.closed) this.res.end();
+  }
+
+  /** Bytes written but not yet taken by the client's socket. */
+  get unsent(): number {
+    return this.res.writableLength;
   }
 }

@@ -300,12 +300,19 @@ export class AdmissionQueue {
     this.service.add(ms);
   }
 
-  /** Position: the place in line now. Wait: as `turnsBefore` expects it, lighter users' overtaking included. */
+  /**
+   * Position: the place in line now. Wait: as `turnsBefore` expects it, lighter users' overtaking
+   * included, less the part of the coming turn already waited (since the line last moved, or since
+   * this request joined), so the estimate counts down between moves rather than standing still.
+   */
   private updateFor(entry: FairEntry<Waiter>, position: number): QueueUpdate {
+    const turnMs = this.turnEstimateMs;
+    const sinceMove = performance.now() - Math.max(this.lastTurnAt ?? 0, entry.value.enqueuedAt);
+    const waitMs = (this.queue.turnsBefore(entry) + 1) * turnMs - Math.min(sinceMove, turnMs);
     return {
       position,
       queueLength: this.queue.length,
-      estimatedWaitS: Math.ceil(((this.queue.turnsBefore(entry) + 1) * this.turnEstimateMs) / 1000),
+      estimatedWaitS: Math.max(1, Math.ceil(waitMs / 1000)),
     };
   }
 

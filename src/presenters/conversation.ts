@@ -47,6 +47,7 @@ export function presentReplyEvent(event: ReplyEvent): ReplyEventView {
         user_message: event.user_message ? presentMessage(event.user_message) : null,
         assistant_message: presentMessage(event.assistant_message),
       };
+    case "snapshot":
     case "done":
     case "error":
       return { ...event, message: presentMessage(event.message) };

@@ -44,10 +44,12 @@ export interface ReplyErrorView {
   retry_after_s?: number;
 }
 
-/** Events of POST /api/conversations/:id/messages, one per SSE `data:` line. */
+/** Events of POST /api/conversations/:id/messages (and of GET …/messages/:id/stream), one per SSE `data:` line. */
 export type ReplyEventView =
   | { type: "start"; user_message: MessageView | null; assistant_message: MessageView }
   | { type: "queue"; position: number; estimated_wait_s: number }
+  /** First event of GET …/messages/:id/stream: the answer so far; live events follow. */
+  | { type: "snapshot"; message: MessageView; queue: { position: number; estimated_wait_s: number } | null; reasoning_ms: number | null; reasoning_done: boolean }
   | { type: "reasoning"; text: string }
   | { type: "content"; text: string }
   | { type: "title"; conversation_id: string; title: string }

@@ -9,6 +9,7 @@ import { titleFromExchange } from "../chat/conversationTitle.ts";
 import { createConversation, findConversation, findMessage, insertMessage, listMessages, updateMessage, type Conversation } from "../chat/conversations.ts";
 import { ServiceError } from "../errors.ts";
 import { Serving } from "./completion.ts";
+import type { UserActor } from "../auth/actor.ts";
 
 // One real service (llama.cpp, generated scripted models) for the whole file; each test gets its own database.
 let service: TestService;
@@ -164,4 +165,105 @@ forEachDatabase("the prompt is the branch's thread without earlier reasoning", a
   const regen = replyGeneration(messages, { kind: "regenerate", target: messages.find((m) => m.id === other.id)! }, { model: "scripted", thinking: true, signal });
   assert.deepEqual(regen.messages, [{ role: "user", content: "one" }]);
   assert.equal(regen.thinking, undefined);
+});
+
+/** Starts a reply nobody watches (as the web app's route does: no client signal) and runs it on its own. */
+async function startDetached(replies: ConversationReplies, store: TestStore, conversation: Conversation, content: string, actor?: UserActor) {
+  const messages = await listMessages(store.db, conversation.id);
+  const input: ReplyInput = { kind: "send", content, parentId: null };
+  const generation = replyGeneration(messages, input, { model: "scripted-long", thinking: true });
+  const reply = await replies.start({ conversation, messages, input, generation, ...(actor ? { actor } : {}) });
+  return { reply, finished: replies.launch(reply) };
+}
+
+/** Waits until the stored copy of a streaming answer holds some reasoning. */
+async function storedPartial(store: TestStore, id: string) {
+  for (;;) {
+    const row = (await findMessage(store.db, id))!;
+    if (row.status !== "streaming" || row.reasoning !== "") return row;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+forEachDatabase("an answer runs with nobody watching; a watcher attaching mid-answer gets the text so far, then the rest", async (store) => {
+  const replies = repliesFor(store, 5);
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const { reply, finished } = await startDetached(replies, store, conversation, "Think long");
+  const id = reply.assistant!.id;
+  const partial = await storedPartial(store, id);
+  assert.equal(partial.status, "streaming", "the answer went on with no watcher");
+  assert.ok(partial.reasoning_ms !== null, "the reasoning time is stored as it grows (a crash keeps it)");
+  assert.equal(replies.running(id), reply);
+
+  const got: ReplyEvent[] = [];
+  let ended = false;
+  reply.channel.subscribe({ event: (e) => got.push(e.event), end: () => void (ended = true) });
+  const outcome = await finished;
+  assert.ok(ended);
+  const script = MODEL_SCRIPTS["scripted-long"];
+  const snapshot = got[0] as Extract<ReplyEvent, { type: "snapshot" }>;
+  assert.equal(snapshot.type, "snapshot");
+  assert.equal(snapshot.message.status, "streaming");
+  assert.ok(snapshot.message.reasoning.length > 0 && snapshot.message.reasoning.length < script.reasoning.length, "attached mid-answer");
+  const joined = (type: "reasoning" | "content") =>
+    got.filter((e): e is Extract<ReplyEvent, { type: typeof type }> => e.type === type).map((e) => e.text).join("");
+  assert.equal(snapshot.message.reasoning + joined("reasoning"), script.reasoning, "nothing lost or doubled");
+  assert.equal(snapshot.message.content + joined("content"), script.answer);
+  assert.deepEqual(got.slice(-2).map((e) => e.type), ["done", "title"]);
+  assert.equal(outcome?.message.status, "complete");
+  assert.equal(replies.running(id), undefined, "forgotten once stored");
+});
+
+forEachDatabase("shutdown stores a running answer as interrupted by the server, with its reasoning time and title, not as stopped", async (store) => {
+  const replies = repliesFor(store, 5);
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const { reply, finished } = await startDetached(replies, store, conversation, "Shut down while I think");
+  const events: ReplyEvent[] = [];
+  reply.channel.subscribe({ event: (e) => events.push(e.event), end: () => undefined }, 0);
+  await storedPartial(store, reply.assistant!.id);
+  await replies.close(0);
+  await finished;
+  const row = (await findMessage(store.db, reply.assistant!.id))!;
+  assert.equal(row.status, "interrupted");
+  assert.match(row.error ?? "", /server restarted/i);
+  assert.ok((row.reasoning_ms ?? 0) > 0, `the real reasoning time (${row.reasoning_ms} ms)`);
+  assert.equal((await findConversation(store.db, conversation.id))?.title, titleFromExchange("Shut down while I think", row.content));
+  const error = events.find((e) => e.type === "error") as Extract<ReplyEvent, { type: "error" }>;
+  assert.equal(error.error.code, "server_restarting");
+  assert.equal(error.message.status, "interrupted");
+});
+
+forEachDatabase("after a crash, recover titles conversations whose first answer was cut", async (store) => {
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  const q = await insertMessage(store.db, { conversationId: conversation.id, parentId: null, role: "user", content: "Crash during my question", status: "complete" });
+  const a = await insertMessage(store.db, { conversationId: conversation.id, parentId: q.id, role: "assistant", status: "streaming", now: Date.now() - 60_000 });
+  await updateMessage(store.db, a.id, { reasoning: "half a thou", reasoning_ms: 12_000, updated_at: Date.now() - 60_000 });
+  const replies = repliesFor(store);
+  try {
+    await replies.recover();
+  } finally {
+    await replies.close();
+  }
+  const row = (await findMessage(store.db, a.id))!;
+  assert.equal(row.status, "interrupted");
+  assert.equal(row.reasoning_ms, 12_000, "the stored reasoning time stays");
+  assert.equal((await findConversation(store.db, conversation.id))?.title, titleFromExchange("Crash during my question", ""));
+});
+
+forEachDatabase("a user may have at most maxRunningPerUser answers running, watched or not", async (store) => {
+  const serving = new Serving({ router, db: store.db, credentialCheckMs: 0, describeError: () => ({ status: 500, code: null }) });
+  const replies = new ConversationReplies({ db: store.db, serving, dialect: store.dialect, maxRunningPerUser: () => 1 });
+  const actor: UserActor = { kind: "user", userId: "u1", role: "user", apiKeyId: null, sessionId: null, planId: null };
+  const first = await startDetached(replies, store, await createConversation(store.db, { userId: "u1" }), "One", actor);
+  await assert.rejects(startDetached(replies, store, await createConversation(store.db, { userId: "u1" }), "Two", actor), (error: unknown) => {
+    assert.ok(error instanceof ServiceError);
+    assert.equal(error.kind, "rate_limited");
+    assert.equal(error.code, "too_many_answers");
+    return true;
+  });
+  // Another account is not held back by u1's answers.
+  const other = await startDetached(replies, store, await createConversation(store.db, { userId: "u2" }), "Mine", { ...actor, userId: "u2" });
+  await Promise.all([first.finished, other.finished]);
+  const again = await startDetached(replies, store, await createConversation(store.db, { userId: "u1" }), "Three", actor);
+  assert.equal((await again.finished)?.message.status, "complete", "a place frees once an answer is stored");
 });

@@ -5,6 +5,7 @@ import {
   findMessage,
   insertMessage,
   markInterrupted,
+  titleInterrupted,
   updateConversation,
   updateMessage,
   type Conversation,
@@ -21,6 +22,7 @@ import type { Dialect } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
 import type { ReplyError, ReplyEvent, ReplyInput } from "../chat/replyEvents.ts";
 import type { Completion, Serving } from "./completion.ts";
+import { ReplyChannel, type ChannelWatcher, DEFAULT_CHANNEL_EVENTS } from "./replyChannel.ts";
 import type { CompletionOutcome, CompletionRecorder } from "./types.ts";
 
 export type { ReplyError, ReplyEvent, ReplyInput } from "../chat/replyEvents.ts";
@@ -30,14 +32,16 @@ export interface ReplyOptions {
   /** Every message of the conversation (the route loaded them to validate the input). */
   messages: Message[];
   input: ReplyInput;
-  /** What to generate: built by `replyGeneration`. Its signal is the client's: aborted when the client goes away. */
+  /**
+   * What to generate: built by `replyGeneration`. The web app passes no signal: its answers belong
+   * to the server and only `stop` (or shutdown) ends them. A caller that does pass one (the CLI,
+   * tests) ends the reply when it aborts.
+   */
   generation: GenerationRequest;
   /** Who asks (policies, limits, billing); defaults to the local operator (tests, a bare server). */
   actor?: Actor;
   identity?: Identity;
   clientIp?: string | null;
-  /** Place in line while the reply waits for its turn. */
-  onQueue?: (update: QueueUpdate) => void;
 }
 
 /** How a reply ended, for the request log and billing. */
@@ -58,13 +62,13 @@ export interface ReplyOutcome {
 export function replyGeneration(
   messages: Message[],
   input: ReplyInput,
-  options: { model: string; thinking: boolean; signal: AbortSignal },
+  options: { model: string; thinking: boolean; signal?: AbortSignal },
 ): GenerationRequest {
   const thread =
     input.kind === "send"
       ? [...toPrompt(pathTo(messages, input.parentId)), { role: "user" as const, content: input.content }]
       : toPrompt(pathTo(messages, input.target.parent_id));
-  return { model: options.model, messages: thread, ...(options.thinking ? {} : { thinking: false }), signal: options.signal };
+  return { model: options.model, messages: thread, ...(options.thinking ? {} : { thinking: false }), ...(options.signal ? { signal: options.signal } : {}) };
 }
 
 export interface ConversationRepliesOptions {
@@ -77,6 +81,14 @@ export interface ConversationRepliesOptions {
   /** When a stream with no write counts as dead (default STALE_STREAM_MS); see src/chat/config.ts. */
   staleStreamMs?: number;
   logger?: { error(obj: object, msg?: string): void; info(obj: object, msg?: string): void };
+  /**
+   * Replies one account may have running at once (0 = no cap). Answers outlive their tab, so
+   * without it a user could leave any number generating; the server passes the per-key
+   * concurrency cap (limits.maxConcurrentPerKey): a session is bounded like one API key.
+   */
+  maxRunningPerUser?: number | (() => number | Promise<number>);
+  /** Events each running reply keeps for watchers that resume (see replyChannel.ts). */
+  channelEvents?: number;
 }
 
 /** A stream with no write for this long belongs to a process that died (the config default). */
@@ -98,7 +110,9 @@ const DEFAULT_RETRY_AFTER_S = 5;
  * mid-stream leaves it `streaming`; `recover()` at the next start turns those into `interrupted`.
  */
 export class ConversationReplies {
-  private readonly active = new Map<string, { abort: AbortController; finished: Promise<Message | undefined> }>();
+  private readonly active = new Map<string, { reply: Reply; userId: string | null; abort: AbortController; finished: Promise<Message | undefined> }>();
+  /** Replies between the cap check and `active` (admission awaits): counted against the cap too. */
+  private readonly starting = new Map<string, number>();
   private sweeper: NodeJS.Timeout | null = null;
 
   private readonly staleMs: number;
@@ -114,6 +128,8 @@ export class ConversationReplies {
    */
   async recover(now = Date.now()): Promise<number> {
     const marked = await markInterrupted(this.opts.db, this.opts.dialect === "sqlite" ? now + 1 : now - this.staleMs);
+    // First exchanges cut by the crash get the title they would have got had the answer ended.
+    await titleInterrupted(this.opts.db).catch((err) => this.opts.logger?.error({ err }, "could not title interrupted conversations"));
     if (marked > 0) this.opts.logger?.info({ messages: marked }, "marked interrupted answers left by a previous run");
     this.sweeper ??= setInterval(() => {
       markInterrupted(this.opts.db, Date.now() - this.staleMs).catch((err) =>
@@ -121,6 +137,29 @@ export class ConversationReplies {
       );
     }, this.staleMs).unref();
     return marked;
+  }
+
+  /** The running reply that writes `messageId` in this process (undefined once it is stored). */
+  running(messageId: string): Reply | undefined {
+    return this.active.get(messageId)?.reply;
+  }
+
+  /** Replies running now for `userId`. */
+  runningFor(userId: string): number {
+    let n = this.starting.get(userId) ?? 0;
+    for (const entry of this.active.values()) if (entry.userId === userId) n++;
+    return n;
+  }
+
+  /**
+   * Runs a started reply on its own: nobody has to read it (watchers attach to `reply.channel`).
+   * Resolves when it is stored.
+   */
+  launch(reply: Reply): Promise<ReplyOutcome | undefined> {
+    return reply.run().catch((err: unknown) => {
+      this.opts.logger?.error({ err }, "conversation reply failed");
+      return undefined;
+    });
   }
 
   /** Stops a stream this process is generating and waits until its message is stored as stopped. */
@@ -156,14 +195,24 @@ export class ConversationReplies {
    */
   async start(options: ReplyOptions): Promise<Reply> {
     const { conversation, input, generation } = options;
-    // Aborted by the client leaving (the generation's own signal), by `stop`, or at shutdown.
+    const actor = options.actor ?? LOCAL;
+    const userId = actor.kind === "user" ? actor.userId : null;
+    const limit = this.opts.maxRunningPerUser ?? 0;
+    const cap = typeof limit === "number" ? limit : await limit();
+    if (userId !== null && cap > 0 && this.runningFor(userId) >= cap) {
+      throw new ServiceError("rate_limited", `You have ${cap} answers being written already; wait for one to finish or stop one.`, {
+        code: "too_many_answers",
+        retryAfterS: DEFAULT_RETRY_AFTER_S,
+      });
+    }
+    // Aborted by `stop`, at shutdown, or by the caller's own signal when it passed one.
     const abort = new AbortController();
     const clientSignal = generation.signal;
     const onClientGone = () => abort.abort();
     clientSignal?.addEventListener("abort", onClientGone, { once: true });
     if (clientSignal?.aborted) abort.abort();
     const reply = new Reply(this.opts, this.staleMs, options, abort, () => clientSignal?.removeEventListener("abort", onClientGone));
-    const actor = options.actor ?? LOCAL;
+    if (userId !== null) this.starting.set(userId, (this.starting.get(userId) ?? 0) + 1);
     try {
       reply.completion = await this.opts.serving.start({
         actor,
@@ -171,21 +220,27 @@ export class ConversationReplies {
         clientIp: options.clientIp ?? null,
         generation: { ...generation, signal: abort.signal, routingKey: conversation.id },
         stream: true,
-        ...(options.onQueue ? { onQueue: options.onQueue } : {}),
+        onQueue: (update) => reply.queued(update),
         recorder: reply.recorder(conversation, input),
       });
     } catch (error) {
       reply.dispose();
       throw error;
+    } finally {
+      if (userId !== null) {
+        const left = (this.starting.get(userId) ?? 1) - 1;
+        if (left > 0) this.starting.set(userId, left);
+        else this.starting.delete(userId);
+      }
     }
     const assistant = reply.assistant!;
-    this.active.set(assistant.id, { abort, finished: reply.finished.then((o) => o?.message, () => undefined) });
+    this.active.set(assistant.id, { reply, userId, abort, finished: reply.finished.then((o) => o?.message, () => undefined) });
     void reply.finished.finally(() => this.active.delete(assistant.id)).catch(() => undefined);
     return reply;
   }
 
   /** start + run, for callers with nothing to do in between (tests, the CLI). */
-  async reply(options: ReplyOptions & { emit: (event: ReplyEvent) => void }): Promise<ReplyOutcome> {
+  async reply(options: ReplyOptions & { emit?: (event: ReplyEvent) => void }): Promise<ReplyOutcome> {
     const reply = await this.start(options);
     return reply.run(options.emit);
   }
@@ -201,7 +256,10 @@ export class Reply {
   question: Message | undefined;
   assistant: Message | undefined;
   private writer: PartialWriter | undefined;
-  private emit: (event: ReplyEvent) => void = () => {};
+  /** The reply's live events, for any number of watchers (none needed: the reply runs on its own). */
+  readonly channel: ReplyChannel<ReplyEvent>;
+  private queuePlace: QueueUpdate | null = null;
+  private title: string | null = null;
   private firstTokenAt: number | null = null;
   private reasoningStartedAt: number | null = null;
   private reasoningEndedAt: number | null = null;
@@ -218,7 +276,50 @@ export class Reply {
     private readonly options: ReplyOptions,
     private readonly abort: AbortController,
     readonly dispose: () => void,
-  ) {}
+  ) {
+    this.channel = new ReplyChannel<ReplyEvent>(() => this.snapshot(), opts.channelEvents ?? DEFAULT_CHANNEL_EVENTS);
+  }
+
+  private emit(event: ReplyEvent): void {
+    this.channel.publish(event, event.type === "done" || event.type === "error" || event.type === "title");
+  }
+
+  /** The admission queue's news: the place in line and the wait, as the line moves. */
+  queued(update: QueueUpdate): void {
+    this.queuePlace = update;
+    this.emit({ type: "queue", position: update.position, estimated_wait_s: update.estimatedWaitS });
+  }
+
+  /** The answer as it stands, for a watcher attaching mid-stream (a reload, another tab). */
+  snapshot(): ReplyEvent {
+    const now = performance.now();
+    const assistant = this.assistant!;
+    const message: Message = this.final ?? {
+      ...assistant,
+      content: this.writer?.content ?? "",
+      reasoning: this.writer?.reasoning ?? "",
+      reasoning_ms: this.reasoningMs(now),
+    };
+    const place = this.firstTokenAt === null ? (this.completion?.position() ?? this.queuePlace) : null;
+    return {
+      type: "snapshot",
+      message,
+      queue: place ? { position: place.position, estimated_wait_s: place.estimatedWaitS } : null,
+      reasoning_ms: this.reasoningMs(now),
+      reasoning_done: this.reasoningEndedAt !== null,
+    };
+  }
+
+  /** Reasoning time so far (final once the answer started); null before any reasoning. */
+  private reasoningMs(now: number): number | null {
+    if (this.reasoningStartedAt === null) return null;
+    return Math.round((this.reasoningEndedAt ?? now) - this.reasoningStartedAt);
+  }
+
+  /** The conversation this reply answers in. */
+  get conversationId(): string {
+    return this.options.conversation.id;
+  }
 
   /** The place in line now (null when running). */
   position(): QueueUpdate | null {
@@ -257,8 +358,14 @@ export class Reply {
         }
         await updateConversation(db, conversation.id, { current_message_id: this.assistant.id, model, updated_at: Date.now() });
         // Heartbeats start now: a reload while the reply waits in line shows it as being written.
-        this.writer = new PartialWriter(db, this.assistant.id, this.opts.flushIntervalMs ?? 500, Math.min(HEARTBEAT_MS, this.staleMs / 3), (err) =>
-          this.opts.logger?.error({ err }, "could not store partial answer"),
+        this.writer = new PartialWriter(
+          db,
+          this.assistant.id,
+          this.opts.flushIntervalMs ?? 500,
+          Math.min(HEARTBEAT_MS, this.staleMs / 3),
+          // Stored as it grows, so an answer cut by a crash still says how long it thought.
+          () => this.reasoningMs(performance.now()),
+          (err) => this.opts.logger?.error({ err }, "could not store partial answer"),
         );
       },
       event: (event) => this.onEvent(event),
@@ -288,6 +395,13 @@ export class Reply {
         };
         await updateMessage(trx, this.assistant.id, final);
         this.final = { ...this.assistant, ...final } as Message;
+        // The first exchange names the conversation, in the same transaction: a shutdown right
+        // after the answer cannot leave it "New chat".
+        const { conversation } = this.options;
+        if (conversation.title === null && this.question?.parent_id === null && status !== "error") {
+          this.title = titleFromExchange(this.question.content, this.writer.content);
+          await updateConversation(trx, conversation.id, { title: this.title });
+        }
       },
     };
   }
@@ -297,15 +411,26 @@ export class Reply {
    * the answer, the ledger entry and the request log committed together — `done` (or `error`),
    * and the conversation's title after its first exchange.
    */
-  async run(emit: (event: ReplyEvent) => void): Promise<ReplyOutcome> {
-    this.emit = emit;
+  async run(emit?: (event: ReplyEvent) => void): Promise<ReplyOutcome> {
+    // Seq 0: everything from the first event on, with no snapshot before it.
+    const unwatch = emit ? this.channel.subscribe({ event: (entry) => emit(entry.event), end: () => undefined }, 0) : () => undefined;
+    try {
+      return await this.runOwn();
+    } finally {
+      this.channel.end();
+      unwatch();
+    }
+  }
+
+  private async runOwn(): Promise<ReplyOutcome> {
+    const emit = (event: ReplyEvent) => this.emit(event);
     const completion = this.completion!;
     let thrown: unknown = null;
     try {
       emit({ type: "start", user_message: this.userMessage, assistant_message: this.assistant! });
       // Show the place in line as soon as the answer exists; updates follow from onQueue.
       const place = completion.position();
-      if (place) emit({ type: "queue", position: place.position, estimated_wait_s: place.estimatedWaitS });
+      if (place) this.queued(place);
       for await (const event of completion.events()) {
         if (event.type === "error") thrown ??= event.error;
       }
@@ -334,13 +459,8 @@ export class Reply {
         ttftMs: message.ttft_ms ?? null,
         totalMs: message.total_ms ?? outcome.totalMs,
       };
+      if (this.title !== null && !unsettled) emit({ type: "title", conversation_id: this.options.conversation.id, title: this.title });
       this.resolveFinished(result);
-      const { conversation } = this.options;
-      if (conversation.title === null && this.question?.parent_id === null && message.status !== "error" && !unsettled) {
-        const title = titleFromExchange(this.question.content, message.content);
-        await updateConversation(this.opts.db, conversation.id, { title });
-        emit({ type: "title", conversation_id: conversation.id, title });
-      }
       return result;
     } finally {
       // Whatever happened above, nobody waits for this reply for ever (`stop`, shutdown).
@@ -445,6 +565,7 @@ class PartialWriter {
     private readonly id: string,
     intervalMs: number,
     private readonly heartbeatMs: number,
+    private readonly reasoningMs: () => number | null,
     private readonly onError: (err: unknown) => void,
   ) {
     this.timer = setInterval(() => this.tick(), intervalMs);
@@ -456,7 +577,7 @@ class PartialWriter {
     const snapshot = { content: this.content, reasoning: this.reasoning };
     this.lastWrite = Date.now();
     this.inFlight = this.inFlight
-      .then(() => updateMessage(this.db, this.id, changed ? snapshot : {}))
+      .then(() => updateMessage(this.db, this.id, changed ? { ...snapshot, reasoning_ms: this.reasoningMs() } : {}))
       .then(() => {
         this.written = snapshot;
       }, this.onError);

@@ -91,8 +91,11 @@ test("disabling a user ends their session at once", { timeout: 120_000 }, async 
     await userRow(admin, "visitor").getByRole("button", { name: "Disable" }).click();
     await userRow(admin, "visitor").getByText("disabled").waitFor();
 
-    // The user's next request finds no session: the app goes back to the sign-in page.
+    // The user's next request finds no session: the open page says why (it keeps what was on it);
+    // a new page load shows the sign-in form.
     await user.getByRole("link", { name: "Settings" }).click();
+    await user.getByTestId("account-disabled").getByText("Your account was disabled by an administrator.").waitFor();
+    await user.reload();
     await user.getByRole("button", { name: "Sign in" }).waitFor();
     await signIn(user, "visitor", "visitor-pass-1");
     await user.getByRole("alert").getByText(/disabled/).waitFor();

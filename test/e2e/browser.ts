@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { TEST_PASSWORD_HASHING } from "../support/accountsServer.ts";
 import { AppClient } from "../support/appClient.ts";
-import { startTestService, type TestService } from "../support/service.ts";
+import { startTestService, type TestService, type TestServiceOptions } from "../support/service.ts";
 
 export const CHROMIUM = "/usr/bin/chromium";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -29,9 +29,9 @@ export interface E2E {
 
 export const ADMIN = { username: "root-admin", password: "admin-password-1" };
 
-/** Starts the service with `models`, creates the admin account, launches Chromium. */
-export async function startE2E(models: string[]): Promise<E2E> {
-  const service = await startTestService({ models, config: { auth: { passwordHashing: TEST_PASSWORD_HASHING } } });
+/** Starts the service with `models` (and any other `config`), creates the admin account, launches Chromium. */
+export async function startE2E(models: string[], config: TestServiceOptions["config"] = {}): Promise<E2E> {
+  const service = await startTestService({ models, config: { auth: { passwordHashing: TEST_PASSWORD_HASHING }, ...config } });
   let browser: Browser | undefined;
   try {
     const admin = new AppClient(service.url);

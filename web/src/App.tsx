@@ -29,6 +29,8 @@ type Boot = { kind: "loading" } | { kind: "failed"; message: string } | { kind: 
 export function App() {
   const [boot, setBoot] = useState<Boot>({ kind: "loading" });
   const [pending, setPending] = useState<User | null>(null);
+  /** The account was disabled while signed in: the page stays (typed text kept) under a note saying why. */
+  const [disabled, setDisabled] = useState(false);
   const path = usePath();
 
   const load = useCallback(async () => {
@@ -44,7 +46,7 @@ export function App() {
   }, []);
   useEffect(() => void load(), [load]);
   // Session ended elsewhere (expired, revoked, account disabled): back to the sign-in page.
-  useEffect(() => onSignedOut(() => void load()), [load]);
+  useEffect(() => onSignedOut((code) => (code === "account_disabled" ? setDisabled(true) : void load())), [load]);
 
   if (boot.kind === "loading") return <div className="center-page">Loading…</div>;
   if (boot.kind === "failed") {
@@ -82,7 +84,17 @@ export function App() {
       </Suspense>
     );
   }
-  return <Shell user={state.user} onSignedOut={() => void load()} />;
+  // A disabled account cannot sign in again: the note stays until the page is left.
+  return (
+    <>
+      {disabled ? (
+        <div className="notice notice-error" role="alert" data-testid="account-disabled">
+          Your account was disabled by an administrator.
+        </div>
+      ) : null}
+      <Shell user={state.user} onSignedOut={() => void load()} />
+    </>
+  );
 }
 
 function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () => void }) {

@@ -1,3 +1,4 @@
+import type { ServerResponse } from "node:http";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import {
@@ -5,6 +6,7 @@ import {
   createConversation,
   deleteConversation,
   findConversation,
+  findMessage,
   listConversations,
   listMessages,
   updateConversation,
@@ -17,6 +19,7 @@ import { authorize, requireUser } from "../../policies/index.ts";
 import { presentConversation, presentMessage, presentReplyEvent } from "../../presenters/conversation.ts";
 import type { Serving } from "../../serving/completion.ts";
 import { ConversationReplies, replyGeneration, type Reply, type ReplyEvent, type ReplyInput } from "../../serving/conversationReplies.ts";
+import type { ReplyChannel } from "../../serving/replyChannel.ts";
 import type { Store } from "../../store/database.ts";
 import { ApiError, toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
@@ -32,11 +35,22 @@ import { SseWriter } from "../sse.ts";
  *   DELETE /api/conversations/:id                       → 204
  *   POST   /api/conversations/:id/messages              SSE stream of ReplyEvent (see conversationReplies.ts)
  *          {content, parent_id, model, thinking} sends; {regenerate: messageId, model, thinking} answers again
+ *   GET    /api/conversations/:id/messages/:messageId/stream?after=  re-attaches to a running answer:
+ *          a `snapshot` (the text so far) then live events, or the events after `after` (an SSE id)
+ *          while the server still holds them; an answer not running here: one snapshot of the stored one
  *   POST   /api/conversations/:id/messages/:messageId/stop  → the stored (stopped) message
+ *
+ * An answer belongs to the server, not to the tab: the page going away (another chat, a reload,
+ * a closed tab) only stops the watching; Stop, and server shutdown, end the generation.
  */
 
 const MAX_CONTENT_CHARS = 100_000;
 const KEEPALIVE_MS = 15_000;
+/**
+ * A watcher whose socket holds this much unsent (a stalled client) is dropped rather than
+ * buffered for: it re-attaches and gets a snapshot.
+ */
+const MAX_UNSENT_BYTES = 1 << 20;
 
 const idSchema = z.string().min(1).max(64);
 const listQuery = z.object({
@@ -63,6 +77,7 @@ const replyBody = z
     thinking: z.boolean().default(true),
   })
   .refine((b) => (b.content !== undefined) !== (b.regenerate !== undefined), "send either content or regenerate");
+const attachQuery = z.object({ after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
 
 export interface ConversationRoutesDeps {
   store: Store;
@@ -76,6 +91,8 @@ export interface ConversationRoutesDeps {
   staleStreamMs?: number;
   /** How long running replies may finish at shutdown before they end as interrupted (ms). */
   drainMs?: number;
+  /** Answers one account may have running at once, watched or not (0 = no cap); see ConversationReplies. */
+  maxRunningPerUser?: number | (() => number | Promise<number>);
 }
 
 export function registerConversations(app: FastifyInstance, deps: ConversationRoutesDeps): ConversationReplies {
@@ -86,6 +103,7 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     dialect: deps.store.dialect,
     flushIntervalMs: deps.flushIntervalMs,
     staleStreamMs: deps.staleStreamMs,
+    ...(deps.maxRunningPerUser !== undefined ? { maxRunningPerUser: deps.maxRunningPerUser } : {}),
     logger: app.log,
   });
   app.addHook("onReady", async () => {
@@ -163,58 +181,96 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     return presentMessage(stopped ?? target);
   });
 
+  app.get<{ Params: { id: string; messageId: string } }>("/api/conversations/:id/messages/:messageId/stream", async (request, reply) => {
+    const conversation = await ownConversation(request, "read");
+    const { after } = attachQuery.parse(request.query);
+    const messageId = idSchema.safeParse(request.params.messageId);
+    const running = messageId.success ? replies.running(messageId.data) : undefined;
+    if (running && running.conversationId === conversation.id) {
+      reply.hijack();
+      await watch(reply.raw, running.channel, after);
+      return;
+    }
+    // Not being written by this process: what is stored is the answer (or another replica's).
+    const stored = messageId.success ? await findMessage(db, messageId.data) : undefined;
+    if (!stored || stored.conversation_id !== conversation.id) throw new ApiError(404, "Message not found", "not_found", "messageId");
+    reply.hijack();
+    const sse = new SseWriter(reply.raw);
+    sse.open();
+    sse.data(presentReplyEvent({ type: "snapshot", message: stored, queue: null, reasoning_ms: stored.reasoning_ms, reasoning_done: stored.status !== "streaming" }));
+    sse.end();
+  });
+
   app.post<{ Params: { id: string } }>("/api/conversations/:id/messages", async (request, reply) => {
     const conversation = await ownConversation(request, "reply");
     const body = replyBody.parse(request.body);
     const messages = await listMessages(db, conversation.id);
     const input = replyInput(body, messages);
 
-    const abort = new AbortController();
-    reply.raw.on("close", () => {
-      if (!reply.raw.writableFinished) abort.abort();
-    });
-    let sse: SseWriter | null = null;
     let started: Reply;
     try {
-      // Refusals (rate limit, full queue, balance, quota, model access) answer with their status
-      // and Retry-After, before any byte and before anything is stored.
+      // Refusals (rate limit, full queue, balance, quota, model access, too many answers running)
+      // answer with their status and Retry-After, before any byte and before anything is stored.
+      // No client signal: the answer runs until it ends, Stop, or shutdown, watched or not.
       started = await replies.start({
         conversation,
         messages,
         input,
-        generation: replyGeneration(messages, input, { model: body.model, thinking: body.thinking, signal: abort.signal }),
+        generation: replyGeneration(messages, input, { model: body.model, thinking: body.thinking }),
         actor: request.actor,
         identity: identityOf(request.actor, request.ip),
         clientIp: request.ip ?? null,
-        onQueue: (update) => sse?.data({ type: "queue", position: update.position, estimated_wait_s: update.estimatedWaitS }),
       });
     } catch (error) {
       throw toApiError(error);
     }
 
-    // From here on the reply is an event stream.
+    // From here on the reply is an event stream; the answer runs on its own.
     try {
       reply.hijack();
-      sse = new SseWriter(reply.raw);
-      sse.open(started.headers);
     } catch (error) {
       await started.abandon();
       throw error;
     }
-    const stream = sse;
-    const keepalive = setInterval(() => stream.comment("keep-alive"), KEEPALIVE_MS);
-    try {
-      await started.run((event: ReplyEvent) => stream.data(presentReplyEvent(event)));
-    } catch (error) {
-      request.log.error({ err: error }, "conversation reply failed");
-      stream.data({ type: "error", error: { message: "The answer failed because of a server error.", code: "internal_error", status: 500 } });
-    } finally {
-      clearInterval(keepalive);
-      stream.end();
-    }
+    void replies.launch(started);
+    await watch(reply.raw, started.channel, 0, started.headers);
   });
 
   return replies;
+}
+
+/**
+ * Streams a running reply's channel to one client until the reply ends or the client goes away
+ * (which ends only the watching). `after`: resume after that event id (0: from the first event).
+ */
+function watch(res: ServerResponse, channel: ReplyChannel<ReplyEvent>, after: number | undefined, headers: Record<string, string> = {}): Promise<void> {
+  return new Promise((resolve) => {
+    const sse = new SseWriter(res);
+    sse.open(headers);
+    const keepalive = setInterval(() => sse.comment("keep-alive"), KEEPALIVE_MS);
+    let finished = false;
+    let unsubscribe = (): void => undefined;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearInterval(keepalive);
+      unsubscribe();
+      sse.end();
+      resolve();
+    };
+    res.on("close", finish);
+    unsubscribe = channel.subscribe(
+      {
+        event: (entry) => {
+          sse.data(presentReplyEvent(entry.event), entry.seq);
+          if (sse.unsent > MAX_UNSENT_BYTES) finish();
+        },
+        end: finish,
+      },
+      after,
+    );
+    if (finished) unsubscribe();
+  });
 }
 
 /** The signed-in account behind a class action; the conversation policy admits only accounts. */

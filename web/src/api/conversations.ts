@@ -1,4 +1,4 @@
-import { api, ApiError, NetworkError, request } from "./http.ts";
+import { api } from "./http.ts";
 
 // The shapes are declared once, beside the server's presenters.
 import type { ConversationView, MessageStatus, MessageView, ReplyErrorView, ReplyEventView } from "../../../src/presenters/conversationTypes.ts";
@@ -31,53 +31,9 @@ export const stopReply = (id: string, messageId: string) =>
   api<Message>("POST", `/api/conversations/${encodeURIComponent(id)}/messages/${encodeURIComponent(messageId)}/stop`);
 
 /**
- * Sends a message (or regenerates an answer) and calls `onEvent` for each server-sent event until
- * the stream ends. Throws ApiError when the server refuses before streaming (busy: 503/429 with
- * Retry-After), NetworkError when the connection breaks.
+ * The streaming calls live in their own chunk (./replyStream.ts): fetched once this module is read
+ * (after the first paint), so the first send does not wait for it.
  */
-export async function streamReply(
-  conversationId: string,
-  body: ReplyRequest,
-  onEvent: (event: ReplyEvent) => void,
-  signal: AbortSignal,
-): Promise<void> {
-  // The SSE parser is needed only once something is sent: fetched beside the request, not with the first paint.
-  const parserModule = import("eventsource-parser");
-  parserModule.catch(() => undefined);
-  const response = await request("POST", `/api/conversations/${encodeURIComponent(conversationId)}/messages`, body, {
-    signal,
-    headers: { accept: "text/event-stream" },
-  });
-  if (!response.body) throw new ApiError("The server sent no stream.", 502);
-  let createParser: (typeof import("eventsource-parser"))["createParser"];
-  try {
-    ({ createParser } = await parserModule);
-  } catch (error) {
-    void response.body.cancel();
-    throw new NetworkError(error);
-  }
-  const parser = createParser({
-    onEvent: (event) => {
-      let parsed: ReplyEvent;
-      try {
-        parsed = JSON.parse(event.data) as ReplyEvent;
-      } catch {
-        return; // not ours (a proxy's comment line): ignore
-      }
-      onEvent(parsed);
-    },
-  });
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parser.feed(value);
-    }
-  } catch (error) {
-    if ((error as Error).name === "AbortError") throw error;
-    throw new NetworkError(error);
-  } finally {
-    reader.releaseLock();
-  }
-}
+const replyStream = import("./replyStream.ts");
+replyStream.catch(() => undefined);
+export const loadReplyStream = () => replyStream;

@@ -38,9 +38,10 @@ type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
  * so the app can go back to the sign-in page. Sign-in calls themselves answer 401 for a wrong
  * password, which is not that.
  */
-const signedOutListeners = new Set<() => void>();
+const signedOutListeners = new Set<(code: string | null) => void>();
 const CREDENTIAL_PATHS = new Set(["/api/auth/login", "/api/auth/signup"]);
-export function onSignedOut(listener: () => void): () => void {
+/** `code`: the server's reason (`account_disabled` when an administrator disabled the account). */
+export function onSignedOut(listener: (code: string | null) => void): () => void {
   signedOutListeners.add(listener);
   return () => signedOutListeners.delete(listener);
 }
@@ -64,7 +65,7 @@ export async function request(method: Method, path: string, body?: unknown, init
   }
   if (!response.ok) {
     const error = await toApiError(response);
-    if (error.status === 401 && !CREDENTIAL_PATHS.has(path)) for (const listener of signedOutListeners) listener();
+    if (error.status === 401 && !CREDENTIAL_PATHS.has(path)) for (const listener of signedOutListeners) listener(error.code);
     throw error;
   }
   return response;

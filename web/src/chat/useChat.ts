@@ -5,9 +5,9 @@ import {
   createConversation,
   deleteConversation,
   getConversation,
+  loadReplyStream,
   selectBranch,
   stopReply,
-  streamReply,
   type Conversation,
   type Message,
   type ReplyEvent,
@@ -31,6 +31,17 @@ export interface LiveReply {
   stopping: boolean;
 }
 
+/** How `follow` listens: a send (`body`) or a re-attach (`assistantId`, resuming after `after`). */
+interface FollowContext {
+  body: ReplyRequest | null;
+  attempt: number;
+  tempIds: string[];
+  assistantId: string | null;
+  after: number | null;
+  /** After a broken connection: the first event back clears "Connection lost" and reloads the thread. */
+  reconnecting: boolean;
+}
+
 export interface ChatOptions {
   conversationId: string | null;
   model: string | null;
@@ -45,8 +56,20 @@ export interface ChatOptions {
 export const MAX_MESSAGE_CHARS = 100_000;
 
 const MAX_BUSY_RETRIES = 5;
+/** Re-attach delay to an answer whose stream ended early while it is still being written. */
 const POLL_STREAMING_MS = 2000;
+/** The longest wait between two reconnect tries while the server is away. */
+const MAX_RECONNECT_MS = 10_000;
 const TEMP_PREFIX = "pending-";
+
+/** The stream chunk; a failure to fetch it is a connection problem like any other. */
+async function loadStream() {
+  try {
+    return await loadReplyStream();
+  } catch (error) {
+    throw new NetworkError(error);
+  }
+}
 
 /**
  * One conversation's state and actions: loading, sending with a live stream, stop, regenerate,
@@ -76,6 +99,10 @@ export function useChat(options: ChatOptions) {
   const retryDraft = useRef<{ conversationId: string; text: string } | null>(null);
   /** A conversation this hook just created for a message the server has not accepted yet. */
   const freshRef = useRef<string | null>(null);
+  /** A pending re-attach (after a broken or early-ended stream), its backoff step, and its answer. */
+  const reconnectTimer = useRef<number | undefined>(undefined);
+  const reconnectAttempt = useRef(0);
+  const lastAssistant = useRef<string | null>(null);
   /** A notice to show after navigating away from a discarded conversation (navigation clears notices). */
   const carryNotice = useRef<ChatNotice | null>(null);
 
@@ -98,6 +125,9 @@ export function useChat(options: ChatOptions) {
   // Switching conversations: stop listening to the old stream, load the new one.
   useEffect(() => {
     window.clearTimeout(retryTimer.current);
+    window.clearTimeout(reconnectTimer.current);
+    reconnectTimer.current = undefined;
+    reconnectAttempt.current = 0;
     setNotice(carryNotice.current);
     carryNotice.current = null;
     if (conversationId !== null && conversationId === createdRef.current) return;
@@ -115,25 +145,13 @@ export function useChat(options: ChatOptions) {
     void load(conversationId);
   }, [conversationId, load]);
 
-  useEffect(() => () => abortRef.current?.abort(), []);
-
-  // An answer another tab (or a dead stream) is writing: follow it until it settles.
-  const foreignStreaming = live === null && messages.some((m) => m.status === "streaming");
-  useEffect(() => {
-    if (!foreignStreaming || !conversation) return;
-    const timer = window.setInterval(() => void load(conversation.id, true), POLL_STREAMING_MS);
-    return () => window.clearInterval(timer);
-  }, [foreignStreaming, conversation, load]);
-
-  // Back online after a broken stream: the server kept what was written; show it.
-  useEffect(() => {
-    const onOnline = () => {
-      if (conversation && (notice?.kind === "connection-lost" || live === null)) void load(conversation.id, true);
-      if (notice?.kind === "connection-lost") setNotice(null);
-    };
-    window.addEventListener("online", onOnline);
-    return () => window.removeEventListener("online", onOnline);
-  }, [conversation, notice, live, load]);
+  useEffect(
+    () => () => {
+      abortRef.current?.abort();
+      window.clearTimeout(reconnectTimer.current);
+    },
+    [],
+  );
 
   // Deltas arrive far faster than the screen refreshes: collect them and apply once per frame.
   const pending = useRef({ reasoning: "", content: "", frame: 0 });
@@ -152,22 +170,49 @@ export function useChat(options: ChatOptions) {
   const replaceMessage = (message: Message) =>
     setMessages((list) => (list.some((m) => m.id === message.id) ? list.map((m) => (m.id === message.id ? message : m)) : [...list, message]));
 
-  const run = useCallback(
-    async (conv: Conversation, body: ReplyRequest, attempt: number, tempIds: string[]) => {
+  /**
+   * Listens to one answer's stream (a send's, or a re-attach to one being written) until it ends.
+   * Leaving only stops the listening: the server goes on writing. A broken connection shows
+   * "Connection lost" and re-attaches with backoff; the first event back clears the notice.
+   */
+  const follow = useCallback(
+    async (conv: Conversation, open: (onEvent: (event: ReplyEvent, id: number | null) => void, signal: AbortSignal) => Promise<number | null>, ctx: FollowContext) => {
       const abort = new AbortController();
       abortRef.current = abort;
-      const state: LiveReply = { assistantId: null, queue: null, reasoningStartedAt: null, reasoningEndedAt: null, stopping: false };
+      window.clearTimeout(reconnectTimer.current);
+      reconnectTimer.current = undefined;
+      const state: LiveReply = { assistantId: ctx.assistantId, queue: null, reasoningStartedAt: null, reasoningEndedAt: null, stopping: false };
       liveRef.current = state;
       setLive(state);
-      setNotice(null);
+      if (ctx.body) setNotice(null);
       const update = (patch: Partial<LiveReply>) => {
+        if (abortRef.current !== abort) return;
         const next = { ...liveRef.current!, ...patch };
         liveRef.current = next;
         setLive(next);
       };
+      const { body, attempt, tempIds } = ctx;
       let retry: { seconds: number; body: ReplyRequest; tempIds: string[] } | null = null;
+      let lastId = ctx.after;
+      /** The answer reached its end (done, error, or a snapshot of a stored, finished one). */
+      let settled = false;
+      let heard = false;
+      /** The connection broke (or the server is restarting): re-attach with backoff. */
+      let broken = false;
 
-      const onEvent = (event: ReplyEvent) => {
+      const onEvent = (event: ReplyEvent, id: number | null) => {
+        if (abortRef.current !== abort) return;
+        if (id !== null) lastId = id;
+        if (!heard) {
+          heard = true;
+          reconnectAttempt.current = 0;
+          if (ctx.reconnecting) {
+            // Back after a broken connection (maybe a restarted server): show what changed meanwhile.
+            setNotice((n) => (n?.kind === "connection-lost" ? null : n));
+            void load(conv.id, true);
+            onListChanged();
+          }
+        }
         switch (event.type) {
           case "start": {
             const started = [event.user_message, event.assistant_message].filter((m): m is Message => m !== null);
@@ -177,8 +222,28 @@ export function useChat(options: ChatOptions) {
             });
             setLeafId(event.assistant_message.id);
             if (freshRef.current === conv.id) freshRef.current = null;
+            lastAssistant.current = event.assistant_message.id;
+            const stopAsked = liveRef.current?.stopping === true;
             update({ assistantId: event.assistant_message.id });
+            // Stop was pressed before the answer existed: stop it now that it does.
+            if (stopAsked) void stopReply(conv.id, event.assistant_message.id).catch(() => undefined);
             onListChanged();
+            break;
+          }
+          case "snapshot": {
+            // The answer as it stands: it replaces whatever this page had (deltas held back included).
+            pending.current.reasoning = "";
+            pending.current.content = "";
+            replaceMessage(event.message);
+            const now = performance.now();
+            const started = event.reasoning_ms === null ? null : now - event.reasoning_ms;
+            update({
+              assistantId: event.message.id,
+              queue: event.queue,
+              reasoningStartedAt: started,
+              reasoningEndedAt: started !== null && event.reasoning_done ? now : null,
+            });
+            if (event.message.status !== "streaming") settled = true;
             break;
           }
           case "queue":
@@ -202,13 +267,19 @@ export function useChat(options: ChatOptions) {
             onListChanged();
             break;
           case "done":
+            settled = true;
             flushDeltas();
             replaceMessage(event.message);
             break;
           case "error":
+            settled = true;
             flushDeltas();
             if (event.message) replaceMessage(event.message);
-            if (event.error.retry_after_s && event.message && attempt < MAX_BUSY_RETRIES) {
+            if (event.error.code === "server_restarting") {
+              // The answer is stored as interrupted (its note says so); the page reconnects when the server is back.
+              setNotice({ kind: "connection-lost" });
+              broken = true;
+            } else if (body && event.error.retry_after_s && event.message && attempt < MAX_BUSY_RETRIES) {
               retry = {
                 seconds: event.error.retry_after_s,
                 body: { regenerate: event.message.id, model: body.model, thinking: body.thinking },
@@ -222,26 +293,37 @@ export function useChat(options: ChatOptions) {
       };
 
       try {
-        await streamReply(conv.id, body, onEvent, abort.signal);
+        lastId = await open(onEvent, abort.signal);
       } catch (error) {
         flushDeltas();
         if ((error as Error).name === "AbortError") {
-          // Navigated away or stopped hard: nothing to show here.
-        } else if (error instanceof ApiError && error.busy && attempt < MAX_BUSY_RETRIES) {
+          // Navigated away: the answer goes on on the server, nothing to show here.
+        } else if (body && error instanceof ApiError && error.busy && attempt < MAX_BUSY_RETRIES) {
           retry = { seconds: error.retryAfterS ?? 5, body, tempIds };
         } else if (error instanceof NetworkError && liveRef.current?.assistantId) {
           setNotice({ kind: "connection-lost" });
-        } else {
+          broken = true;
+        } else if (body) {
           setMessages((list) => list.filter((m) => !tempIds.includes(m.id)));
           refused(conv.id, "content" in body ? body.content : null, { kind: "error", text: describeError(error) });
+        } else if (!(error instanceof ApiError && error.status === 404)) {
+          setNotice({ kind: "error", text: describeError(error) });
         }
       } finally {
-        if (abortRef.current === abort) abortRef.current = null;
-        liveRef.current = null;
-        setLive(null);
+        flushDeltas();
+        if (abortRef.current === abort) {
+          abortRef.current = null;
+          liveRef.current = null;
+          setLive(null);
+        }
       }
+      if (abort.signal.aborted) return;
 
-      if (retry && !abort.signal.aborted) {
+      // The stream broke, the server restarts, or it ended early (a dropped watcher, another server writing it): re-attach.
+      const watched = lastAssistant.current;
+      if (watched && (broken || (!settled && !retry))) scheduleAttach(conv, watched, settled ? null : lastId, broken || ctx.reconnecting);
+
+      if (retry) {
         const { seconds, body: again, tempIds: waiting } = retry;
         retryTemps.current = waiting;
         retryDraft.current = "content" in again ? { conversationId: conv.id, text: again.content } : null;
@@ -250,12 +332,63 @@ export function useChat(options: ChatOptions) {
           retryTemps.current = [];
           retryDraft.current = null;
           setNotice(null);
-          void run(conv, again, attempt + 1, waiting);
+          void runRef.current(conv, again, attempt + 1, waiting);
         }, seconds * 1000);
       }
     },
-    [flushDeltas, onListChanged],
+    [flushDeltas, onListChanged, load],
   );
+
+  /** Re-attaches to `assistantId` after a backoff (doubling from 0.5 s to 10 s while the server stays away). */
+  const scheduleAttach = (conv: Conversation, assistantId: string, after: number | null, reconnecting: boolean) => {
+    window.clearTimeout(reconnectTimer.current);
+    const n = reconnectAttempt.current++;
+    const delay = reconnecting ? Math.min(MAX_RECONNECT_MS, 500 * 2 ** n) * (0.75 + Math.random() * 0.5) : POLL_STREAMING_MS;
+    reconnectTimer.current = window.setTimeout(() => {
+      reconnectTimer.current = undefined;
+      if (liveRef.current) return;
+      attach(conv, assistantId, after, reconnecting);
+    }, delay);
+  };
+
+  const attach = (conv: Conversation, id: string, after: number | null, reconnecting: boolean) => {
+    lastAssistant.current = id;
+    void follow(conv, async (onEvent, signal) => (await loadStream()).attachReply(conv.id, id, after, onEvent, signal), { body: null, attempt: 0, tempIds: [], assistantId: id, after, reconnecting });
+  };
+
+  const run = useCallback(
+    (conv: Conversation, body: ReplyRequest, attempt: number, tempIds: string[]) => {
+      lastAssistant.current = null;
+      return follow(conv, async (onEvent, signal) => (await loadStream()).streamReply(conv.id, body, onEvent, signal), { body, attempt, tempIds, assistantId: null, after: null, reconnecting: false });
+    },
+    [follow],
+  );
+  const runRef = useRef(run);
+  runRef.current = run;
+
+  // An answer being written that this page does not listen to (opened mid-answer, a reload, another
+  // tab's): attach to its live stream.
+  const unwatched = live === null && conversation ? messages.find((m) => m.role === "assistant" && m.status === "streaming")?.id : undefined;
+  useEffect(() => {
+    if (!unwatched || !conversation || liveRef.current || reconnectTimer.current !== undefined) return;
+    attach(conversation, unwatched, null, false);
+  }, [unwatched, conversation, follow]);
+
+  // Back online after a broken stream: try again now rather than at the next backoff step.
+  useEffect(() => {
+    const onOnline = () => {
+      if (!conversation) return;
+      if (reconnectTimer.current !== undefined && lastAssistant.current) {
+        reconnectAttempt.current = 0;
+        scheduleAttach(conversation, lastAssistant.current, null, true);
+      } else if (live === null) {
+        void load(conversation.id, true);
+        if (notice?.kind === "connection-lost") setNotice(null);
+      }
+    };
+    window.addEventListener("online", onOnline);
+    return () => window.removeEventListener("online", onOnline);
+  }, [conversation, notice, live, load]);
 
   /**
    * A message the server did not take: its text goes back to the composer, and a conversation
@@ -355,15 +488,15 @@ export function useChat(options: ChatOptions) {
     if (!current || current.stopping || !conversation) return;
     liveRef.current = { ...current, stopping: true };
     setLive(liveRef.current);
-    if (!current.assistantId) {
-      abortRef.current?.abort();
-      return;
-    }
+    // Not started yet: the `start` event stops it as soon as it exists (leaving would not: answers outlive the page).
+    if (!current.assistantId) return;
     try {
       // The server stores the partial answer as stopped, then ends the stream with `done`.
       await stopReply(conversation.id, current.assistantId);
-    } catch {
-      abortRef.current?.abort();
+    } catch (error) {
+      liveRef.current = liveRef.current ? { ...liveRef.current, stopping: false } : null;
+      setLive(liveRef.current);
+      setNotice({ kind: "error", text: describeError(error) });
     }
   }, [conversation]);
 

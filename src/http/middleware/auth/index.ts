@@ -7,7 +7,7 @@ import { startAuthHousekeeping } from "../../../auth/housekeeping.ts";
 import { localModeFor, type LocalMode, type LocalRequestInfo } from "../../../auth/localMode.ts";
 import { PasswordHasher } from "../../../auth/passwords.ts";
 import { serviceSecret } from "../../../auth/secrets.ts";
-import type { SessionLifetime } from "../../../auth/sessions.ts";
+import { sessionOfDisabledAccount, type SessionLifetime } from "../../../auth/sessions.ts";
 import type { Config } from "../../../config/schema.ts";
 import { ServiceError } from "../../../errors.ts";
 import type { Store } from "../../../store/database.ts";
@@ -78,6 +78,8 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     const appApi = routeUrl.startsWith("/api/");
 
     let sessionId: string | null = null;
+    /** The session cookie belonged to an account now disabled (the app says so rather than "not signed in"). */
+    let disabled = false;
     const key = presentedKey(request);
     if (key !== undefined && access !== "public") {
       if (appApi) {
@@ -98,8 +100,13 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
         if (actor) {
           sessionId = actor.sessionId;
           request.actor = actor;
+        } else if (await sessionOfDisabledAccount(db, token)) {
+          // The account was disabled: the dead cookie stays (until the session row is pruned), so
+          // the open page's next app request can tell it why it was signed out — also after a
+          // request for a script chunk or another public route came first.
+          disabled = true;
         } else {
-          // Expired, revoked, or the account was disabled: forget the dead cookie.
+          // Expired or revoked: forget the dead cookie.
           cookies.clearSession(request, reply);
         }
       }
@@ -107,7 +114,10 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     if (request.actor.kind === "anonymous" && access === "user-or-local" && (await localMode.appliesTo(localRequestInfo(request)))) {
       request.actor = LOCAL;
     }
-    if (access !== "public" && request.actor.kind === "anonymous") throw missingCredentials(appApi, isAnthropicRoute(routeUrl));
+    if (access !== "public" && request.actor.kind === "anonymous") {
+      if (disabled) throw new ServiceError("unauthenticated", "Your account was disabled by an administrator.", { code: "account_disabled" });
+      throw missingCredentials(appApi, isAnthropicRoute(routeUrl));
+    }
     // Cookies ride along on cross-site requests; keys and the local actor don't.
     if (sessionId !== null || (appApi && request.actor.kind === "anonymous")) cookies.checkCsrf(request, sessionId);
   });
