@@ -10,7 +10,7 @@ import { after, before, test } from "node:test";
 import { grammarFactoryFor } from "../src/engines/local/grammars.ts";
 import { sharedLlama } from "../src/engines/local/llama.ts";
 import { MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
-import { JSON_SCHEMA_LIMITS, jsonSchemaLimitProblem } from "../src/http/openai/chatCompletionSchema.ts";
+import { JSON_SCHEMA_LIMITS, jsonSchemaLimitProblem } from "../src/http/openai/jsonSchemaLimits.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { AppClient } from "./support/appClient.ts";
 import { startTestService, type TestService } from "./support/service.ts";

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { jsonSchemaLimitProblem, MAX_MESSAGES } from "../openai/chatCompletionSchema.ts";
+import { MAX_MESSAGES } from "../openai/chatCompletionSchema.ts";
+import { jsonSchemaLimitProblem } from "../openai/jsonSchemaLimits.ts";
 
 /**
  * The POST /anthropic/v1/messages body (Anthropic's Messages API), validated with explicit bounds

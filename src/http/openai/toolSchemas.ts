@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ServiceError } from "../../errors.ts";
 import type { GenerationRequest, ToolCall, ToolChoice, ToolDefinition } from "../../engines/types.ts";
-import { jsonSchemaLimitProblem } from "./chatCompletionSchema.ts";
+import { jsonSchemaLimitProblem } from "./jsonSchemaLimits.ts";
 
 /**
  * Function calling in the /v1/chat/completions body (OpenAI's and DeepSeek's shapes): `tools`,

@@ -1,17 +1,13 @@
 import { api } from "./http.ts";
 
 // The shapes are declared once, beside the server's presenters.
-import type { ConversationView, MessageStatus, MessageView, ReplyErrorView, ReplyEventView } from "../../../src/presenters/conversationTypes.ts";
+import type { ConversationView, MessageStatus, MessageView, ReplyErrorView } from "../../../src/presenters/conversationTypes.ts";
 
 export type { MessageStatus };
+export type { ReplyEvent, ReplyRequest } from "./replyTypes.ts";
 export type Conversation = ConversationView;
 export type Message = MessageView;
 export type ReplyError = ReplyErrorView;
-export type ReplyEvent = ReplyEventView;
-
-export type ReplyRequest =
-  | { content: string; parent_id: string | null; model: string; thinking: boolean }
-  | { regenerate: string; model: string; thinking: boolean };
 
 export const listConversations = (q = "", cursor?: string) => {
   const params = new URLSearchParams({ limit: "100" });

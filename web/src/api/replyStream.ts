@@ -3,7 +3,7 @@
  * fetched when a conversation first streams rather than with the first paint.
  */
 import { createParser } from "eventsource-parser";
-import type { ReplyEvent, ReplyRequest } from "./conversations.ts";
+import type { ReplyEvent, ReplyRequest } from "./replyTypes.ts";
 import { ApiError, NetworkError, request } from "./http.ts";
 
 /**
