@@ -69,7 +69,13 @@ test("remoteModels with replicas become a fleet engine; one baseUrl stays a remo
       engine.models().map((m) => [m.id, m.engine]),
       [["many", "fleet"]],
     );
-    assert.equal(engine.capacity("many"), 8, "the sum of the replicas' maxConcurrency");
+    // The first probes (both ports are closed) answer at their own pace: wait for both, so the
+    // capacity read below does not depend on which one came back first.
+    for (const started = Date.now(); Date.now() - started < 10_000; ) {
+      if (engine.stats()[0]!.replicas!.every((r) => r.probe !== "unknown")) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(engine.capacity("many"), 8, "no replica in rotation: the sum of the replicas' maxConcurrency (fail fast, never 0)");
     const [activity] = engine.stats();
     assert.deepEqual(
       activity!.replicas!.map((r) => [r.name, r.breaker, r.maxConcurrency]),
