@@ -1,12 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall } from "../../engines/types.ts";
-import type { QueueUpdate } from "../../limits/admissionQueue.ts";
 import { LogprobsCollector, presentChatLogprobs, presentTokenLogprobs } from "../../presenters/logprobs.ts";
 import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "../../presenters/openai.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
-import { Exchange, serveCompletions } from "../completionRoute.ts";
+import { serveCompletions } from "../completionRoute.ts";
+import { OpenAiExchange } from "./sseExchange.ts";
 import { errorBody, toApiError } from "../errors.ts";
-import { SseWriter } from "../sse.ts";
 import { chatCompletionSchema, type ChatCompletionBody } from "./chatCompletionSchema.ts";
 import { toGenerationRequest } from "./generationRequest.ts";
 
@@ -29,33 +28,7 @@ export function registerChatCompletions(app: FastifyInstance, deps: { serving: S
 export const CHAT_COMPLETIONS_PATHS = ["/v1/chat/completions", "/beta/chat/completions", "/beta/v1/chat/completions"] as const;
 
 /** One chat completion's response: one JSON object, or SSE chunks (opened early when it has to wait). */
-class ChatExchange extends Exchange<ChatCompletionBody> {
-  /** Set when the stream opened before the first token (the request waited in line). */
-  private waiting: SseWriter | undefined;
-
-  protected get streaming(): boolean {
-    return this.waiting !== undefined;
-  }
-
-  protected openStream(headers: Record<string, string>): void {
-    if (this.waiting) return;
-    this.reply.hijack();
-    this.waiting = new SseWriter(this.reply.raw);
-    this.waiting.open(headers);
-  }
-
-  /** The place in line, as an SSE comment, while a stream waits. */
-  queued(update: QueueUpdate | null): void {
-    if (update) this.waiting?.comment(`keep-alive queue_position=${update.position} estimated_wait_s=${update.estimatedWaitS}`);
-  }
-
-  protected failStream(error: unknown): void {
-    // The stream is open: the error travels as an event, then [DONE].
-    this.waiting!.data(errorBody(toApiError(error)));
-    this.waiting!.data("[DONE]");
-    this.waiting!.end();
-  }
-
+class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
   protected async respond(completion: Completion, body: ChatCompletionBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const stream = body.stream === true;
     const meta: Meta = {
@@ -105,7 +78,7 @@ class ChatExchange extends Exchange<ChatCompletionBody> {
 
   private async sse(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, meta: Meta, includeUsage: boolean): Promise<void> {
     this.openStream(meta.headers);
-    const sse = this.waiting!;
+    const sse = this.stream!;
     const chunk = (delta: Parameters<typeof presentChunk>[0]["delta"], finishReason?: FinishReason, logprobs?: object) =>
       presentChunk({ id: meta.id, created: meta.created, model: meta.model, delta, finishReason: finishReason ?? null, logprobs: logprobs ?? null });
     // Logprobs ride on the next chunk of their channel (they may arrive before its text is whole).

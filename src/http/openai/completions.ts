@@ -1,12 +1,11 @@
 import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type TokenLogprob } from "../../engines/types.ts";
-import type { QueueUpdate } from "../../limits/admissionQueue.ts";
 import { presentTextChunk, presentTextCompletion, presentTextUsageChunk, textCompletionId } from "../../presenters/completions.ts";
 import { presentLegacyLogprobs } from "../../presenters/logprobs.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
-import { Exchange, serveCompletions } from "../completionRoute.ts";
+import { serveCompletions } from "../completionRoute.ts";
+import { OpenAiExchange } from "./sseExchange.ts";
 import { errorBody, toApiError } from "../errors.ts";
-import { SseWriter } from "../sse.ts";
 import { completionsSchema, toCompletionRequest, type CompletionsBody } from "./completionsSchema.ts";
 
 /** Where legacy/FIM completions are served: OpenAI's path and DeepSeek's beta paths. */
@@ -27,30 +26,7 @@ export function registerCompletions(app: FastifyInstance, deps: { serving: Servi
 }
 
 /** One raw completion's response: JSON, or SSE (opened early when the request has to wait). */
-class TextExchange extends Exchange<CompletionsBody> {
-  private waiting: SseWriter | undefined;
-
-  protected get streaming(): boolean {
-    return this.waiting !== undefined;
-  }
-
-  protected openStream(headers: Record<string, string>): void {
-    if (this.waiting) return;
-    this.reply.hijack();
-    this.waiting = new SseWriter(this.reply.raw);
-    this.waiting.open(headers);
-  }
-
-  queued(update: QueueUpdate | null): void {
-    if (update) this.waiting?.comment(`keep-alive queue_position=${update.position} estimated_wait_s=${update.estimatedWaitS}`);
-  }
-
-  protected failStream(error: unknown): void {
-    this.waiting!.data(errorBody(toApiError(error)));
-    this.waiting!.data("[DONE]");
-    this.waiting!.end();
-  }
-
+class TextExchange extends OpenAiExchange<CompletionsBody> {
   protected async respond(completion: Completion, body: CompletionsBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const meta = { id: textCompletionId(), created: Math.floor(Date.now() / 1000), model: body.model, logprobs: body.logprobs != null };
     if (body.stream !== true) return this.json(events, first, meta);
@@ -82,7 +58,7 @@ class TextExchange extends Exchange<CompletionsBody> {
     headers: Record<string, string>,
   ): Promise<void> {
     this.openStream(headers);
-    const sse = this.waiting!;
+    const sse = this.stream!;
     let usage = emptyUsage();
     let failed = false;
     // Logprobs ride on the chunk that carries their text; offsets count from the answer's start.
