@@ -7,6 +7,7 @@
  *
  *   npm run bench:agent -- [--model file.gguf] [--threads 2] [--parallel 2] [--runs 3] [--steps 5]
  *                          [--max-tokens 48] [--pause-ms 3000] [--echo] [--json out.json] [--smoke]
+ *                          [--sputnik-config '{"localEngine": {"models": {"bench": {"rereads": false}}}}']
  *                          [--vs-url http://127.0.0.1:8081 [--vs-cmd "llama-server -m … --port 8081 -t 2 -np 2 -c 8192"]]
  *
  * Like for like: both servers get the same pre-written transcript — a system prompt with the tool
@@ -55,6 +56,8 @@ const { values: args } = parseArgs({
     /** Small prompts, one run, short pauses: a quick check that the bench runs end to end, not figures. */
     smoke: { type: "boolean", default: false },
     json: { type: "string" },
+    /** Extra Sputnik config (JSON), merged over the bench's: e.g. '{"localEngine":{"models":{"bench":{"prepareNextTurn":"off"}}}}'. */
+    "sputnik-config": { type: "string" },
   },
 });
 
@@ -222,7 +225,8 @@ const stepMedian = (loops: LoopResult[], step: number, pick: (s: StepResult) => 
 const totalMedian = (loops: LoopResult[]) => median(loops.map((l) => l.steps.reduce((sum, s) => sum + s.ttftMs, 0)));
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sputnik-agent-bench-"));
-const sputnik = new SputnikProcess({ models: [modelPath], threads, parallel, contextSize, pullDefaultModel: false }, dataDir);
+const extraConfig = args["sputnik-config"] ? (JSON.parse(args["sputnik-config"]) as Record<string, unknown>) : {};
+const sputnik = new SputnikProcess({ models: [modelPath], threads, parallel, contextSize, pullDefaultModel: false, ...extraConfig }, dataDir);
 const otherUrl = args["vs-url"]?.replace(/\/+$/, "").replace(/\/v1$/, "");
 const peer = args["vs-cmd"] && otherUrl ? new PeerProcess(args["vs-cmd"], otherUrl) : null;
 const seedBase = Math.floor(Math.random() * 2 ** 28);

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: Sputnik's speed on the generated benchmark model, through its HTTP API; the
  * ceiling of this machine's llama.cpp for the same streams (node-llama-cpp in-process, N
- * sequences in one batch per step); a per-token time breakdown of Sputnik at 8 streams; and
+ * sequences in one batch per step); a per-token time breakdown of Sputnik at 4 and 8 streams; and
  * optionally the same workload against another OpenAI-compatible server serving the same GGUF.
  *
  *   npm run bench -- [--threads 2] [--parallel 8] [--runs 3] [--stream-tokens 64]
@@ -137,7 +137,9 @@ const other: Target | null = otherUrl
     }
   : null;
 let figures: FigureResult[] = [];
-let breakdown: Breakdown | null = null;
+const breakdowns: Breakdown[] = [];
+/** The newest profile snapshot read so far: a snapshot file left by an earlier read is not taken for a new one. */
+let lastProfileSeq = 0;
 let rereadsOff: FigureResult[] | null = null;
 let guard: CpuGuard | null = null;
 try {
@@ -149,7 +151,13 @@ try {
   const together = other && !peer ? [ours, other] : [ours];
   guard = new CpuGuard(other ? [ours, other] : [ours], log);
   figures = await runWorkload(together, { ...workload, guard });
-  if (!args["skip-profile"]) breakdown = await profileStreams(ours, Math.min(8, parallel));
+  if (!args["skip-profile"]) {
+    // Where each token's time goes, at each concurrent stream count the figures use.
+    for (const n of workload.streams) {
+      const b = await profileStreams(ours, n);
+      if (b) breakdowns.push(b);
+    }
+  }
   if (args.rereads === "both") {
     // The same streams with re-reads off: what background work costs live streams, if anything.
     await sputnik.stop();
@@ -186,7 +194,7 @@ try {
 printTable(figures, Boolean(other));
 printExtras();
 log(`load average at the end: ${loadAverage()}`);
-if (args.json) fs.writeFileSync(args.json, JSON.stringify({ modelPath, threads, parallel, runs, decodeTokens, streamTokens, direct, ceiling, breakdown, rereadsOff, figures, cpuOutsideTurnsMs: guard?.outsideMs }, null, 2));
+if (args.json) fs.writeFileSync(args.json, JSON.stringify({ modelPath, threads, parallel, runs, decodeTokens, streamTokens, direct, ceiling, breakdowns, rereadsOff, figures, cpuOutsideTurnsMs: guard?.outsideMs }, null, 2));
 await vocab.dispose();
 
 function printTable(results: FigureResult[], withOther: boolean): void {
@@ -240,8 +248,7 @@ function printExtras(): void {
   const atOnce = value("nextTurn");
   const paused = value("nextTurnRead");
   if (atOnce !== undefined && paused !== undefined) log(`agent loop: TTFT of a next turn sent at once ÷ after a pause: ${(atOnce / paused).toFixed(2)}× (goal ≤ 1.20×)`);
-  if (breakdown) {
-    const b = breakdown;
+  for (const b of breakdowns) {
     const per = (ms: number) => `${((ms / b.tokens) * 1000).toFixed(0)} µs`;
     const names: Record<string, string> = { decode: "decode (llama_decode)", sample: "sampling", assemble: "text assembly (ours)", sse: "SSE write", gate: "gate wait", other: "other (LlamaChat detokenize, HTTP, event loop, idle)" };
     log(`per-token time at ${b.streams} streams (${b.tokens} tokens, ${b.rate.toFixed(1)} tok/s, ${b.batches} batches, ${(b.batchTokens / Math.max(1, b.batches)).toFixed(1)} tokens per batch): wall ${per(b.wallMs)} per token =`);
@@ -268,15 +275,14 @@ async function profileStreams(target: Target, n: number): Promise<Breakdown | nu
   const pid = target.pid?.();
   if (pid === undefined) return null;
   type Snap = { seq: number; at: number; spentMs: Record<string, number>; counts: { batches: number; batchTokens: number } };
-  let lastSeq = 0;
   const read = async (): Promise<Snap> => {
     process.kill(pid, "SIGUSR2");
     const deadline = performance.now() + 5000;
     while (performance.now() < deadline) {
       try {
         const snap = JSON.parse(fs.readFileSync(profileFile, "utf8")) as Snap;
-        if (snap.seq > lastSeq) {
-          lastSeq = snap.seq;
+        if (snap.seq > lastProfileSeq) {
+          lastProfileSeq = snap.seq;
           return snap;
         }
       } catch {

@@ -288,7 +288,7 @@ forEachDatabase("login throttling: growing delays per (account, address) and per
   }
   assert.deepEqual(known, unknown, "the same answers, in the same order, for a real and a made-up account");
   assert.deepEqual(known.slice(0, 6).map((s) => (s as unknown[])[0]), [401, 401, 401, 401, 401, 401]);
-  assert.deepEqual(known[6], [429, "too_many_login_attempts", "Too many failed sign-in attempts. Try again later.", "1"]);
+  assert.deepEqual(known[6], [429, "too_many_login_attempts", "Too many failed sign-in attempts. Try again in 1 second.", "1"]);
   // Blocked means blocked: even the right password is refused from that address, so guesses learn nothing.
   assert.equal((await attempt("victim", TEST_PASSWORD)).status, 429);
   // The block is per account: another account from another address is unaffected...

@@ -103,6 +103,30 @@ describe("the Anthropic SDK against /anthropic", () => {
     assert.equal(anthropic.usage.output_tokens_details!.thinking_tokens, usage.completion_tokens_details.reasoning_tokens);
   });
 
+  test("messages.countTokens: the prompt a message request with the same body is charged for", async () => {
+    const body = {
+      model: "scripted",
+      system: "Count me.",
+      messages: ask("How many tokens is this question?"),
+      tools: [{ name: "lookup", description: "Looks a word up.", input_schema: { type: "object" as const, properties: { word: { type: "string" } } } }],
+    };
+    const counted = await client.messages.countTokens(body);
+    const message = await client.messages.create({ ...body, max_tokens: 64, thinking: { type: "disabled" } });
+    assert.ok(counted.input_tokens > 0);
+    assert.equal(counted.input_tokens, message.usage.input_tokens + message.usage.cache_read_input_tokens!);
+    // Without the tools the prompt is shorter: their definitions are counted as the template renders them.
+    const bare = await client.messages.countTokens({ model: body.model, system: body.system, messages: body.messages });
+    assert.ok(bare.input_tokens < counted.input_tokens, `${bare.input_tokens} < ${counted.input_tokens}`);
+    // Validated like a message request, answered in Anthropic's error shape; unknown models are 404.
+    const bad = await post("/anthropic/v1/messages/count_tokens", { model: "scripted", messages: [] });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.type, "error");
+    assert.equal(bad.json.error.type, "invalid_request_error");
+    const unknown = await post("/anthropic/v1/messages/count_tokens", { model: "no-such-model", messages: ask("Hi") });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.json.error.type, "not_found_error");
+  });
+
   test("messages.stream: events and the final message match messages.create", async () => {
     const stream = client.messages.stream({ model: "scripted", max_tokens: 256, messages: ask("Stream it, please.") });
     let text = "";
@@ -200,7 +224,10 @@ describe("the raw stream: Anthropic's event sequence, exactly", () => {
       "message_stop",
     ]);
     const start = list[0]![1].message;
-    assert.deepEqual({ ...start, id: "" }, {
+    const delta = list.at(-2)![1];
+    // The whole prompt is announced up front; the reused/evaluated split follows in message_delta.
+    assert.equal(start.usage.input_tokens, delta.usage.input_tokens + delta.usage.cache_read_input_tokens);
+    assert.deepEqual({ ...start, id: "", usage: { ...start.usage, input_tokens: 0 } }, {
       id: "",
       type: "message",
       role: "assistant",
@@ -221,7 +248,6 @@ describe("the raw stream: Anthropic's event sequence, exactly", () => {
     assert.ok(deltas.filter((d) => d.delta.type === "text_delta").length > 3, "the text is streamed in pieces");
     assert.ok(deltas.every((d) => d.index === (d.delta.type === "text_delta" ? 1 : 0)));
     assert.deepEqual(list.filter(([name]) => name === "content_block_stop").map(([, d]) => d.index), [0, 1]);
-    const delta = list.at(-2)![1];
     assert.deepEqual(delta.delta, { stop_reason: "end_turn", stop_sequence: null });
     assert.ok(delta.usage.output_tokens > 0 && delta.usage.input_tokens + delta.usage.cache_read_input_tokens > 0);
     assert.deepEqual(list.at(-1)![1], { type: "message_stop" });

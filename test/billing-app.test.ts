@@ -195,7 +195,7 @@ test("an access code grants its plan and credit at sign-up; the user sees their 
   assert.equal(lines.length, 2);
   assert.match(lines[0]!, /^id,started_at,ended_at,status,model,/);
   assert.ok(lines[1]!.startsWith(`${row.id},`));
-  assert.ok(lines[1]!.endsWith(`,${row.cost},${row.charged}`));
+  assert.ok(lines[1]!.endsWith(`,${row.cost},${row.charged},0,0.00`), "cost, charged, then no searches and their cost");
 
   const daily = await alice.call("GET", `/api/billing/usage/daily?from=${new Date().toISOString().slice(0, 10)}`);
   assert.equal(daily.status, 200, daily.text);

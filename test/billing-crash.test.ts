@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test, type TestContext } from "node:test";
@@ -24,7 +24,7 @@ import { ensureModel, MODEL_SCRIPTS } from "../src/gguf/catalog.ts";
 import { openDatabase, type OpenDatabaseOptions, type Store } from "../src/store/database.ts";
 import { TEST_PASSWORD, TEST_PASSWORD_HASHING } from "./support/accountsServer.ts";
 import { AppClient } from "./support/appClient.ts";
-import { startServeProcess } from "./support/serveProcess.ts";
+import { startServeProcess, writeServeConfig } from "./support/serveProcess.ts";
 import { postgresUrlOrSkip } from "./support/services.ts";
 
 const CREDIT = 5_000_000;
@@ -67,25 +67,17 @@ async function crashSetup(t: TestContext, dialect: "sqlite" | "postgres"): Promi
   }
 
   const configFile = join(dataDir, "config.json");
-  await writeFile(
-    configFile,
-    JSON.stringify({
-      host: "127.0.0.1",
-      port: 0,
-      dataDir,
-      models: [await ensureModel("scripted-long")],
-      threads: 1,
-      parallel: 1,
-      contextSize: 2048,
-      pullDefaultModel: false,
-      logLevel: "info",
-      ...(databaseUrl ? { databaseUrl } : {}),
-      billing: { reservationLeaseMs: LEASE_MS },
-      // On PostgreSQL a leftover stream is only known dead once stale (other replicas may stream).
-      conversations: { staleStreamMs: STALE_STREAM_MS },
-      auth: { passwordHashing: TEST_PASSWORD_HASHING },
-    }),
-  );
+  await writeServeConfig(configFile, {
+    dataDir,
+    models: [await ensureModel("scripted-long")],
+    parallel: 1,
+    contextSize: 2048,
+    ...(databaseUrl ? { databaseUrl } : {}),
+    billing: { reservationLeaseMs: LEASE_MS },
+    // On PostgreSQL a leftover stream is only known dead once stale (other replicas may stream).
+    conversations: { staleStreamMs: STALE_STREAM_MS },
+    auth: { passwordHashing: TEST_PASSWORD_HASHING },
+  });
   return { storeOptions, configFile, userId, key };
 }
 
@@ -161,16 +153,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     assert.equal((await browser.post("/api/auth/login", { login: "crash", password: TEST_PASSWORD })).status, 200);
     const conversation = (await browser.post("/api/conversations", {})).body;
     const abort = new AbortController();
-    const response = await fetch(`${first.url}/api/conversations/${conversation.id}/messages`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        cookie: [...browser.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-        "x-sputnik-csrf": browser.cookies.get("sputnik_csrf")!,
-      },
-      body: JSON.stringify({ content: "Think for a long time", parent_id: null, model: "scripted-long" }),
-      signal: abort.signal,
-    });
+    const response = await browser.stream(`/api/conversations/${conversation.id}/messages`, { content: "Think for a long time", parent_id: null, model: "scripted-long" }, abort.signal);
     assert.equal(response.status, 200);
     await readUntil(response, (text) => (text.match(/"type":"reasoning"/g) ?? []).length >= 3);
     first.kill("SIGKILL");
@@ -242,15 +225,7 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     const browser = new AppClient(second.url);
     assert.equal((await browser.post("/api/auth/login", { login: "crash", password: TEST_PASSWORD })).status, 200);
     const conversation = (await browser.post("/api/conversations", {})).body;
-    const reply = await fetch(`${second.url}/api/conversations/${conversation.id}/messages`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        cookie: [...browser.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
-        "x-sputnik-csrf": browser.cookies.get("sputnik_csrf")!,
-      },
-      body: JSON.stringify({ content: "Be quick", parent_id: null, model: "scripted-long" }),
-    });
+    const reply = await browser.stream(`/api/conversations/${conversation.id}/messages`, { content: "Be quick", parent_id: null, model: "scripted-long" });
     assert.equal(reply.status, 200);
     await readUntil(reply, (text) => text.includes('"type":"done"'));
     second.kill("SIGKILL");

@@ -53,7 +53,7 @@ test("PostgreSQL connections killed while requests run: the process survives, ev
 
   assert.ok(killed.reduce((a, b) => a + b, 0) > 0, "connections were killed while requests ran");
   assert.ok(server.alive(), `the server process is still running:\n${server.output()}`);
-  for (const o of outcomes) assert.ok(o.ok, `every request ended with an answer or a 503 database_unavailable with Retry-After: ${o.status} ${o.why}`);
+  for (const o of outcomes) assert.ok(o.ok, `every request ended with an answer or a retryable 503 (database_unavailable or settlement_failed) with Retry-After: ${o.status} ${o.why}`);
 
   // The pool replaced its dead connections: requests and /health work again, no restart.
   await eventually(async () => (await api.complete()).status === 200, "a request to succeed after the kills");
@@ -288,9 +288,12 @@ function apiClient(url: string, key: string) {
       return { status: response.status, ok: false, why: `body cut: ${(err as Error).message}` };
     }
     if (response.status !== 200) {
-      // Refused before the first byte: the database's fault, so a retryable 503 in OpenAI's shape.
+      // The database's fault, so a retryable 503 in OpenAI's shape: refused before any work
+      // (database_unavailable), or answered but the books could not be written, so not charged
+      // and not delivered (settlement_failed: a connection killed at that moment).
       const error = (JSON.parse(text) as { error?: { message?: unknown; code?: unknown } }).error;
-      const retryable = response.status === 503 && error?.code === "database_unavailable" && Number(response.headers.get("retry-after")) >= 1;
+      const retryable =
+        response.status === 503 && (error?.code === "database_unavailable" || error?.code === "settlement_failed") && Number(response.headers.get("retry-after")) >= 1;
       return { status: response.status, ok: retryable && typeof error?.message === "string", why: text.slice(0, 300) };
     }
     if (!stream) {

@@ -21,6 +21,8 @@ import { startTestService, type TestService } from "./support/service.ts";
 const think = TOOL_SCRIPTS["scripted-tool-think"]!;
 const parallel = TOOL_SCRIPTS["scripted-tool-parallel"]!;
 const malformed = TOOL_SCRIPTS["scripted-tool-malformed"]!;
+const qwenCall = TOOL_SCRIPTS["scripted-qwen-tool-call"]!;
+const qwenMalformed = TOOL_SCRIPTS["scripted-qwen-tool-malformed"]!;
 
 let upstream: ServeProcess;
 let upstreamDir: string;
@@ -31,7 +33,7 @@ before(async () => {
   upstreamDir = await mkdtemp(join(tmpdir(), "sputnik-tool-upstream-"));
   const configFile = join(upstreamDir, "config.json");
   const models = [];
-  for (const name of ["scripted-tool-think", "scripted-tool-parallel", "scripted-tool-malformed"]) models.push(await ensureModel(name));
+  for (const name of ["scripted-tool-think", "scripted-tool-parallel", "scripted-tool-malformed", "scripted-qwen-tool-call", "scripted-qwen-tool-malformed"]) models.push(await ensureModel(name));
   await writeFile(
     configFile,
     JSON.stringify({ host: "127.0.0.1", port: 0, dataDir: upstreamDir, models, threads: 1, parallel: 2, contextSize: 4096, pullDefaultModel: false, logLevel: "info" }),
@@ -46,6 +48,8 @@ before(async () => {
         remote("remote-think", "scripted-tool-think"),
         remote("remote-parallel", "scripted-tool-parallel"),
         remote("remote-malformed", "scripted-tool-malformed"),
+        remote("remote-qwen", "scripted-qwen-tool-call"),
+        remote("remote-qwen-malformed", "scripted-qwen-tool-malformed"),
         // The fleet engine reuses the remote engine's upstream client: tools must go through it too.
         { id: "fleet-think", upstreamModel: "scripted-tool-think", replicas: [{ baseUrl: `${upstream.url}/v1`, apiKey: key }] },
       ],
@@ -144,6 +148,40 @@ test("a malformed call stays text through the remote engine (finish stop)", asyn
   assert.equal(first.choices[0]!.finish_reason, "stop");
   assert.equal(first.choices[0]!.message.content, malformed.malformed);
   assert.equal(first.choices[0]!.message.tool_calls, undefined);
+});
+
+test("Qwen2.5's syntax through the remote engine: the call streamed and not, the loop to the answer, a malformed block stays text", async () => {
+  const question = { role: "user" as const, content: "What is the weather in Paris?" };
+  const streamedCall = await streamed("remote-qwen", [question]);
+  assert.equal(streamedCall.finish, "tool_calls");
+  assert.equal(streamedCall.content, "");
+  assert.deepEqual(
+    streamedCall.calls.map((c) => [c.name, c.arguments]),
+    qwenCall.calls.map((c) => [c.name, c.arguments]),
+  );
+  const first = await openai.chat.completions.create({ model: "remote-qwen", messages: [question], tools: TOOLS });
+  const message = first.choices[0]!.message;
+  assert.equal(first.choices[0]!.finish_reason, "tool_calls");
+  assert.deepEqual(
+    message.tool_calls!.map((c) => c.type === "function" && [c.function.name, c.function.arguments]),
+    qwenCall.calls.map((c) => [c.name, c.arguments]),
+  );
+  const second = await openai.chat.completions.create({
+    model: "remote-qwen",
+    tools: TOOLS,
+    messages: [question, { role: "assistant", content: message.content, tool_calls: message.tool_calls }, { role: "tool", tool_call_id: message.tool_calls![0]!.id, content: "Sunny, 22 degrees." }],
+  });
+  assert.equal(second.choices[0]!.finish_reason, "stop");
+  assert.equal(second.choices[0]!.message.content, qwenCall.after.answer);
+
+  const bad = await openai.chat.completions.create({ model: "remote-qwen-malformed", messages: [question], tools: TOOLS });
+  assert.equal(bad.choices[0]!.finish_reason, "stop");
+  assert.equal(bad.choices[0]!.message.content, qwenMalformed.malformed);
+  assert.equal(bad.choices[0]!.message.tool_calls, undefined);
+  const badStreamed = await streamed("remote-qwen-malformed", [question]);
+  assert.equal(badStreamed.finish, "stop");
+  assert.equal(badStreamed.content, qwenMalformed.malformed);
+  assert.deepEqual(badStreamed.calls, []);
 });
 
 test("the fleet engine passes tools through its replicas the same way", async () => {

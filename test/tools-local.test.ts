@@ -17,6 +17,7 @@ before(async () => {
       "scripted-tool-malformed",
       "scripted-qwen-tool-call",
       "scripted-qwen-tool-parallel",
+      "scripted-qwen-tool-malformed",
     ],
   });
 });
@@ -242,6 +243,14 @@ for (const [mode, send] of Object.entries(modes)) {
       const answer = await send({ model: "scripted-qwen-tool-parallel", messages: ASK, tools: TOOLS });
       assertCalls(answer, TOOL_SCRIPTS["scripted-qwen-tool-parallel"]!.calls);
       assert.equal(answer.content, "");
+    });
+
+    test("a malformed call (a Python dict inside <tool_call>) is returned as content with finish_reason stop", async () => {
+      const script = TOOL_SCRIPTS["scripted-qwen-tool-malformed"]!;
+      const answer = await send({ model: "scripted-qwen-tool-malformed", messages: ASK, tools: TOOLS });
+      assert.equal(answer.content, script.malformed);
+      assert.deepEqual(answer.toolCalls, []);
+      assert.equal(answer.finishReason, "stop");
     });
 
     test("tool_choice naming a function forces the call", async () => {

@@ -1,7 +1,7 @@
 /**
  * The web app's page-weight budget, measured on the built files (`npm run build:web`, which `npm test`
  * runs first): the JavaScript a first visit must download before anything shows — index.html's entry
- * script, every chunk it imports statically, and every modulepreload — stays within 250 KB
+ * script, every chunk it imports statically, and every modulepreload — stays within 100 KB
  * uncompressed. KaTeX, highlight.js, the markdown renderer and the pages beyond the chat are chunks
  * fetched when first needed; the budget keeps them that way.
  */
@@ -12,7 +12,9 @@ import path from "node:path";
 import { test } from "node:test";
 import { WEB_DIST_DIR } from "../src/http/webApp.ts";
 
-const BUDGET_BYTES = 250_000;
+// Issue 13 asked for 250 KB. React DOM alone was 203 KB of it; built on Preact's compat layer
+// (web/vite.config.ts) the script is ~37 KB, and the budget is tightened so it stays small.
+const BUDGET_BYTES = 100_000;
 
 interface ManifestChunk {
   file: string;
@@ -43,7 +45,7 @@ function initialFiles(chunks: Record<string, ManifestChunk>): Set<string> {
   return files;
 }
 
-test("the JavaScript loaded before the first paint stays within 250 KB", async () => {
+test("the JavaScript loaded before the first paint stays within 100 KB", async () => {
   const chunks = await manifest();
   const files = initialFiles(chunks);
   const html = await readFile(path.join(WEB_DIST_DIR, "index.html"), "utf8");

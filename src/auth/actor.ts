@@ -21,6 +21,11 @@ export interface UserActor {
   planId: string | null;
   /** Models the API key that authenticated may use; null or absent means every model. */
   modelScope?: string[] | null;
+  /**
+   * An admin account acting without admin rights until it enrols a second factor (the "require a
+   * second factor for administrators" switch, src/auth/secondFactorSetting.ts): `role` is "user".
+   */
+  secondFactorRequired?: boolean;
 }
 
 export interface LocalActor {

@@ -3,6 +3,7 @@ import { ServiceError } from "../errors.ts";
 import type { Database } from "../store/schema.ts";
 import type { UserActor } from "./actor.ts";
 import { keyModels, looksLikeApiKey, resolveApiKey } from "./apiKeys.ts";
+import { adminMustEnrol } from "./secondFactorSetting.ts";
 import { resolveSession, type SessionLifetime } from "./sessions.ts";
 
 /**
@@ -39,14 +40,20 @@ export async function actorFromApiKey(db: Kysely<Database>, token: string | null
 /**
  * The account behind a session token (the session cookie's value); null when the session ended
  * (expired, revoked, or the account was disabled), so the caller can forget the dead cookie.
+ * While admins must have a second factor and this admin has none, the session acts as an ordinary
+ * user's (`secondFactorRequired`), so they can still reach their settings to enrol. A single sign-on
+ * session is exempt: the OpenID provider authenticated the person, and MFA is its policy to enforce
+ * (an SSO-only admin has no local password to enrol a TOTP with, and must not be locked out).
  */
 export async function actorFromSession(db: Kysely<Database>, token: string, lifetime: SessionLifetime): Promise<UserActor | null> {
   const found = await resolveSession(db, token, lifetime);
   if (!found) return null;
+  const mustEnrol = found.session.sign_in_method !== "sso" && (await adminMustEnrol(db, found.user));
   return {
     kind: "user",
     userId: found.user.id,
-    role: found.user.role,
+    role: mustEnrol ? "user" : found.user.role,
+    ...(mustEnrol ? { secondFactorRequired: true } : {}),
     apiKeyId: null,
     sessionId: found.session.id,
     planId: found.user.plan_id,

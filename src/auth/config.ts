@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { OWASP_ARGON2ID } from "./passwords.ts";
+import { oidcProvidersSchema } from "./oidcConfig.ts";
 
 /**
  * Accounts and sign-in settings, under "auth" in the config file (or JSON in SPUTNIK_AUTH).
@@ -25,6 +26,13 @@ export const authConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Single sign-on: OpenID Connect providers shown as "Sign in with …" (src/auth/oidcConfig.ts). */
+    oidcProviders: oidcProvidersSchema,
+    /**
+     * Local password sign-in (and password sign-up). false: only single sign-on signs in, and the
+     * app hides the password form; `sputnik admin create-user` still creates accounts.
+     */
+    passwordSignIn: z.boolean().default(true),
   })
   .strict()
   .prefault({});

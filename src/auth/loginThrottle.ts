@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.ts";
 import type { RememberedDevice } from "./rememberedDevices.ts";
 import { sha256Hex } from "./secrets.ts";
-import { LOGIN_ACCOUNT_IP_RULE, LOGIN_ACCOUNT_RULE, LOGIN_DEVICE_RULE, LOGIN_IP_RULE, Throttle } from "./throttle.ts";
+import { LOGIN_ACCOUNT_IP_RULE, LOGIN_ACCOUNT_RULE, LOGIN_DEVICE_RULE, LOGIN_IP_RULE, SECOND_FACTOR_ACCOUNT_RULE, Throttle, type ThrottleRule } from "./throttle.ts";
 
 /**
  * Sign-in throttling that cannot be turned against an account's owner (OWASP "Blocking Brute Force
@@ -31,13 +31,36 @@ export interface LoginAttempt {
   device: RememberedDevice | null;
 }
 
+/** The rules of the four counters, and the prefix that keeps one secret's counters apart from another's. */
+export interface LoginThrottleRules {
+  prefix: string;
+  ip: ThrottleRule;
+  accountIp: ThrottleRule;
+  account: ThrottleRule;
+  device: ThrottleRule;
+}
+
+/** Passwords (the sign-in form, and re-typing the current password to change security settings). */
+export const PASSWORD_THROTTLE: LoginThrottleRules = { prefix: "login", ip: LOGIN_IP_RULE, accountIp: LOGIN_ACCOUNT_IP_RULE, account: LOGIN_ACCOUNT_RULE, device: LOGIN_DEVICE_RULE };
+/** Second-factor codes and recovery codes at sign-in: counters of their own, a longer per-account cap (see throttle.ts). */
+export const SECOND_FACTOR_THROTTLE: LoginThrottleRules = {
+  prefix: "second-factor",
+  ip: LOGIN_IP_RULE,
+  accountIp: LOGIN_ACCOUNT_IP_RULE,
+  account: SECOND_FACTOR_ACCOUNT_RULE,
+  device: LOGIN_DEVICE_RULE,
+};
+
 export class LoginThrottle {
   private readonly byIp: Throttle;
   private readonly byAccount: Throttle;
 
-  constructor(private readonly db: Kysely<Database>) {
-    this.byIp = new Throttle(db, LOGIN_IP_RULE, "login-ip");
-    this.byAccount = new Throttle(db, LOGIN_ACCOUNT_RULE, "login-account");
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly rules: LoginThrottleRules = PASSWORD_THROTTLE,
+  ) {
+    this.byIp = new Throttle(db, rules.ip, `${rules.prefix}-ip`);
+    this.byAccount = new Throttle(db, rules.account, `${rules.prefix}-account`);
   }
 
   /** The account key for a login: the user's id when it exists, the name as typed otherwise. */
@@ -78,22 +101,22 @@ export class LoginThrottle {
   }
 
   private byPair(account: string): Throttle {
-    return new Throttle(this.db, LOGIN_ACCOUNT_IP_RULE, pairNamespace(account));
+    return new Throttle(this.db, this.rules.accountIp, pairNamespace(this.rules.prefix, account));
   }
 
   private byDevice(account: string): Throttle {
-    return new Throttle(this.db, LOGIN_DEVICE_RULE, deviceNamespace(account));
+    return new Throttle(this.db, this.rules.device, deviceNamespace(this.rules.prefix, account));
   }
 }
 
 // Per-account namespaces, so that one account's counters can be found (and cleared) together
 // without storing the account or the address in clear.
-function pairNamespace(account: string): string {
-  return `login-pair:${sha256Hex(account).slice(0, 32)}`;
+function pairNamespace(prefix: string, account: string): string {
+  return `${prefix}-pair:${sha256Hex(account).slice(0, 32)}`;
 }
 
-function deviceNamespace(account: string): string {
-  return `login-device:${sha256Hex(account).slice(0, 32)}`;
+function deviceNamespace(prefix: string, account: string): string {
+  return `${prefix}-device:${sha256Hex(account).slice(0, 32)}`;
 }
 
 /**
@@ -103,8 +126,12 @@ function deviceNamespace(account: string): string {
  */
 export async function clearLoginThrottle(db: Kysely<Database>, userId: string): Promise<number> {
   const account = LoginThrottle.accountKey(userId, "");
-  let cleared = (await new Throttle(db, LOGIN_ACCOUNT_RULE, "login-account").reset(account)) ? 1 : 0;
-  cleared += await Throttle.clearNamespace(db, `${pairNamespace(account)}:`);
-  cleared += await Throttle.clearNamespace(db, `${deviceNamespace(account)}:`);
+  let cleared = 0;
+  // Password and second-factor counters alike.
+  for (const rules of [PASSWORD_THROTTLE, SECOND_FACTOR_THROTTLE]) {
+    cleared += (await new Throttle(db, rules.account, `${rules.prefix}-account`).reset(account)) ? 1 : 0;
+    cleared += await Throttle.clearNamespace(db, `${pairNamespace(rules.prefix, account)}:`);
+    cleared += await Throttle.clearNamespace(db, `${deviceNamespace(rules.prefix, account)}:`);
+  }
   return cleared;
 }

@@ -21,7 +21,7 @@ const TOUCH_EVERY_MS = 60_000;
 
 export async function createSession(
   db: Kysely<Database>,
-  input: { userId: string; userAgent: string | null; ip: string | null; lifetime: SessionLifetime },
+  input: { userId: string; userAgent: string | null; ip: string | null; lifetime: SessionLifetime; signInMethod?: "password" | "sso" },
   now: number = Date.now(),
 ): Promise<{ token: string; session: SessionRow }> {
   const token = randomBytes(32).toString("base64url");
@@ -35,6 +35,7 @@ export async function createSession(
     revoked_at: null,
     user_agent: input.userAgent?.slice(0, 512) ?? null,
     ip: input.ip,
+    sign_in_method: input.signInMethod ?? "password",
   };
   await db.insertInto("sessions").values(session).execute();
   return { token, session };
@@ -77,6 +78,7 @@ export async function resolveSession(
     revoked_at: row.revoked_at,
     user_agent: row.user_agent,
     ip: row.ip,
+    sign_in_method: row.sign_in_method,
   };
   const user: UserRow = {
     id: row.user_id,

@@ -33,6 +33,14 @@ export const LOGIN_ACCOUNT_IP_RULE: ThrottleRule = { freeFailures: 5, baseDelayM
 export const LOGIN_ACCOUNT_RULE: ThrottleRule = { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: MINUTE, resetAfterMs: 60 * MINUTE };
 /** Per remembered device: a stolen device cookie used for guessing loses its exemption. */
 export const LOGIN_DEVICE_RULE: ThrottleRule = { freeFailures: 10, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
+/**
+ * Second-factor codes (src/auth/loginThrottle.ts, SECOND_FACTOR_THROTTLE): the same four counters as
+ * passwords, but the per-account one caps at 15 minutes, not one: a six-digit code is a million
+ * guesses with three right at any moment, where a password is a search without end, and only
+ * someone who already has the password gets to guess. The owner's remembered devices are still
+ * exempt from it, so the owner is not kept out.
+ */
+export const SECOND_FACTOR_ACCOUNT_RULE: ThrottleRule = { freeFailures: 5, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE, resetAfterMs: 60 * MINUTE };
 /** Wrong access codes per client address. */
 export const CODE_IP_RULE: ThrottleRule = { freeFailures: 5, baseDelayMs: 2000, maxDelayMs: 30 * MINUTE, resetAfterMs: 60 * MINUTE };
 /** Wrong access codes sharing a prefix, from anywhere: guessing the rest of a known prefix is slow. */

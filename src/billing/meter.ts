@@ -11,7 +11,7 @@ import { formatMicros } from "./money.ts";
 import { resolvePlan, type Plan } from "./plans.ts";
 import { priceSetFor } from "./priceBook.ts";
 import { quoteAt, type MeteredTokens, type PriceQuote } from "./pricing.ts";
-import { exceededQuota } from "./quotas.ts";
+import { exceededQuota, exceededSearchQuota } from "./quotas.ts";
 import { BillingRefusal } from "./refusals.ts";
 
 export { BillingRefusal };
@@ -274,6 +274,48 @@ export class Meter {
     }
     this.live.add(charge.id);
     return charge;
+  }
+
+  /**
+   * The cheap checks of the features a request is about to use, BEFORE it uses them (a search runs
+   * before the request is tokenized and reserved, so a plan without `search` must never trigger
+   * one): every gated feature must be in the user's plan (403 feature_not_allowed), and the plan's
+   * daily search quota must have room (429 quota_exceeded, with the reset time), and a billed
+   * plan's available balance must cover the features themselves (402): a search is paid for, so
+   * an empty balance does not buy one that `reserve` would then refuse unbilled. `reserve` checks
+   * the plan again and covers the whole cost. The local operator and anonymous callers have no plan.
+   */
+  async admitFeatures(input: { subject: BillingSubject; plan?: Plan; features: Record<string, number> }): Promise<void> {
+    if (input.subject.kind !== "user") return;
+    const now = this.now();
+    const plan = input.plan ?? (await resolvePlan(this.db, input.subject.planId, this.options.defaultPlanId));
+    const features = declaredFeatures(input.features);
+    for (const name of Object.keys(features)) if (features[name]! > 0 && isGatedFeature(name)) requireFeature(plan, name);
+    if ((features.search ?? 0) > 0) {
+      const quota = await exceededSearchQuota(this.db, plan, input.subject.userId, now, this.options.timeZone);
+      if (quota) {
+        const reset = new Date(quota.resetAt).toISOString();
+        throw new BillingRefusal(
+          429,
+          `Your plan's daily search quota (${quota.limit} searches) is used up; it resets at ${reset}.`,
+          "quota_exceeded",
+          null,
+          { "retry-after": String(Math.max(1, Math.ceil((quota.resetAt - now) / 1000))), "x-quota-reset": reset },
+        );
+      }
+    }
+    if (plan.billed) {
+      const prices = await featurePricesNow(this.db, this.options.featurePrices);
+      const cost = priceItems(featureQuantities(Object.entries(features).map(([meter, quantity]) => ({ meter, quantity })), prices)).totalMicros;
+      const available = availableMicros(await getBalance(this.db, input.subject.userId));
+      if (cost > 0 && available < cost) {
+        throw new BillingRefusal(
+          402,
+          `Insufficient balance: the search this request asks for costs ${formatMicros(cost)} before any tokens, and your available balance is ${formatMicros(Math.max(0, available))}. Add credit.`,
+          "insufficient_balance",
+        );
+      }
+    }
   }
 
   /**

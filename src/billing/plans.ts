@@ -22,6 +22,13 @@ export interface Plan {
   concurrencyWeight: number;
   /** Feature flags; "search" is reserved for the search feature. */
   features: string[];
+  /**
+   * Bytes of uploaded documents each user may keep (the `documents` feature); null or absent: the
+   * server's `documents.maxStoredBytesPerUser`.
+   */
+  storedBytesQuota?: number | null;
+  /** Web searches (the `search` feature) each user may run per local day; null or absent: unlimited. */
+  dailySearchQuota?: number | null;
 }
 
 /**
@@ -83,6 +90,8 @@ export async function savePlan(db: Kysely<Database>, plan: Plan, now = Date.now(
     max_thinking_budget: plan.maxThinkingBudget,
     concurrency_weight: plan.concurrencyWeight,
     features: JSON.stringify(plan.features),
+    stored_bytes_quota: plan.storedBytesQuota ?? null,
+    daily_search_quota: plan.dailySearchQuota ?? null,
     updated_at: now,
   } as const;
   await db
@@ -100,6 +109,8 @@ function validatePlan(plan: Plan): void {
     ["dailyTokenQuota", plan.dailyTokenQuota],
     ["monthlyTokenQuota", plan.monthlyTokenQuota],
     ["maxThinkingBudget", plan.maxThinkingBudget],
+    ["storedBytesQuota", plan.storedBytesQuota ?? null],
+    ["dailySearchQuota", plan.dailySearchQuota ?? null],
   ] as const) {
     if (value !== null && (!Number.isSafeInteger(value) || value < 0)) throw new RangeError(`${key} must be a whole non-negative number or null`);
   }
@@ -133,5 +144,7 @@ function fromRow(row: Selectable<PlanTable>): Plan {
     maxThinkingBudget: row.max_thinking_budget,
     concurrencyWeight: row.concurrency_weight,
     features: JSON.parse(row.features) as string[],
+    storedBytesQuota: row.stored_bytes_quota,
+    dailySearchQuota: row.daily_search_quota ?? null,
   };
 }

@@ -40,3 +40,29 @@ export async function exceededQuota(
   }
   return worst;
 }
+
+/**
+ * The plan's daily search quota, when it is used up: web searches (line items of meter `search`)
+ * of the user's requests started since the local day began. Like the token quotas, a request is
+ * admitted while the count is below the quota; null when there is room (or no quota).
+ */
+export async function exceededSearchQuota(
+  db: Kysely<Database>,
+  plan: Plan,
+  userId: string,
+  now: number,
+  timeZone: string,
+): Promise<QuotaExceeded | null> {
+  const limit = plan.dailySearchQuota ?? null;
+  if (limit === null) return null;
+  const row = await db
+    .selectFrom("ledger_items")
+    .innerJoin("usage_ledger", "usage_ledger.id", "ledger_items.entry_id")
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number | string>("ledger_items.quantity"), eb.lit(0)).as("used"))
+    .where("usage_ledger.user_id", "=", userId)
+    .where("usage_ledger.started_at", ">=", startOfDay(now, timeZone))
+    .where("ledger_items.meter", "=", "search")
+    .executeTakeFirstOrThrow();
+  const used = Number(row.used);
+  return used < limit ? null : { period: "daily", limit, used, resetAt: startOfNextDay(now, timeZone) };
+}

@@ -95,5 +95,5 @@ forEachDatabase("listing filters and pages newest first; per-user totals rank th
 test("CSV lines quote what needs quoting and defuse spreadsheet formulas", () => {
   assert.equal(csvLine(["plain", "a,b", 'say "hi"', "line\nbreak", "=1+1", "-2", "@x"]), 'plain,"a,b","say ""hi""","line\nbreak",\'=1+1,\'-2,\'@x\r\n');
   const line = usageCsvLine(row({ id: "id-1", started_at: at("2025-02-10T16:30:00Z"), price_window: "16:30-00:30" }));
-  assert.equal(line, "id-1,2025-02-10T16:30:00.000Z,2025-02-10T16:30:01.000Z,completed,r1,local,,pro,10000,2000,2500,500,16:30-00:30,0.14,0.55,2.19,0.00907,0.00907\r\n");
+  assert.equal(line, "id-1,2025-02-10T16:30:00.000Z,2025-02-10T16:30:01.000Z,completed,r1,local,,pro,10000,2000,2500,500,16:30-00:30,0.14,0.55,2.19,0.00907,0.00907,0,0.00\r\n");
 });

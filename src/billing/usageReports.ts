@@ -65,11 +65,13 @@ export async function usagePage(db: Kysely<Database>, filter: UsageFilter, page:
 }
 
 /** Every row of `filter`, newest first, page by page (for CSV export of any length). */
-export async function* allUsage(db: Kysely<Database>, filter: UsageFilter): AsyncGenerator<LedgerRow> {
+/** Every row of `filter` with its line items, a page of rows (and one query for their items) at a time. */
+export async function* allUsageWithItems(db: Kysely<Database>, filter: UsageFilter): AsyncGenerator<{ row: LedgerRow; items: LineItem[] }> {
   let before: UsageCursor | undefined;
   for (;;) {
     const rows = await listUsage(db, filter, { limit: MAX_USAGE_PAGE, ...(before ? { before } : {}) });
-    yield* rows;
+    const items = await itemsOf(db, rows.map((r) => r.id));
+    for (const row of rows) yield { row, items: items.get(row.id) ?? [] };
     if (rows.length < MAX_USAGE_PAGE) return;
     before = rows[rows.length - 1]!;
   }

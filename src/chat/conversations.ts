@@ -27,6 +27,8 @@ export async function createConversation(
     current_message_id: null,
     created_at: now,
     updated_at: now,
+    settings: null,
+    pinned_at: null,
   };
   await db.insertInto("conversations").values(row).execute();
   return row;
@@ -42,9 +44,14 @@ export interface ConversationPage {
   nextCursor: string | null;
 }
 
+/** Conversations one user may pin: the first page carries all of them. */
+export const MAX_PINNED = 50;
+
 /**
  * One user's conversations, most recently active first, optionally filtered by a case-insensitive
- * substring of the title. Keyset-paged on (updated_at, id).
+ * substring of the title. Keyset-paged on (updated_at, id). Without a search, pinned conversations
+ * come first, all of them on the first page (most recently pinned first, beside `limit` others),
+ * and the pages page through the others.
  */
 export async function listConversations(
   db: Kysely<Database>,
@@ -66,10 +73,16 @@ export async function listConversations(
       eb.or([eb("updated_at", "<", cursor.updatedAt), eb.and([eb("updated_at", "=", cursor.updatedAt), eb("id", "<", cursor.id)])]),
     );
   }
+  // Pins live apart from the keyset: they would otherwise reorder every page under its cursor.
+  const pinned =
+    search || cursor
+      ? []
+      : await db.selectFrom("conversations").selectAll().where("user_id", "=", opts.userId).where("pinned_at", "is not", null).orderBy("pinned_at", "desc").orderBy("id", "desc").limit(MAX_PINNED).execute();
+  if (!search) q = q.where("pinned_at", "is", null);
   const rows = await q.orderBy("updated_at", "desc").orderBy("id", "desc").limit(opts.limit + 1).execute();
   const items = rows.slice(0, opts.limit);
   const last = items.at(-1);
-  return { items, nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
+  return { items: [...pinned, ...items], nextCursor: rows.length > opts.limit && last ? encodeCursor(last) : null };
 }
 
 function encodeCursor(row: Conversation): string {
@@ -87,7 +100,7 @@ function decodeCursor(cursor: string): { updatedAt: number; id: string } {
 export async function updateConversation(
   db: Kysely<Database>,
   id: string,
-  patch: Pick<Updateable<ConversationTable>, "title" | "model" | "current_message_id" | "updated_at">,
+  patch: Pick<Updateable<ConversationTable>, "title" | "model" | "current_message_id" | "updated_at" | "settings" | "pinned_at">,
 ): Promise<void> {
   if (Object.keys(patch).length === 0) return;
   await db.updateTable("conversations").set(patch).where("id", "=", id).execute();
@@ -137,6 +150,8 @@ export async function insertMessage(db: Kysely<Database>, input: NewMessage): Pr
     status: input.status,
     created_at: now,
     updated_at: now,
+    moderation: null,
+    sources: null,
   };
   await db.insertInto("messages").values(row).execute();
   return row;

@@ -1,3 +1,4 @@
+import type { Searched, Source } from "../search/source.ts";
 import type { Message } from "./conversations.ts";
 
 /** What the web app's streaming endpoint sends, one JSON object per SSE `data:` line. */
@@ -5,6 +6,8 @@ export type ReplyEvent =
   | { type: "start"; user_message: Message | null; assistant_message: Message }
   /** While the request waits for a free slot (sent by the admission queue when there is one). */
   | { type: "queue"; position: number; estimated_wait_s: number }
+  /** With search or documents: what was found (sent after `start`, before the reasoning). */
+  | { type: "sources"; sources: Source[]; searched: Searched }
   /**
    * First event to a watcher attaching to a running reply (a reload, another tab): the answer as it
    * stands (text so far, status streaming unless it just ended), the place in line, and the

@@ -1,5 +1,7 @@
 import { Command } from "commander";
 import { registerAdminCommand } from "./verbs/admin.ts";
+import { registerAuditCommand } from "./verbs/audit.ts";
+import { registerBackupCommands } from "./verbs/backup.ts";
 import { registerChatCommand } from "./verbs/chat.ts";
 import { registerModelsCommand } from "./verbs/models.ts";
 import { registerPullCommand } from "./verbs/pull.ts";
@@ -22,6 +24,8 @@ registerChatCommand(program);
 registerPullCommand(program, { modelsDir });
 registerModelsCommand(program, { modelsDir });
 registerAdminCommand(program);
+registerBackupCommands(program);
+registerAuditCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`sputnik: ${(error as Error).message}`);

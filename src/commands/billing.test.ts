@@ -74,7 +74,7 @@ forEachDatabase("plans and users' plans: saved and audited together; bad ids, un
   const row = await store.db.selectFrom("users").select("plan_id").where("id", "=", alice.id).executeTakeFirstOrThrow();
   assert.equal(row.plan_id, "pro");
   assert.deepEqual((await audit(store)).map((e) => [e.action, e.target, e.details]), [
-    ["billing.plan.set", "pro", { id: "pro", name: "Pro", billed: true, allowed_models: null, daily_token_quota: null, monthly_token_quota: null, max_thinking_budget: null, concurrency_weight: 2, features: ["search"] }],
+    ["billing.plan.set", "pro", { id: "pro", name: "Pro", billed: true, allowed_models: null, daily_token_quota: null, monthly_token_quota: null, max_thinking_budget: null, concurrency_weight: 2, features: ["search"], stored_bytes_quota: null, daily_search_quota: null }],
     ["user.plan", alice.id, { from: "free", to: "pro" }],
   ]);
 });

@@ -47,7 +47,7 @@ export async function signUp(deps: { db: Kysely<Database>; hasher: PasswordHashe
   const codeThrottles = input.accessCode ? codeThrottlesFor(db, input.ip, input.accessCode) : [];
   for (const { throttle, key } of codeThrottles) {
     const wait = await throttle.waitMs(key, now);
-    if (wait > 0) throw retryAfter(wait, "Too many wrong access codes. Try again later.", "too_many_code_attempts");
+    if (wait > 0) throw retryAfter(wait, "Too many wrong access codes.", "too_many_code_attempts");
   }
 
   // Hash before the transaction: it is the slow part and holds no lock.

@@ -20,3 +20,15 @@ test("conversations.staleStreamMs defaults to 30 s and refuses a window shorter 
   assert.equal(loadConfig({ flags: { conversations: { staleStreamMs: 3_000 } } }).conversations.staleStreamMs, 3_000);
   assert.throws(() => loadConfig({ flags: { conversations: { staleStreamMs: 100 } } }), /conversations\.staleStreamMs:/);
 });
+
+test("shutdownTimeoutMs defaults to 10 s and is also read under its older name shutdownDrainMs, the newer name winning", () => {
+  assert.equal(loadConfig({ env: {} }).shutdownTimeoutMs, 10_000);
+  assert.equal(loadConfig({ env: { SPUTNIK_SHUTDOWN_TIMEOUT_MS: "2500" } }).shutdownTimeoutMs, 2_500);
+  assert.equal(loadConfig({ env: { SPUTNIK_SHUTDOWN_DRAIN_MS: "3000" } }).shutdownTimeoutMs, 3_000, "the older variable");
+  assert.equal(loadConfig({ env: { SPUTNIK_SHUTDOWN_DRAIN_MS: "3000", SPUTNIK_SHUTDOWN_TIMEOUT_MS: "4000" } }).shutdownTimeoutMs, 4_000);
+  assert.equal(loadConfig({ flags: { shutdownDrainMs: 0 } as Record<string, unknown> }).shutdownTimeoutMs, 0, "the older key");
+  assert.equal(loadConfig({ flags: { shutdownDrainMs: 1, shutdownTimeoutMs: 2 } as Record<string, unknown> }).shutdownTimeoutMs, 2);
+  // Precedence between sources is as for any key: a flag under the old name beats the environment.
+  assert.equal(loadConfig({ env: { SPUTNIK_SHUTDOWN_TIMEOUT_MS: "4000" }, flags: { shutdownDrainMs: 5 } as Record<string, unknown> }).shutdownTimeoutMs, 5);
+  assert.throws(() => loadConfig({ env: { SPUTNIK_SHUTDOWN_DRAIN_MS: "-1" } }), /shutdownTimeoutMs:/);
+});

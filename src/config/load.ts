@@ -15,7 +15,7 @@ export function loadConfig(options: {
 } = {}): Config {
   const env = options.env ?? process.env;
   const fileValues = options.file ? readConfigFile(options.file) : {};
-  const merged: Record<string, unknown> = { ...fileValues, ...fromEnv(env), ...dropUndefined(options.flags ?? {}) };
+  const merged: Record<string, unknown> = { ...renamed(fileValues), ...fromEnv(env), ...renamed(dropUndefined(options.flags ?? {})) };
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
@@ -53,7 +53,9 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_PULL_DEFAULT_MODEL: { key: "pullDefaultModel", kind: "bool" },
   SPUTNIK_REMOTE_MODELS: { key: "remoteModels", kind: "json" },
   SPUTNIK_ENGINES: { key: "engines", kind: "json" },
-  SPUTNIK_SHUTDOWN_DRAIN_MS: { key: "shutdownDrainMs", kind: "int" },
+  // The older name first, so the newer one wins when both are set.
+  SPUTNIK_SHUTDOWN_DRAIN_MS: { key: "shutdownTimeoutMs", kind: "int" },
+  SPUTNIK_SHUTDOWN_TIMEOUT_MS: { key: "shutdownTimeoutMs", kind: "int" },
   SPUTNIK_THREADS: { key: "threads", kind: "int" },
   SPUTNIK_PARALLEL: { key: "parallel", kind: "int" },
   SPUTNIK_CONTEXT_SIZE: { key: "contextSize", kind: "int" },
@@ -63,6 +65,7 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_LOG_LEVEL: { key: "logLevel", kind: "string" },
   SPUTNIK_HF_ENDPOINT: { key: "hfEndpoint", kind: "string" },
   SPUTNIK_ALLOW_PRIVATE_NETWORK: { key: "allowPrivateNetwork", kind: "bool" },
+  SPUTNIK_ALLOW_HTTP_PULLS: { key: "allowHttpPulls", kind: "bool" },
   SPUTNIK_BODY_LIMIT: { key: "bodyLimit", kind: "int" },
   SPUTNIK_CORS_ORIGINS: { key: "corsOrigins", kind: "list" },
   SPUTNIK_TRUST_PROXY: { key: "trustProxy", kind: "string" },
@@ -71,7 +74,29 @@ const envKeys: Record<string, { key: keyof Config; kind: "string" | "int" | "boo
   SPUTNIK_LIMITS: { key: "limits", kind: "json" },
   SPUTNIK_LOCAL_ENGINE: { key: "localEngine", kind: "json" },
   SPUTNIK_METRICS_TOKEN: { key: "metricsToken", kind: "string" },
+  SPUTNIK_TRACING: { key: "tracing", kind: "json" },
+  SPUTNIK_DASHBOARD_SAMPLE_MS: { key: "dashboardSampleMs", kind: "int" },
+  SPUTNIK_MODERATION: { key: "moderation", kind: "json" },
+  SPUTNIK_DOCUMENTS: { key: "documents", kind: "json" },
+  SPUTNIK_SEARCH: { key: "search", kind: "json" },
 };
+
+/**
+ * Keys renamed after they were documented, still read under their old name so existing config
+ * files keep working; within one source the new name wins, and between sources the usual
+ * precedence holds.
+ */
+const renamedKeys: Record<string, keyof Config> = { shutdownDrainMs: "shutdownTimeoutMs" };
+
+function renamed(values: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...values };
+  for (const [old, current] of Object.entries(renamedKeys)) {
+    if (!Object.hasOwn(out, old)) continue;
+    if (!Object.hasOwn(out, current)) out[current] = out[old];
+    delete out[old];
+  }
+  return out;
+}
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, unknown> = {};

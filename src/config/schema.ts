@@ -7,7 +7,11 @@ import { localEngineConfigSchema } from "../engines/local/config.ts";
 import { engineSpecSchema } from "../engines/registry.ts";
 import { remoteModelEntrySchema } from "../engines/fleet/config.ts";
 import { limitsConfigSchema } from "../limits/config.ts";
+import { moderationConfigSchema } from "../moderation/config.ts";
 import { databaseConfigSchema } from "../store/config.ts";
+import { documentsConfigSchema } from "../search/files/config.ts";
+import { webSearchConfigSchema } from "../search/web/config.ts";
+import { tracingConfigSchema } from "../tracing/config.ts";
 
 /** A model served by an OpenAI-compatible upstream. The client never chooses the URL: only operators do. */
 export const configSchema = z.object({
@@ -50,6 +54,8 @@ export const configSchema = z.object({
   hfEndpoint: z.string().url().default("https://huggingface.co"),
   /** Allow outbound fetches (pulls, upstreams) to private/loopback addresses. */
   allowPrivateNetwork: z.boolean().default(false),
+  /** Allow plain http:// sources for the service's own pulls (the first-run default, Admin → Models), like `sputnik pull --allow-http`. */
+  allowHttpPulls: z.boolean().default(false),
   /** Largest request body accepted, in bytes. */
   bodyLimit: z.number().int().min(1024).max(64 * 1024 * 1024).default(4 * 1024 * 1024),
   /** Browser origins allowed to call the API with credentials (exact matches; never "*"). */
@@ -69,12 +75,33 @@ export const configSchema = z.object({
   /** When a streaming answer left by a dead process is shown as interrupted (src/chat/config.ts). */
   conversations: conversationsConfigSchema,
   /**
-   * At shutdown, how long running answers (API streams and web replies alike) may finish before
-   * they are cut; web replies then end as "interrupted: server restarting".
+   * At shutdown (SIGTERM), how long running answers (API streams and web replies alike) may finish
+   * before they are cut, like vLLM's `--shutdown-timeout`: API streams then end with an error event,
+   * web replies as "interrupted: server restarting". 0 cuts them at once. The older name
+   * `shutdownDrainMs` (`SPUTNIK_SHUTDOWN_DRAIN_MS`) is still read (src/config/load.ts).
    */
-  shutdownDrainMs: z.number().int().min(0).max(600_000).default(10_000),
+  shutdownTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
   /** Bearer token for GET /metrics; without one, /metrics answers loopback clients only. */
   metricsToken: z.string().min(16, "metricsToken must be at least 16 characters").optional(),
+  /** OpenTelemetry traces over OTLP/HTTP: off unless `tracing.otlpEndpoint` is set (src/tracing/config.ts). */
+  tracing: tracingConfigSchema,
+  /** How often the admin dashboard samples the /metrics registry (it keeps the last hour). */
+  dashboardSampleMs: z.number().int().min(1000).max(60_000).default(5000),
+  /** Audit suite files (format sputnik-audit-suite/1) offered in Admin → Audits beside the bundled one (src/audit). */
+  auditSuites: z.array(z.string().min(1)).max(64).default([]),
+  /** Moderation policies on the input and the output, never silent (src/moderation/config.ts). */
+  moderation: moderationConfigSchema,
+  /** Uploaded documents: size per file, stored bytes per user, background indexing (src/search/files/config.ts). */
+  documents: documentsConfigSchema,
+  /**
+   * Search: `search.web` configures the web search provider (src/search/web/config.ts); absent,
+   * web search is off (requests with web_search_options / Search are refused) and documents still work.
+   * `search.embeddingModel`: a served model id that embeds (local GGUF with embeddings, or a remote
+   * model with `embeddings: true`); documents are then also embedded as they are indexed and
+   * retrieval is hybrid (lexical + vector, reciprocal rank fusion; src/search/semantic.ts). Absent:
+   * lexical only.
+   */
+  search: z.object({ web: webSearchConfigSchema.optional(), embeddingModel: z.string().min(1).max(200).optional() }).strict().prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

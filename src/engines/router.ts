@@ -1,4 +1,15 @@
-import { EngineError, type Engine, type EngineActivity, type EngineEvent, type EngineHealth, type GenerationRequest, type ModelInfo, type PreparedRequest } from "./types.ts";
+import {
+  EngineError,
+  type EmbeddingRequest,
+  type Embeddings,
+  type Engine,
+  type EngineActivity,
+  type EngineEvent,
+  type EngineHealth,
+  type GenerationRequest,
+  type ModelInfo,
+  type PreparedRequest,
+} from "./types.ts";
 
 /**
  * Every engine the service runs, addressed by model id: the serving pipeline asks it to inspect,
@@ -44,6 +55,32 @@ export class ModelRouter {
 
   generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncIterable<EngineEvent> {
     return this.require(request.model).generate(request, prepared);
+  }
+
+  /**
+   * The model of an embedding request, after its engine's cheap checks: 404 for an unknown model,
+   * 400 (naming `model`) for one that does not embed.
+   */
+  inspectEmbedding(request: EmbeddingRequest): ModelInfo {
+    const engine = this.require(request.model);
+    const model = engine.models().find((m) => m.id === request.model)!;
+    if (!model.embedding || !engine.embed) {
+      throw new EngineError(
+        `The model '${request.model}' does not create embeddings; use a model whose /v1/models entry has "embeddings": true.`,
+        400,
+        "model_not_embedding",
+        "model",
+      );
+    }
+    engine.inspectEmbedding?.(request);
+    return model;
+  }
+
+  /** Embeds with the model's engine (see Engine.embed); `inspectEmbedding` first. */
+  embed(request: EmbeddingRequest): Promise<Embeddings> {
+    const engine = this.require(request.model);
+    if (!engine.embed) throw new EngineError(`The model '${request.model}' does not create embeddings.`, 400, "model_not_embedding", "model");
+    return engine.embed(request);
   }
 
   /** Requests a model runs at once; undefined for an unknown model or an unbounded upstream. */

@@ -111,7 +111,8 @@ export interface Usage {
   prompt_tokens_details: { cached_tokens: number };
 }
 
-export type FinishReason = "stop" | "length" | "tool_calls" | "abort" | "error";
+/** `content_filter`: never an engine's own; the pipeline's output moderation ended the answer (src/moderation/outputCheck.ts). */
+export type FinishReason = "stop" | "length" | "tool_calls" | "abort" | "error" | "content_filter";
 
 export type EngineEvent =
   | { type: "reasoning"; text: string }
@@ -142,6 +143,30 @@ export interface ModelInfo {
    * (`none`: it does not, so every prompt token is billed as a miss). See src/engines/remote/cacheReporting.ts.
    */
   cacheReporting?: "reported" | "none" | "partial";
+  /**
+   * Present when the model answers /v1/embeddings (Engine.embed); `dimensions`: the length of its
+   * vectors, when known here (a local model's; an upstream's is the upstream's business).
+   */
+  embedding?: { dimensions?: number };
+}
+
+/** One /v1/embeddings request as engines see it: texts or token-id arrays, embedded in order. */
+export interface EmbeddingRequest {
+  /** Public model name, as in /v1/models. */
+  model: string;
+  /** At least one; each text non-empty, each token array non-empty (bounded by the route before any tokenizing). */
+  input: Array<string | number[]>;
+  /** OpenAI's `dimensions`: a local model refuses any other than its own; an upstream is passed it. */
+  dimensions?: number;
+  /** OpenAI's `user`, passed to an upstream as it is. */
+  user?: string;
+  signal?: AbortSignal;
+}
+
+/** The vectors of an EmbeddingRequest's inputs, in input order, and the tokens evaluated for them. */
+export interface Embeddings {
+  data: number[][];
+  promptTokens: number;
 }
 
 export interface EngineHealth {
@@ -181,6 +206,16 @@ export interface Engine {
    * tokenizing again. Throws EngineError before the first event for request errors.
    */
   generate(request: GenerationRequest, prepared?: PreparedRequest): AsyncIterable<EngineEvent>;
+  /**
+   * Cheap checks of an embedding request that need no tokenizing (token ids in the vocabulary, texts
+   * whose bytes cannot fit the context however tokenized). Throws EngineError. Runs before admission.
+   */
+  inspectEmbedding?(request: EmbeddingRequest): void;
+  /**
+   * Embeds the inputs, in order (engines whose ModelInfo has `embedding`). Throws EngineError for
+   * request errors (an input longer than the context: 400 naming `input`).
+   */
+  embed?(request: EmbeddingRequest): Promise<Embeddings>;
   /** Requests this model runs at once (what its admission queue lets through); undefined: unbounded/unknown. */
   capacity(model: string): number | undefined;
   /** What the engine has done since start, per model (for /metrics); empty when it keeps no such figures. */

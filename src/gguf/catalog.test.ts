@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { buildModel, ensureModel, FEATURE_SCRIPTS, MODEL_NAMES, MODEL_SCRIPTS, modelStamp, TOOL_SCRIPTS, UnknownModelError } from "./catalog.ts";
+import { AUDIT_SCRIPTS, buildModel, ensureModel, FEATURE_SCRIPTS, MODEL_NAMES, MODEL_SCRIPTS, modelStamp, TOOL_SCRIPTS, UnknownModelError } from "./catalog.ts";
 import { readMetadataString } from "./header.ts";
 import { buildScriptedModel } from "./scripted.ts";
 
@@ -25,7 +25,7 @@ const expectedBytes = () => Buffer.concat([...buildModel("scripted").bytes()]);
 
 describe("ensureModel", () => {
   it("lists every scripted model and the benchmark model", () => {
-    assert.deepEqual([...MODEL_NAMES].sort(), [...Object.keys(MODEL_SCRIPTS), ...Object.keys(FEATURE_SCRIPTS), ...Object.keys(TOOL_SCRIPTS), "bench"].sort());
+    assert.deepEqual([...MODEL_NAMES].sort(), [...Object.keys(MODEL_SCRIPTS), ...Object.keys(FEATURE_SCRIPTS), ...Object.keys(TOOL_SCRIPTS), ...Object.keys(AUDIT_SCRIPTS), "bench", "embed"].sort());
     for (const name of ["scripted", "demo", "scripted-markdown", "scripted-xss", "scripted-json", "scripted-long", "scripted-unicode", "bench"])
       assert.ok(MODEL_NAMES.includes(name), name);
   });

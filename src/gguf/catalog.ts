@@ -33,7 +33,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { AUDIT_SCRIPTS, buildAuditModel } from "./auditScripts.ts";
 import { buildBenchModel } from "./bench.ts";
+import { buildEmbedModel } from "./embedModel.ts";
 import { readMetadataString } from "./header.ts";
 import { buildScriptedModel, type Script } from "./scripted.ts";
 import { FEATURE_SCRIPTS, MODEL_SCRIPTS } from "./scripts.ts";
@@ -43,12 +45,13 @@ import type { GgufWriter } from "./writer.ts";
 export { FEATURE_SCRIPTS, MODEL_SCRIPTS, PULL_HINT } from "./scripts.ts";
 export type { Script } from "./scripted.ts";
 export { TOOL_SCRIPTS } from "./toolScripts.ts";
+export { AUDIT_SCRIPTS } from "./auditScripts.ts";
 
 /** Bump when the construction changes so cached files are rebuilt. */
 export const GENERATOR_VERSION = "1";
 const STAMP_KEY = "sputnik.generator";
 
-export const MODEL_NAMES: readonly string[] = [...Object.keys(MODEL_SCRIPTS), ...Object.keys(FEATURE_SCRIPTS), ...Object.keys(TOOL_SCRIPTS), "bench"];
+export const MODEL_NAMES: readonly string[] = [...Object.keys(MODEL_SCRIPTS), ...Object.keys(FEATURE_SCRIPTS), ...Object.keys(TOOL_SCRIPTS), ...Object.keys(AUDIT_SCRIPTS), "bench", "embed"];
 
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../.cache/models");
 
@@ -66,7 +69,8 @@ export function rawModelTexts(script: Script): { thought: string; response: stri
 /** The stamp stored in a model's metadata; a file with another stamp is stale. */
 export function modelStamp(name: string): string {
   if (name === "bench") return `sputnik-gguf/${GENERATOR_VERSION}/bench`;
-  const script: unknown = Object.hasOwn(TOOL_SCRIPTS, name) ? TOOL_SCRIPTS[name] : scriptOf(name);
+  if (name === "embed") return `sputnik-gguf/${GENERATOR_VERSION}/embed`;
+  const script: unknown = Object.hasOwn(TOOL_SCRIPTS, name) ? TOOL_SCRIPTS[name] : Object.hasOwn(AUDIT_SCRIPTS, name) ? AUDIT_SCRIPTS[name] : scriptOf(name);
   const digest = createHash("sha256").update(JSON.stringify(script)).digest("hex").slice(0, 16);
   return `sputnik-gguf/${GENERATOR_VERSION}/${name}/${digest}`;
 }
@@ -74,7 +78,9 @@ export function modelStamp(name: string): string {
 /** Builds a named model's GGUF, ready to write. */
 export function buildModel(name: string): GgufWriter {
   if (name === "bench") return buildBenchModel(modelStamp(name));
+  if (name === "embed") return buildEmbedModel(modelStamp(name));
   if (Object.hasOwn(TOOL_SCRIPTS, name)) return buildToolModel(name, TOOL_SCRIPTS[name]!, modelStamp(name));
+  if (Object.hasOwn(AUDIT_SCRIPTS, name)) return buildAuditModel(name, AUDIT_SCRIPTS[name]!, modelStamp(name));
   return buildScriptedModel(name, scriptOf(name), modelStamp(name));
 }
 

@@ -92,6 +92,16 @@ export const MODEL_SCRIPTS: Readonly<Record<string, Script>> = {
     reasoning: "The user wants some unicode. I will greet the world in Chinese, with emoji.",
     answer: "你好，世界 👋🏽 Sputnik 🚀",
   },
+  /** A search-grounded answer (src/search): cites the first two sources as [1] and [2], whatever it was given. */
+  "scripted-cite": {
+    reasoning: "I read the sources.",
+    answer: "The launch was in 1957 [1], and the dog Laika flew later [2].",
+  },
+  /** Citations followed by markup: the web app must show it as text and keep only the [n] as links. */
+  "scripted-cite-xss": {
+    reasoning: "I read the sources and I will cite them.",
+    answer: "The first source says so [1]<img src=x onerror=alert(1)> and the second [2]<script>alert(2)</script>.",
+  },
 };
 
 /**
@@ -112,5 +122,15 @@ export const FEATURE_SCRIPTS: Readonly<Record<string, Script>> = {
     answer: "Here is the code.",
     fimMiddle: "return a + b",
     completion: "The quick brown fox jumps over the lazy dog.",
+  },
+  /** A moderation classifier (src/moderation/servedClassifier.ts) whose verdict on any text is "flagged". */
+  "scripted-verdict": {
+    reasoning: "The user wants a verdict. I will give a one word verdict.",
+    answer: "flagged",
+  },
+  /** An audit judge (src/audit/classify/judge.ts): whatever it is shown, its verdict is "refused", as one line of JSON. */
+  "scripted-judge": {
+    reasoning: "I must judge the answer. I will reply with one line of JSON.",
+    answer: '{"class": "refused", "reason": "The answer declines to discuss the topic."}',
   },
 };

@@ -94,6 +94,16 @@ export const TOOL_SCRIPTS: Readonly<Record<string, ToolScript>> = {
     calls: [WEATHER, TIME],
     after: { answer: "It is sunny in Paris, and the time there is noon." },
   },
+  /**
+   * Qwen2.5 syntax gone wrong the way small Qwen models really err: the `<tool_call>` block holds
+   * a Python dict (single quotes), not JSON, so it is no call.
+   */
+  "scripted-qwen-tool-malformed": {
+    family: "qwen",
+    calls: [],
+    malformed: `${QWEN.toolCall}\n{'name': 'get_weather', 'arguments': {'city': 'Paris'}}\n${QWEN.toolCallEnd}`,
+    after: { answer: AFTER.answer },
+  },
   /** Reasons, then writes a call without the `<｜tool▁calls▁begin｜>` that opens one, and broken JSON. */
   "scripted-tool-malformed": {
     reasoning: "The user wants the weather. I will call a tool.",
@@ -152,10 +162,11 @@ export const QW = {
 } as const;
 
 function qwenRuns(script: ToolScript): Run[] {
-  if (script.reasoning !== undefined || script.after.reasoning !== undefined || script.malformed !== undefined) {
-    throw new ScriptError("Qwen tool scripts have no reasoning and no malformed call");
+  if (script.reasoning !== undefined || script.after.reasoning !== undefined) {
+    throw new ScriptError("Qwen tool scripts have no reasoning");
   }
   const first: Segment[] = [prompt(QW.assistant)];
+  if (script.malformed !== undefined) return [[...first, model(`${script.malformed}${QW.end}`)], [prompt(QW.resultsEnd), model(`${script.after.answer}${QW.end}`)]];
   script.calls.forEach((call, i) => {
     if (i === 0) first.push(model(QW.callPrefix));
     else first.push(detour("\n"), injected(QW.callPrefix));

@@ -3,6 +3,7 @@ import type { EngineEvent, GenerationRequest } from "../engines/types.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import { identityOf } from "../limits/identity.ts";
 import type { Completion, Serving } from "../serving/completion.ts";
+import type { RetrievalRequest } from "../search/types.ts";
 import { toApiError } from "./errors.ts";
 
 /**
@@ -14,6 +15,8 @@ import { toApiError } from "./errors.ts";
 export interface CompletionSurface<Body extends { stream?: boolean | null }> {
   parse(body: unknown): Body;
   generation(body: Body, signal: AbortSignal): GenerationRequest;
+  /** The search the body asks for (web_search_options, file_ids); undefined: none. */
+  retrieval?(body: Body): RetrievalRequest | undefined;
   exchange(reply: FastifyReply, clientGone: AbortSignal): Exchange<Body>;
 }
 
@@ -33,9 +36,11 @@ export function serveCompletions<Body extends { stream?: boolean | null }>(
       if (!reply.raw.writableFinished) abort.abort(new Error("client disconnected"));
     });
     const exchange = surface.exchange(reply, abort.signal);
+    const retrieval = surface.retrieval?.(body);
     let completion: Completion;
     try {
       completion = await serving.start({
+        ...(retrieval ? { retrieval } : {}),
         actor: request.actor,
         identity: identityOf(request.actor, request.ip),
         clientIp: request.ip ?? null,

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from "fastify";
 import type { ModelRouter } from "../engines/router.ts";
+import type { Lifecycle } from "../serving/lifecycle.ts";
 import type { Store } from "../store/database.ts";
 
 /**
@@ -9,8 +10,14 @@ import type { Store } from "../store/database.ts";
  *
  * GET /health/live (liveness): the process is up and serving HTTP, nothing else. An orchestrator
  * restarting on /health would restart every replica during a database outage, which fixes nothing.
+ *
+ * GET /readyz and GET /livez: the two probes as Kubernetes expects them, cheap and without
+ * probing anything. /readyz is 503 until the models are loaded and the server listens, and 503
+ * again from the moment a drain begins (SIGTERM), so traffic stops arriving while running answers
+ * finish; /livez is 200 as long as the process serves HTTP, draining included (a liveness failure
+ * would have the orchestrator kill the process before its answers finish).
  */
-export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter; store?: Store | undefined }): void {
+export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter; store?: Store | undefined; lifecycle?: Lifecycle | undefined }): void {
   app.get("/health", { config: { access: "public" } }, async (_request, reply) => {
     const [engines, database] = await Promise.all([deps.router.health(), deps.store?.ping()]);
     // Fleet models' replicas, by name (never URL: this route is public).
@@ -36,4 +43,10 @@ export function registerHealth(app: FastifyInstance, deps: { router: ModelRouter
     });
   });
   app.get("/health/live", { config: { access: "public" } }, async () => ({ status: "ok" }));
+  app.get("/livez", { config: { access: "public" } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { config: { access: "public" } }, async (_request, reply) => {
+    // Without a lifecycle (a server built around engines already loaded) it is ready once it answers.
+    const state = deps.lifecycle?.state ?? "ready";
+    return reply.status(state === "ready" ? 200 : 503).send({ status: state });
+  });
 }

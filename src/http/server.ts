@@ -3,11 +3,18 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.ts";
 import type { ModelRouter } from "../engines/router.ts";
 import type { Limits } from "../limits/limits.ts";
+import type { MetricsHistory } from "../metrics/history.ts";
 import type { Metrics } from "../metrics/metrics.ts";
+import { Lifecycle } from "../serving/lifecycle.ts";
 import { registerAnthropic } from "./anthropic/index.ts";
 import { registerAccountRoutes } from "./app/accounts.ts";
+import { registerAuditRoutes } from "./app/audits.ts";
 import { registerConversations } from "./app/conversations.ts";
+import { registerDashboardRoutes } from "./app/dashboard.ts";
 import { registerAppModels } from "./app/models.ts";
+import { registerSearchHistory } from "./app/searches.ts";
+import { registerModerationAdmin } from "./app/moderation.ts";
+import { registerModelsAdminRoutes } from "./app/modelsAdmin.ts";
 import { registerBillingRoutes, type BillingRoutesDeps } from "./app/billing.ts";
 import { describeError, frameworkErrors, installErrorHandlers } from "./errors.ts";
 import { registerHealth } from "./health.ts";
@@ -18,13 +25,21 @@ import { capConnectionsPerIp, httpTimeouts } from "./middleware/connectionCaps/i
 import { registerFloodGuard } from "./middleware/floodGuard/index.ts";
 import { registerSecurityHeaders } from "./middleware/securityHeaders/index.ts";
 import { registerShutdownGate } from "./middleware/shutdown/index.ts";
+import { registerRequestTracing, traceAuth } from "./middleware/tracing/index.ts";
 import { registerWebApp } from "./webApp.ts";
 import { registerBalance } from "./openai/balance.ts";
 import { registerChatCompletions } from "./openai/chatCompletions.ts";
 import { registerCompletions } from "./openai/completions.ts";
 import { registerModels } from "./openai/models.ts";
+import { registerModerations } from "./openai/moderations.ts";
+import { registerEmbeddings } from "./openai/embeddings.ts";
+import { registerOpenAIFiles } from "./openai/files.ts";
+import { registerAppFiles } from "./app/files.ts";
+import type { FilesDeps } from "../commands/files.ts";
+import type { Moderation } from "../moderation/moderation.ts";
 import { Serving } from "../serving/completion.ts";
 import type { Store } from "../store/database.ts";
+import type { ModelManagement } from "../models/management.ts";
 
 export interface ServerDeps {
   /** Accounts (sessions, API keys, /api/auth, /api/keys, /api/admin): with both, every route needs auth unless public. */
@@ -43,6 +58,16 @@ export interface ServerDeps {
   metrics?: Metrics;
   /** Bearer token for /metrics; without it /metrics serves loopback clients only. */
   metricsToken?: string;
+  /** Readiness and drain state (/readyz, the shutdown gate); default: ready, draining once the server closes. */
+  lifecycle?: Lifecycle;
+  /** The last hour of `metrics`, sampled (src/metrics/history.ts): the admin dashboard's API. */
+  history?: MetricsHistory;
+  /** Moderation policies: POST /v1/moderations and the admin list (the pipeline's stages come with `serving`). */
+  moderation?: Moderation;
+  /** Uploaded documents: /v1/files and /api/files (src/commands/files.ts). */
+  files?: FilesDeps;
+  /** Local models pulled, loaded and unloaded at run time: /api/admin/models (Admin → Models). */
+  models?: ModelManagement;
 }
 
 /** Builds the HTTP server: one Fastify app, thin routes per surface. */
@@ -64,7 +89,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: false,
   });
   installErrorHandlers(app);
-  registerShutdownGate(app);
+  // First, so every request has its span (when tracing is on), refusals by the hooks below included.
+  registerRequestTracing(app);
+  const lifecycle = deps.lifecycle ?? new Lifecycle("ready");
+  registerShutdownGate(app, { lifecycle });
   await registerSecurityHeaders(app);
   if (deps.metrics) registerMetrics(app, { metrics: deps.metrics, token: deps.metricsToken });
   if (deps.limits) {
@@ -75,8 +103,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     registerAttackModeGate(app, limits);
   }
   // Sets request.actor and enforces each route's access; routes below are deny-by-default.
-  const auth = deps.store && deps.config ? await registerAuth(app, { store: deps.store, config: deps.config }) : null;
-  registerHealth(app, deps);
+  const auth = deps.store && deps.config ? await traceAuth(app, () => registerAuth(app, { store: deps.store!, config: deps.config! })) : null;
+  registerHealth(app, { ...deps, lifecycle });
   registerModels(app, { router: deps.router, startedAt: Date.now() });
   const serving =
     deps.serving ??
@@ -89,6 +117,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     });
   registerChatCompletions(app, { serving });
   registerCompletions(app, { serving });
+  if (deps.moderation) registerModerations(app, { moderation: deps.moderation });
+  registerEmbeddings(app, { serving });
+  if (deps.files) await registerOpenAIFiles(app, deps.files);
   // Anthropic's Messages API on the same pipeline; quiet streams ping as often as /v1's keep-alives.
   await registerAnthropic(app, {
     serving,
@@ -101,6 +132,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     registerBillingRoutes(app, deps.billing);
   }
   if (auth) registerAccountRoutes(app, auth);
+  if (auth && deps.history) registerDashboardRoutes(app, { history: deps.history, router: deps.router });
+  if (auth && deps.moderation) registerModerationAdmin(app, { db: auth.store.db, moderation: deps.moderation });
+  // Model audits (Admin → Audits), run through the same pipeline as the audit account.
+  if (auth) registerAuditRoutes(app, { db: auth.store.db, serving, suiteFiles: deps.config?.auditSuites ?? [], logger: deps.logger });
   if (auth) {
     // The web app's API (conversations, its model list) and the app itself at `/`.
     registerConversations(app, {
@@ -109,11 +144,15 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
       serving,
       staleStreamMs: deps.config?.conversations.staleStreamMs,
       flushIntervalMs: deps.config?.conversations.flushIntervalMs,
-      ...(deps.config?.shutdownDrainMs !== undefined ? { drainMs: deps.config.shutdownDrainMs } : {}),
+      ...(deps.config?.shutdownTimeoutMs !== undefined ? { drainMs: deps.config.shutdownTimeoutMs } : {}),
       // Answers outlive their tab: a session may leave as many running as one API key may open.
       ...(deps.limits ? { maxRunningPerUser: maxConcurrentPerKey(deps.limits) } : {}),
+      ...(deps.config ? { defaultPlanId: deps.config.billing.defaultPlan } : {}),
     });
     registerAppModels(app, { router: deps.router, serving });
+    registerSearchHistory(app, { db: auth.store.db });
+    if (deps.files) await registerAppFiles(app, deps.files);
+    if (deps.models) registerModelsAdminRoutes(app, { store: auth.store, manager: deps.models });
   }
   await registerWebApp(app);
   return app;

@@ -10,7 +10,7 @@ import { markRoutesPublic } from "./middleware/auth/index.ts";
 export const WEB_DIST_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../web/dist");
 
 /** Paths that belong to the APIs: an unknown one is a JSON 404, never the app's HTML. */
-const API_PREFIXES = ["/api/", "/v1/", "/anthropic/", "/health", "/metrics"];
+const API_PREFIXES = ["/api/", "/v1/", "/anthropic/", "/health", "/livez", "/readyz", "/metrics"];
 
 /**
  * Whether `url` names an API path in any spelling a client might use: any letter case (`/V1/models`),

@@ -41,8 +41,12 @@ export class Metrics {
   private readonly completionTokens: Counter<"model">;
   private readonly cacheHitTokens: Counter<"model">;
   private readonly cacheMissTokens: Counter<"model">;
+  private readonly completions: Counter<"model" | "status">;
+  /** Moderation policies that intervened (src/moderation): labels are the operator's policy names. */
+  readonly moderationInterventions: Counter<"policy" | "action" | "stage">;
   private readonly cacheTotals = new Map<string, { hit: number; miss: number }>();
   private engineActivity: () => EngineActivity[] = () => [];
+  private draining: () => boolean = () => false;
 
   constructor(load: () => ModelLoad[] = () => []) {
     const registers = [this.registry];
@@ -92,6 +96,19 @@ export class Metrics {
       name: "sputnik_prompt_cache_miss_tokens_total",
       help: "Prompt tokens that were evaluated",
       labelNames: ["model"],
+      registers,
+    });
+    // Per model, not per route: the admin dashboard's request and error rates are read from it (src/metrics/history.ts).
+    this.completions = new Counter({
+      name: "sputnik_completions_total",
+      help: "Finished completions of a model by HTTP status (499: the client left first; 5xx: failed)",
+      labelNames: ["model", "status"],
+      registers,
+    });
+    this.moderationInterventions = new Counter({
+      name: "sputnik_moderation_interventions_total",
+      help: "Interventions of moderation policies by policy, action (warn, withhold) and stage (input, output)",
+      labelNames: ["policy", "action", "stage"],
       registers,
     });
     const totals = this.cacheTotals;
@@ -145,7 +162,21 @@ export class Metrics {
         for (const m of load()) this.set({ model: m.model }, m.capacity);
       },
     });
+    const draining = () => this.draining();
+    new Gauge({
+      name: "sputnik_draining",
+      help: "1 from SIGTERM until exit: not ready, new and queued requests refused, running answers finishing (shutdownTimeoutMs)",
+      registers,
+      collect() {
+        this.set(draining() ? 1 : 0);
+      },
+    });
     this.registerEngineActivity(registers);
+  }
+
+  /** Whether the service is draining (src/serving/lifecycle.ts), for `sputnik_draining`. */
+  readDrainingFrom(read: () => boolean): void {
+    this.draining = read;
   }
 
   /** Where local engines' activity is read from: the service wires it once it has both. */
@@ -274,6 +305,7 @@ export class Metrics {
   observeCompletion(entry: CompletionObservation): void {
     if (entry.engine === "none") return;
     const labels = { model: entry.model };
+    this.completions.inc({ model: entry.model, status: String(entry.status) });
     if (entry.ttftMs !== null && entry.status < 400) this.ttft.observe(labels, entry.ttftMs / 1000);
     const usage = entry.usage;
     this.promptTokens.inc(labels, usage.prompt_tokens);

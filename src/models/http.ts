@@ -9,7 +9,7 @@
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
 import https from "node:https";
 import { ModelError } from "./errors.ts";
-import { assertUrlAllowed, guardedLookup, redact, type NetworkPolicy } from "./netguard.ts";
+import { assertUrlAllowed, guardedLookup, policyForUrl, redact, type NetworkPolicy } from "./netguard.ts";
 
 export const MAX_REDIRECTS = 5;
 const USER_AGENT = "sputnik-model-pull/0.1";
@@ -19,6 +19,8 @@ export interface GetOptions {
   headers?: Record<string, string>;
   /** Sent only to this origin (e.g. the Hugging Face endpoint), never to redirect targets elsewhere. */
   bearer?: { origin: string; token: string };
+  /** Like `bearer` for other credential headers (an API key header): sent only to this origin. */
+  originHeaders?: { origin: string; headers: Record<string, string> };
   signal?: AbortSignal;
 }
 
@@ -106,13 +108,16 @@ function send(url: URL, options: GetOptions): Promise<IncomingMessage> {
   if (options.bearer && url.origin === options.bearer.origin) {
     headers.authorization = `Bearer ${options.bearer.token}`;
   }
+  if (options.originHeaders && url.origin === options.originHeaders.origin) {
+    Object.assign(headers, options.originHeaders.headers);
+  }
   const client = url.protocol === "https:" ? https : http;
   return new Promise((resolvePromise, reject) => {
     const request = client.request(url, {
       method: "GET",
       headers,
       agent: false, // one connection per hop: every connection goes through guardedLookup
-      lookup: guardedLookup(options.policy),
+      lookup: guardedLookup(policyForUrl(url, options.policy)), // per hop: a listed origin does not extend to its redirects
       signal: options.signal,
     });
     request.on("response", resolvePromise);

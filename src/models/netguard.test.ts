@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ModelError } from "./errors.ts";
-import { assertUrlAllowed, guardedLookup, isBlockedAddress } from "./netguard.ts";
+import { assertUrlAllowed, guardedLookup, isBlockedAddress, policyForUrl } from "./netguard.ts";
 
 const strict = { allowPrivateNetwork: false, allowHttp: false };
 
@@ -58,4 +58,16 @@ test("the connection-time lookup refuses names that resolve to loopback", async 
     allowed("localhost", { all: true }, (err, result) => (err ? reject(err) : resolve(result))),
   );
   assert.ok(Array.isArray(addresses) && addresses.length > 0);
+});
+
+test("privateOrigins opens the private network to exactly one origin", () => {
+  const code = (c: string) => (e: unknown) => e instanceof ModelError && e.code === c;
+  const policy = { allowPrivateNetwork: false, allowHttp: true, privateOrigins: ["http://127.0.0.1:8888"] };
+  assertUrlAllowed(new URL("http://127.0.0.1:8888/search?q=x"), policy);
+  assertUrlAllowed(new URL("http://2130706433:8888/"), policy); // the same origin, spelled as a number
+  assert.throws(() => assertUrlAllowed(new URL("http://127.0.0.1:8889/"), policy), code("blocked_address"));
+  assert.throws(() => assertUrlAllowed(new URL("https://127.0.0.1:8888/"), policy), code("blocked_address"));
+  assert.throws(() => assertUrlAllowed(new URL("http://[::1]:8888/"), policy), code("blocked_address"));
+  assert.equal(policyForUrl(new URL("http://localhost:8888/"), policy).allowPrivateNetwork, false);
+  assert.equal(policyForUrl(new URL("http://127.0.0.1:8888/x"), policy).allowPrivateNetwork, true);
 });

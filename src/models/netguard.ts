@@ -16,6 +16,26 @@ export interface NetworkPolicy {
   allowPrivateNetwork: boolean;
   /** Allow plain `http:` URLs (e.g. a test server on 127.0.0.1). */
   allowHttp: boolean;
+  /**
+   * Origins (`scheme://host:port`) that may use private addresses while `allowPrivateNetwork` is
+   * false: an operator-configured service on the private network (a SearXNG instance) without
+   * opening the private network to whatever it links or redirects to. Exact origin match, so a
+   * redirect to another port or host of the same machine is checked as usual.
+   */
+  privateOrigins?: readonly string[];
+}
+
+/** The policy for one request to `url`: `allowPrivateNetwork` turned on for a listed origin only. */
+export function policyForUrl(url: URL, policy: NetworkPolicy): NetworkPolicy {
+  if (policy.allowPrivateNetwork || !policy.privateOrigins?.length) return policy;
+  const listed = policy.privateOrigins.some((origin) => {
+    try {
+      return new URL(origin).origin === url.origin;
+    } catch {
+      return false;
+    }
+  });
+  return listed ? { ...policy, allowPrivateNetwork: true } : policy;
 }
 
 const blocked = new BlockList();
@@ -76,7 +96,7 @@ export function assertUrlAllowed(url: URL, policy: NetworkPolicy): void {
     throw new ModelError("bad_source", "URLs with embedded credentials are not supported; use HF_TOKEN for Hugging Face.");
   }
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (!policy.allowPrivateNetwork && isIP(host) !== 0 && isBlockedAddress(host)) {
+  if (!policyForUrl(url, policy).allowPrivateNetwork && isIP(host) !== 0 && isBlockedAddress(host)) {
     throw blockedError(url.hostname, host);
   }
 }

@@ -7,7 +7,7 @@ declare module "./policy.ts" {
   interface PolicyRegistry {
     conversation: {
       subject: { user_id: string };
-      objectActions: "read" | "update" | "delete" | "reply";
+      objectActions: "read" | "update" | "delete" | "reply" | "share";
       classActions: "list" | "create";
     };
   }
@@ -17,7 +17,8 @@ const own = (actor: Parameters<typeof isOwner>[0], conversation: { user_id: stri
 
 definePolicy("conversation", {
   label: "Conversation",
-  object: { read: own, update: own, delete: own, reply: own },
+  // Sharing publishes the text under a link: the owner's decision alone.
+  object: { read: own, update: own, delete: own, reply: own, share: own },
   class: {
     // Conversations hang on an account: the local single-user actor (no account) has none.
     list: (actor) => actor.kind === "user",

@@ -10,9 +10,16 @@
  */
 import "./accessCodes.ts";
 import "./apiKeys.ts";
+import "./audits.ts";
 import "./billing.ts";
 import "./conversations.ts";
+import "./conversationShares.ts";
+import "./dashboard.ts";
+import "./files.ts";
 import "./models.ts";
+import "./moderation.ts";
+import "./searches.ts";
+import "./security.ts";
 import "./sessions.ts";
 import "./settings.ts";
 import "./users.ts";

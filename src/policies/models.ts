@@ -1,3 +1,4 @@
+import { isAdmin } from "../auth/actor.ts";
 import { planAllowsModel } from "../billing/plans.ts";
 import { ServiceError } from "../errors.ts";
 import { definePolicy, type SignedInActor } from "./policy.ts";
@@ -44,3 +45,16 @@ definePolicy("model", {
       }),
   },
 });
+
+// The local models themselves (Admin → Models, /api/admin/models): pulling files from the network,
+// loading and unloading them (memory for everyone's answers), deleting files. Operators' work:
+// admins only; everyone else is refused (403) whatever they name.
+declare module "./policy.ts" {
+  interface PolicyRegistry {
+    localModels: { subject: never; objectActions: never; classActions: "manage" };
+  }
+}
+
+const admin = (actor: Parameters<typeof isAdmin>[0]) => isAdmin(actor);
+
+definePolicy("localModels", { label: "Local models", object: { read: admin }, class: { manage: admin } });

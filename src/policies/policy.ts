@@ -107,6 +107,16 @@ export function authorize(actor: Actor, action: string, subject?: unknown): void
 }
 
 function decide(actor: Actor, action: string, subject: unknown, hasSubject: boolean): ServiceError | null {
+  const error = decideAs(actor, action, subject, hasSubject);
+  // An admin held back until they enrol a second factor (src/auth/secondFactorSetting.ts) is told
+  // so wherever admin rights would have let them through, rather than a bare 403/404.
+  if (error && actor.kind === "user" && actor.secondFactorRequired && decideAs({ ...actor, role: "admin", secondFactorRequired: false }, action, subject, hasSubject) === null) {
+    return new ServiceError("forbidden", "Administrators must set up a second factor before using the admin area: open Settings → Security.", { code: "second_factor_required" });
+  }
+  return error;
+}
+
+function decideAs(actor: Actor, action: string, subject: unknown, hasSubject: boolean): ServiceError | null {
   const [resource, verb] = splitAction(action);
   const policy = policies.get(resource);
   if (!policy) throw new Error(`no policy is defined for ${resource} (import it from src/policies/index.ts)`);

@@ -10,12 +10,14 @@ export function messageId(): string {
   return `msg_${randomBytes(12).toString("hex")}`;
 }
 
-export type AnthropicStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use";
+export type AnthropicStopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "refusal";
 
 /** How an answer ended, in Anthropic's words; `stopSequence` is the stop string that ended it, when known. */
 export function presentStopReason(reason: FinishReason, stopSequence: string | undefined): AnthropicStopReason {
   if (reason === "length") return "max_tokens";
   if (reason === "tool_calls") return "tool_use";
+  // A moderation policy withheld the rest: Anthropic's word for an answer its classifiers ended.
+  if (reason === "content_filter") return "refusal";
   if (stopSequence !== undefined) return "stop_sequence";
   // A stopped ("abort") or failed generation simply ended, as OpenAI's surface says too.
   return "end_turn";
@@ -73,14 +75,23 @@ export type ContentBlock =
 /**
  * The content of one answer in Anthropic's order: thinking, text, tool calls. There is always a
  * text or tool_use block (an empty answer is one empty text block), so `content` is never only
- * thinking — the streamed form ends the same way.
+ * thinking — the streamed form ends the same way. The notices of moderation policies that
+ * intervened (src/moderation) come last, as a text block of their own: Anthropic's shape has no
+ * field for them, and a notice must be visible in any client.
  */
-export function contentBlocks(input: { reasoning: string; content: string; toolCalls: ToolCall[] }): ContentBlock[] {
+export function contentBlocks(input: { reasoning: string; content: string; toolCalls: ToolCall[]; notices?: readonly string[] }): ContentBlock[] {
   const blocks: ContentBlock[] = [];
+  const notices = input.notices ?? [];
   if (input.reasoning) blocks.push({ type: "thinking", thinking: input.reasoning, signature: thinkingSignature(input.reasoning) });
-  if (input.content || input.toolCalls.length === 0) blocks.push({ type: "text", text: input.content });
+  if (input.content || (input.toolCalls.length === 0 && notices.length === 0)) blocks.push({ type: "text", text: input.content });
   for (const call of input.toolCalls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: toolInput(call.arguments) });
+  if (notices.length > 0) blocks.push({ type: "text", text: noticeText(notices) });
   return blocks;
+}
+
+/** The text block moderation notices are shown in, one per line. */
+export function noticeText(notices: readonly string[]): string {
+  return notices.join("\n");
 }
 
 export function presentMessage(input: {
@@ -104,7 +115,12 @@ export function presentMessage(input: {
 }
 
 /** The stream's first event: the message with no content and usage still unknown (it comes with message_delta). */
-export function presentMessageStart(input: { id: string; model: string }) {
+/**
+ * The stream's first event. Its `input_tokens` is the whole prompt as counted before the answer
+ * began: which part of it the engine could reuse is known only once it ran, so the split into
+ * `input_tokens` and `cache_read_input_tokens` comes in `message_delta` (which clients merge last).
+ */
+export function presentMessageStart(input: { id: string; model: string; promptTokens: number }) {
   return {
     type: "message_start" as const,
     message: {
@@ -115,7 +131,7 @@ export function presentMessageStart(input: { id: string; model: string }) {
       content: [],
       stop_reason: null,
       stop_sequence: null,
-      usage: { input_tokens: 0, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
+      usage: { input_tokens: input.promptTokens, output_tokens: 0, cache_read_input_tokens: 0, cache_creation_input_tokens: 0 },
     },
   };
 }

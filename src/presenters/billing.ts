@@ -2,7 +2,7 @@ import type { AccountBilling, AccountSpend, BillingSummary } from "../billing/ac
 import { availableMicros, totalMicros, type Balance, type CreditRecord } from "../billing/balances.ts";
 import type { FeaturePrice } from "../billing/featurePrices.ts";
 import type { LedgerRow } from "../billing/ledger.ts";
-import type { LineItem } from "../billing/lineItems.ts";
+import { METERS, type LineItem } from "../billing/lineItems.ts";
 import { formatMicros } from "../billing/money.ts";
 import type { Plan } from "../billing/plans.ts";
 import { DEFAULT_PRICE_MODEL, formatClock, quoteAt, type PriceSet, type TokenPrices } from "../billing/pricing.ts";
@@ -53,6 +53,8 @@ export function presentPlan(plan: Plan) {
     max_thinking_budget: plan.maxThinkingBudget,
     concurrency_weight: plan.concurrencyWeight,
     features: plan.features,
+    stored_bytes_quota: plan.storedBytesQuota ?? null,
+    daily_search_quota: plan.dailySearchQuota ?? null,
   };
 }
 
@@ -246,10 +248,13 @@ export const USAGE_CSV_COLUMNS = [
   "price_output_per_million",
   "cost",
   "charged",
+  "searches",
+  "search_cost",
 ] as const;
 
-/** One CSV line (RFC 4180) for a ledger row; timestamps as ISO 8601 UTC. */
-export function usageCsvLine(row: LedgerRow): string {
+/** One CSV line (RFC 4180) for a ledger row and its line items; timestamps as ISO 8601 UTC. */
+export function usageCsvLine(row: LedgerRow, items: readonly LineItem[] = []): string {
+  const searches = items.filter((i) => i.meter === METERS.search);
   const iso = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString());
   return csvLine([
     row.id,
@@ -270,13 +275,15 @@ export function usageCsvLine(row: LedgerRow): string {
     formatMicros(row.price_output),
     formatMicros(row.cost_micros),
     formatMicros(row.charged_micros),
+    String(searches.reduce((n, i) => n + i.quantity, 0)),
+    formatMicros(searches.reduce((n, i) => n + i.amountMicros, 0)),
   ]);
 }
 
 /** A whole CSV document, header first, one line per row as `rows` yields them (streams any length). */
-export async function* usageCsv(rows: AsyncIterable<LedgerRow>): AsyncGenerator<string> {
+export async function* usageCsv(rows: AsyncIterable<{ row: LedgerRow; items: readonly LineItem[] }>): AsyncGenerator<string> {
   yield csvLine(USAGE_CSV_COLUMNS);
-  for await (const row of rows) yield usageCsvLine(row);
+  for await (const { row, items } of rows) yield usageCsvLine(row, items);
 }
 
 export function csvLine(fields: readonly string[]): string {

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { FinishReason, Usage } from "../engines/types.ts";
+import type { ModerationView } from "./conversationTypes.ts";
 import type { LegacyLogprobs } from "./logprobs.ts";
 import { presentFinishReason } from "./openai.ts";
 
@@ -17,6 +18,8 @@ export function presentTextCompletion(input: {
   finishReason: FinishReason;
   usage: Usage;
   logprobs: LegacyLogprobs | null;
+  /** What the server's moderation policies did (an extension field of the choice); null: nothing. */
+  moderation?: ModerationView | null;
 }) {
   return {
     id: input.id,
@@ -24,7 +27,15 @@ export function presentTextCompletion(input: {
     created: input.created,
     model: input.model,
     system_fingerprint: "sputnik",
-    choices: [{ text: input.text, index: 0, logprobs: input.logprobs, finish_reason: presentFinishReason(input.finishReason) }],
+    choices: [
+      {
+        text: input.text,
+        index: 0,
+        logprobs: input.logprobs,
+        finish_reason: presentFinishReason(input.finishReason),
+        ...(input.moderation ? { moderation: input.moderation } : {}),
+      },
+    ],
     usage: input.usage,
   };
 }
@@ -37,6 +48,8 @@ export function presentTextChunk(input: {
   text: string;
   finishReason: FinishReason | null;
   logprobs: LegacyLogprobs | null;
+  /** On the last chunk (with `finish_reason`), when a moderation policy intervened. */
+  moderation?: ModerationView | null;
 }) {
   return {
     id: input.id,
@@ -44,7 +57,15 @@ export function presentTextChunk(input: {
     created: input.created,
     model: input.model,
     system_fingerprint: "sputnik",
-    choices: [{ text: input.text, index: 0, logprobs: input.logprobs, finish_reason: input.finishReason ? presentFinishReason(input.finishReason) : null }],
+    choices: [
+      {
+        text: input.text,
+        index: 0,
+        logprobs: input.logprobs,
+        finish_reason: input.finishReason ? presentFinishReason(input.finishReason) : null,
+        ...(input.moderation ? { moderation: input.moderation } : {}),
+      },
+    ],
   };
 }
 

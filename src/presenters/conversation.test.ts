@@ -23,6 +23,8 @@ const message: Message = {
   total_ms: 40,
   created_at: at,
   updated_at: at + 1000,
+  moderation: null,
+  sources: null,
 };
 
 test("a message is presented with ISO times and DeepThink as a boolean, and nothing else", () => {
@@ -35,8 +37,8 @@ test("a message is presented with ISO times and DeepThink as a boolean, and noth
 });
 
 test("a conversation keeps only its public fields", () => {
-  const shown = presentConversation({ id: "c1", user_id: "u1", title: null, model: "scripted", current_message_id: "m1", created_at: at, updated_at: at } as never);
-  assert.deepEqual(Object.keys(shown).sort(), ["created_at", "current_message_id", "id", "model", "title", "updated_at"]);
+  const shown = presentConversation({ id: "c1", user_id: "u1", title: null, model: "scripted", current_message_id: "m1", created_at: at, updated_at: at, settings: null, pinned_at: null } as never);
+  assert.deepEqual(Object.keys(shown).sort(), ["created_at", "current_message_id", "id", "model", "pinned_at", "settings", "title", "updated_at"]);
   assert.ok(!("user_id" in shown));
 });
 
@@ -46,4 +48,13 @@ test("reply events present the messages they carry like everywhere else; text ev
   const done = presentReplyEvent({ type: "done", message });
   assert.equal(done.type === "done" && done.message.thinking, true);
   assert.deepEqual(presentReplyEvent({ type: "content", text: "4" }), { type: "content", text: "4" });
+});
+
+test("a message's stored moderation is presented as an object (null when none intervened)", () => {
+  assert.equal(presentMessage(message).moderation, null);
+  const moderation = {
+    withheld: true,
+    interventions: [{ policy: "p", action: "withhold", stage: "output", channel: "content", offset: 7, reason: "r", notice: "Withheld by this server's policy 'p': r" }],
+  };
+  assert.deepEqual(presentMessage({ ...message, moderation: JSON.stringify(moderation) }).moderation, moderation);
 });

@@ -1,7 +1,10 @@
 import type { ReplyEvent } from "../chat/replyEvents.ts";
 import type { Conversation, Message } from "../chat/conversations.ts";
 import type { ConversationView, MessageView, ReplyEventView } from "./conversationTypes.ts";
+import { parseStoredModeration } from "./moderation.ts";
+import { parseStoredSources, presentSearched, presentSource } from "./sources.ts";
 import { isoTime } from "./time.ts";
+import { parseSettings } from "../chat/conversationSettings.ts";
 
 /** A conversation as its owner sees it in the sidebar. */
 export function presentConversation(c: Conversation): ConversationView {
@@ -12,6 +15,8 @@ export function presentConversation(c: Conversation): ConversationView {
     current_message_id: c.current_message_id,
     created_at: isoTime(c.created_at),
     updated_at: isoTime(c.updated_at),
+    settings: parseSettings(c.settings),
+    pinned_at: isoTime(c.pinned_at),
   };
 }
 
@@ -35,6 +40,8 @@ export function presentMessage(m: Message): MessageView {
     total_ms: m.total_ms,
     created_at: isoTime(m.created_at),
     updated_at: isoTime(m.updated_at),
+    moderation: parseStoredModeration(m.moderation),
+    sources: parseStoredSources(m.sources),
   };
 }
 
@@ -47,6 +54,8 @@ export function presentReplyEvent(event: ReplyEvent): ReplyEventView {
         user_message: event.user_message ? presentMessage(event.user_message) : null,
         assistant_message: presentMessage(event.assistant_message),
       };
+    case "sources":
+      return { type: "sources", sources: event.sources.map(presentSource), searched: presentSearched(event.searched) };
     case "snapshot":
     case "done":
     case "error":

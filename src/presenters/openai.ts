@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { FinishReason, ModelInfo, ToolCall, Usage } from "../engines/types.ts";
+import type { Annotation } from "../search/citations.ts";
+import type { ModerationView } from "./conversationTypes.ts";
 
 /** API shapes of the OpenAI/DeepSeek chat completions protocol, in one place. */
 
@@ -7,9 +9,12 @@ export function completionId(): string {
   return `chatcmpl-${randomBytes(12).toString("hex")}`;
 }
 
-/** OpenAI knows no "abort": a stopped generation simply ended. */
-export function presentFinishReason(reason: FinishReason): "stop" | "length" | "tool_calls" {
-  return reason === "length" || reason === "tool_calls" ? reason : "stop";
+/**
+ * OpenAI knows no "abort": a stopped generation simply ended. `content_filter` is OpenAI's own word
+ * for an answer a moderation policy ended (the `moderation` object says which and why).
+ */
+export function presentFinishReason(reason: FinishReason): "stop" | "length" | "tool_calls" | "content_filter" {
+  return reason === "length" || reason === "tool_calls" || reason === "content_filter" ? reason : "stop";
 }
 
 /** `message.tool_calls` of a completion: OpenAI's shape, arguments as JSON text. */
@@ -35,6 +40,10 @@ export function presentCompletion(input: {
   logprobs?: object | null;
   /** Calls the model made (finish_reason "tool_calls"). */
   toolCalls?: readonly ToolCall[];
+  /** What the server's moderation policies did (an extension field of the message); null: nothing. */
+  moderation?: ModerationView | null;
+  /** Citations of the sources search found (src/search/citations.ts); absent without search. */
+  annotations?: Annotation[] | null;
 }) {
   return {
     id: input.id,
@@ -50,6 +59,8 @@ export function presentCompletion(input: {
           content: input.content,
           ...(input.reasoningModel ? { reasoning_content: input.reasoning } : {}),
           ...(input.toolCalls && input.toolCalls.length > 0 ? { tool_calls: presentToolCalls(input.toolCalls) } : {}),
+          ...(input.moderation ? { moderation: input.moderation } : {}),
+          ...(input.annotations ? { annotations: input.annotations } : {}),
         },
         logprobs: input.logprobs ?? null,
         finish_reason: presentFinishReason(input.finishReason),
@@ -63,7 +74,9 @@ export function presentChunk(input: {
   id: string;
   created: number;
   model: string;
-  delta: { role?: "assistant"; content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[] };
+  /** `moderation`: the last chunk before the finish chunk, when a moderation policy intervened. */
+  /** `annotations`: the answer's citations, on a chunk of their own before the finish chunk (with search). */
+  delta: { role?: "assistant"; content?: string | null; reasoning_content?: string | null; tool_calls?: ToolCallDelta[]; moderation?: ModerationView; annotations?: Annotation[] };
   finishReason?: FinishReason | null;
   logprobs?: object | null;
 }) {
@@ -109,5 +122,7 @@ export function presentModel(model: ModelInfo, created: number) {
     ...(model.note ? { note: model.note } : {}),
     // Known once an answer came back; `none`: the upstream reports no cache hits, all are billed as misses.
     ...(model.cacheReporting ? { cache_reporting: model.cacheReporting } : {}),
+    // Served on /v1/embeddings, with its vectors' length when known here.
+    ...(model.embedding ? { embeddings: true, ...(model.embedding.dimensions !== undefined ? { embedding_dimensions: model.embedding.dimensions } : {}) } : {}),
   };
 }

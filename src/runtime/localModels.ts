@@ -12,7 +12,7 @@ import { verifyGguf } from "../models/verify.ts";
 export const DEMO_MODEL_ID = "sputnik-demo";
 const DEFAULT_MARKER = "default-model.json";
 
-interface PlannedModel {
+export interface PlannedModel {
   id: string;
   path: string;
   note?: string;
@@ -35,25 +35,33 @@ export async function loadLocalModels(config: Config, logger: Logger): Promise<L
   });
   const loaded: LocalModel[] = [];
   try {
-    for (const plan of planned) {
-      logger.info({ model: plan.id, path: plan.path }, "loading model");
-      const model = await LocalModel.load({
-        id: plan.id,
-        path: plan.path,
-        threads: config.threads,
-        parallel: config.parallel,
-        contextSize: config.contextSize,
-        ...(plan.note ? { note: plan.note } : {}),
-        ...localEngineOptions(config, plan.id, logger),
-      });
-      loaded.push(model);
-      logger.info({ model: plan.id, parallel: model.options.parallel, requested: config.parallel, contextSize: model.contextSize }, "model loaded");
-    }
+    for (const plan of planned) loaded.push(await loadLocalModel(config, logger, plan));
   } catch (error) {
     await Promise.all(loaded.map((m) => m.dispose()));
     throw error;
   }
   return loaded;
+}
+
+/**
+ * Loads one model with the config's settings: at start, and when an admin loads one while the
+ * service runs (src/runtime/modelManager.ts, which passes what the loaded models already take as
+ * `memoryInUseBytes`). The file must have been checked (verifyGguf) before.
+ */
+export async function loadLocalModel(config: Config, logger: Logger, plan: PlannedModel, memoryInUseBytes = 0): Promise<LocalModel> {
+  logger.info({ model: plan.id, path: plan.path }, "loading model");
+  const model = await LocalModel.load({
+    id: plan.id,
+    path: plan.path,
+    threads: config.threads,
+    parallel: config.parallel,
+    contextSize: config.contextSize,
+    ...(plan.note ? { note: plan.note } : {}),
+    ...localEngineOptions(config, plan.id, logger),
+    ...(memoryInUseBytes > 0 ? { memoryInUseBytes } : {}),
+  });
+  logger.info({ model: plan.id, parallel: model.options.parallel, requested: config.parallel, contextSize: model.contextSize }, "model loaded");
+  return model;
 }
 
 /** The local engine's settings for one model: its operator settings, the disk cache, the memory budget. */
@@ -117,6 +125,7 @@ async function firstRunModels(config: Config, logger: Logger): Promise<PlannedMo
       modelsDir,
       hfEndpoint: config.hfEndpoint,
       allowPrivateNetwork: config.allowPrivateNetwork,
+      allowHttp: config.allowHttpPulls,
       onProgress: (progress) => {
         const now = Date.now();
         if (now - lastLogged < 2000) return;
@@ -135,7 +144,8 @@ async function firstRunModels(config: Config, logger: Logger): Promise<PlannedMo
 }
 
 function demoNote(config: Config, why: string): string {
-  return `Demo model: ${why}. Pull a real model with \`sputnik pull ${config.defaultModelSource}\` and restart.`;
+  // No restart needed: an admin pulls and loads a model in the app (Admin → Models), and it is in the picker at once.
+  return `Demo model: ${why.replace(/[.\s]+$/, "")}. Pull a real model (${config.defaultModelSource}) in the app under Admin → Models, or with \`sputnik pull\`; load it there, then choose it in the model list.`;
 }
 
 async function demoModel(config: Config, note: string): Promise<PlannedModel> {

@@ -250,6 +250,26 @@ forEachDatabase("after a crash, recover titles conversations whose first answer 
   assert.equal((await findConversation(store.db, conversation.id))?.title, titleFromExchange("Crash during my question", ""));
 });
 
+forEachDatabase("answers left streaming after the start (another replica's, a quick restart's) are marked and titled by the sweep", async (store) => {
+  const serving = new Serving({ router, db: store.db, describeError: () => ({ status: 500, code: null }) });
+  const staleStreamMs = 150;
+  const replies = new ConversationReplies({ db: store.db, serving, dialect: store.dialect, staleStreamMs });
+  const conversation = await createConversation(store.db, { userId: "u1" });
+  try {
+    await replies.recover();
+    // Left by a process that died after this one started: fresh now, stale a moment later.
+    const q = await insertMessage(store.db, { conversationId: conversation.id, parentId: null, role: "user", content: "Died mid-answer elsewhere", status: "complete" });
+    const a = await insertMessage(store.db, { conversationId: conversation.id, parentId: q.id, role: "assistant", status: "streaming" });
+    await updateMessage(store.db, a.id, { reasoning: "half", reasoning_ms: 3_000 });
+    const deadline = Date.now() + 5_000;
+    while ((await findConversation(store.db, conversation.id))?.title == null && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal((await findMessage(store.db, a.id))?.status, "interrupted");
+    assert.equal((await findConversation(store.db, conversation.id))?.title, titleFromExchange("Died mid-answer elsewhere", ""));
+  } finally {
+    await replies.close();
+  }
+});
+
 forEachDatabase("a user may have at most maxRunningPerUser answers running, watched or not", async (store) => {
   const serving = new Serving({ router, db: store.db, credentialCheckMs: 0, describeError: () => ({ status: 500, code: null }) });
   const replies = new ConversationReplies({ db: store.db, serving, dialect: store.dialect, maxRunningPerUser: () => 1 });

@@ -13,17 +13,22 @@ import {
   type MessagePatch,
 } from "../chat/conversations.ts";
 import { pathTo } from "../chat/messageTree.ts";
+import { withSettings, type ConversationSettings } from "../chat/conversationSettings.ts";
 import { EngineError, type ChatMessage, type EngineEvent, type GenerationRequest, type Usage } from "../engines/types.ts";
 import { ServiceError } from "../errors.ts";
 import { EMPTY_ANSWER } from "../chat/emptyAnswer.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import { identityOf, type Identity } from "../limits/identity.ts";
+import { presentModeration } from "../presenters/moderation.ts";
+import type { ModerationReport } from "../moderation/types.ts";
 import type { Dialect } from "../store/database.ts";
 import type { Database } from "../store/schema.ts";
 import type { ReplyError, ReplyEvent, ReplyInput } from "../chat/replyEvents.ts";
-import type { Completion, Serving } from "./completion.ts";
+import { isShutdownError, type Completion, type Serving } from "./completion.ts";
 import { ReplyChannel, type ChannelWatcher, DEFAULT_CHANNEL_EVENTS } from "./replyChannel.ts";
+import type { RetrievalRequest } from "../search/types.ts";
 import type { CompletionOutcome, CompletionRecorder } from "./types.ts";
+import { storedSources } from "../presenters/sources.ts";
 
 export type { ReplyError, ReplyEvent, ReplyInput } from "../chat/replyEvents.ts";
 
@@ -42,6 +47,8 @@ export interface ReplyOptions {
   actor?: Actor;
   identity?: Identity;
   clientIp?: string | null;
+  /** Search asked for (the Search toggle, attached documents): the sources go out as a `sources` event and are stored with the answer. */
+  retrieval?: RetrievalRequest;
 }
 
 /** How a reply ended, for the request log and billing. */
@@ -58,17 +65,19 @@ export interface ReplyOutcome {
 /**
  * The generation request for a reply: the thread up to the question (earlier reasoning dropped),
  * plus the new user message when sending. `thinking` false asks a reasoning model not to reason.
+ * `settings`: the conversation's own (system prompt, sampling, bounds; src/chat/conversationSettings.ts).
  */
 export function replyGeneration(
   messages: Message[],
   input: ReplyInput,
-  options: { model: string; thinking: boolean; signal?: AbortSignal },
+  options: { model: string; thinking: boolean; signal?: AbortSignal; settings?: ConversationSettings },
 ): GenerationRequest {
   const thread =
     input.kind === "send"
       ? [...toPrompt(pathTo(messages, input.parentId)), { role: "user" as const, content: input.content }]
       : toPrompt(pathTo(messages, input.target.parent_id));
-  return { model: options.model, messages: thread, ...(options.thinking ? {} : { thinking: false }), ...(options.signal ? { signal: options.signal } : {}) };
+  const request: GenerationRequest = { model: options.model, messages: thread, ...(options.thinking ? {} : { thinking: false }), ...(options.signal ? { signal: options.signal } : {}) };
+  return options.settings ? withSettings(request, options.settings) : request;
 }
 
 export interface ConversationRepliesOptions {
@@ -131,10 +140,12 @@ export class ConversationReplies {
     // First exchanges cut by the crash get the title they would have got had the answer ended.
     await titleInterrupted(this.opts.db).catch((err) => this.opts.logger?.error({ err }, "could not title interrupted conversations"));
     if (marked > 0) this.opts.logger?.info({ messages: marked }, "marked interrupted answers left by a previous run");
+    // Later sweeps catch what other replicas (PostgreSQL) or a restart quicker than the stale window
+    // left: those are marked now, and their first exchanges titled like the ones above.
     this.sweeper ??= setInterval(() => {
-      markInterrupted(this.opts.db, Date.now() - this.staleMs).catch((err) =>
-        this.opts.logger?.error({ err }, "could not sweep stale streaming messages"),
-      );
+      markInterrupted(this.opts.db, Date.now() - this.staleMs)
+        .then((swept) => (swept > 0 ? titleInterrupted(this.opts.db) : 0))
+        .catch((err) => this.opts.logger?.error({ err }, "could not sweep stale streaming messages"));
     }, this.staleMs).unref();
     return marked;
   }
@@ -173,7 +184,8 @@ export class ConversationReplies {
   /**
    * Server shutdown: running replies get `drainMs` to finish, like API streams; those still running
    * then end as `interrupted` with a visible "server restarting" note (not as if the user had
-   * pressed Stop). Waits until they are stored.
+   * pressed Stop). Waits until they are stored. Under `sputnik serve` the pipeline's own drain
+   * (`Serving.drain`) has already finished or cut them by then, with the same outcome.
    */
   async close(drainMs = 0): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
@@ -222,6 +234,7 @@ export class ConversationReplies {
         stream: true,
         onQueue: (update) => reply.queued(update),
         recorder: reply.recorder(conversation, input),
+        ...(options.retrieval ? { retrieval: options.retrieval } : {}),
       });
     } catch (error) {
       reply.dispose();
@@ -299,6 +312,8 @@ export class Reply {
       content: this.writer?.content ?? "",
       reasoning: this.writer?.reasoning ?? "",
       reasoning_ms: this.reasoningMs(now),
+      moderation: storedModeration(this.completion?.moderation ?? null),
+      sources: storedSources(this.completion?.retrieval?.sources),
     };
     const place = this.firstTokenAt === null ? (this.completion?.position() ?? this.queuePlace) : null;
     return {
@@ -369,6 +384,7 @@ export class Reply {
         );
       },
       event: (event) => this.onEvent(event),
+      moderationTarget: () => ({ conversationId: conversation.id, messageId: this.assistant?.id ?? null }),
       beforeSettle: async () => {
         await this.writer?.stop();
       },
@@ -376,10 +392,14 @@ export class Reply {
         if (!this.assistant || !this.writer) return;
         const end = performance.now();
         if (this.reasoningStartedAt !== null) this.reasoningEndedAt ??= end;
-        const shutdown = this.abort.signal.reason === SHUTDOWN;
-        this.failure = outcome.error != null ? describeFailure(outcome) : shutdown ? SHUTDOWN_FAILURE : null;
+        // Ended by the server's shutdown: aborted here (ConversationReplies.close), cut by the
+        // pipeline's drain at shutdownTimeoutMs, or refused while it waited in the drained queue.
         const aborted = outcome.status === 499 || outcome.finishReason === "abort";
-        const status = shutdown && aborted ? "interrupted" : this.failure ? "error" : aborted ? "stopped" : "complete";
+        const shutdown = isShutdownError(outcome.error) || (this.abort.signal.reason === SHUTDOWN && aborted);
+        const generated = this.writer.content !== "" || this.writer.reasoning !== "" || outcome.usage.completion_tokens > 0;
+        this.failure = shutdown ? (generated ? SHUTDOWN_FAILURE : SHUTDOWN_BEFORE_START) : outcome.error != null ? describeFailure(outcome) : null;
+        // Cut with nothing written it is an error, which a retry replaces rather than branching from.
+        const status = shutdown ? (generated ? "interrupted" : "error") : this.failure ? "error" : aborted ? "stopped" : "complete";
         const final: MessagePatch = {
           status,
           error: this.failure?.message ?? null,
@@ -392,6 +412,10 @@ export class Reply {
           reasoning_ms: this.reasoningStartedAt === null ? null : Math.round(this.reasoningEndedAt! - this.reasoningStartedAt),
           total_ms: Math.round(end - this.started),
           updated_at: Date.now(),
+          // Stored with the text it applies to: what was shown before a withhold stays, behind its notice.
+          moderation: storedModeration(outcome.moderation),
+          // What the answer cites, so the numbered chips show after a reload too.
+          sources: storedSources(this.completion?.retrieval?.sources),
         };
         await updateMessage(trx, this.assistant.id, final);
         this.final = { ...this.assistant, ...final } as Message;
@@ -428,6 +452,9 @@ export class Reply {
     let thrown: unknown = null;
     try {
       emit({ type: "start", user_message: this.userMessage, assistant_message: this.assistant! });
+      // What search found, before the reasoning: "Searched N pages" and the sources while it thinks.
+      const retrieval = completion.retrieval;
+      if (retrieval) emit({ type: "sources", sources: retrieval.sources, searched: retrieval.searched });
       // Show the place in line as soon as the answer exists; updates follow from onQueue.
       const place = completion.position();
       if (place) this.queued(place);
@@ -504,6 +531,7 @@ export class Reply {
       status: "streaming",
       model,
       thinking: thinking ? 1 : 0,
+      moderation: null,
       updated_at: Date.now(),
     } satisfies MessagePatch;
     await updateMessage(this.opts.db, target.id, patch);
@@ -518,9 +546,21 @@ const SHUTDOWN_FAILURE: ReplyError = {
   retry_after_s: DEFAULT_RETRY_AFTER_S,
 };
 
+const SHUTDOWN_BEFORE_START: ReplyError = {
+  message: "The server restarted before this answer began. Regenerate it to try again.",
+  code: "server_restarting",
+  status: 503,
+  retry_after_s: DEFAULT_RETRY_AFTER_S,
+};
+
 /** An answer that failed before producing any text: retrying it replaces it rather than branching. */
 function isEmptyFailure(message: Message): boolean {
   return message.role === "assistant" && message.status === "error" && message.content === "" && message.reasoning === "";
+}
+
+/** An answer's moderation as stored with it: what users see (src/presenters/moderation.ts), as JSON. */
+function storedModeration(report: ModerationReport | null): string | null {
+  return report ? JSON.stringify(presentModeration(report)) : null;
 }
 
 /** The thread as the model sees it: earlier reasoning is never fed back. */

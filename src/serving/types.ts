@@ -1,9 +1,11 @@
 import type { Transaction } from "kysely";
 import type { Actor } from "../auth/actor.ts";
 import type { Charge } from "../billing/meter.ts";
+import type { RetrievalRequest } from "../search/types.ts";
 import type { EngineEvent, FinishReason, GenerationRequest, ModelInfo, Usage } from "../engines/types.ts";
 import type { QueueUpdate } from "../limits/admissionQueue.ts";
 import type { Identity } from "../limits/identity.ts";
+import type { ModerationReport } from "../moderation/types.ts";
 import type { Database } from "../store/schema.ts";
 
 /** One completion as a surface (the /v1 API, the web app) hands it to the pipeline. */
@@ -20,6 +22,8 @@ export interface CompletionInput {
   onQueue?: (update: QueueUpdate) => void;
   /** What the surface stores alongside the request (the web app's messages); see CompletionRecorder. */
   recorder?: CompletionRecorder;
+  /** Search asked for (web, the user's documents): the `retrieve` stage runs it before `prepare`. */
+  retrieval?: RetrievalRequest;
 }
 
 /**
@@ -38,6 +42,8 @@ export interface CompletionRecorder {
    * the ledger entry, the balance change and the request log row, or not at all.
    */
   settle?(trx: Transaction<Database>, outcome: CompletionOutcome): Promise<void>;
+  /** Where the surface shows moderation interventions (the web app's answer), for the admin list. */
+  moderationTarget?(): { conversationId: string; messageId: string | null };
 }
 
 /** How a completion ended. */
@@ -52,6 +58,8 @@ export interface CompletionOutcome {
   ttftMs: number | null;
   totalMs: number;
   queueMs: number;
+  /** What moderation did (src/moderation); null when nothing intervened. */
+  moderation: ModerationReport | null;
 }
 
 /** The request log's view of a completion, written in the settlement transaction and observed by metrics. */

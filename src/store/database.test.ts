@@ -161,6 +161,44 @@ test("a migration that fails part-way leaves nothing behind on PostgreSQL", asyn
   assert.equal(applied.rows[0].n, 0);
 });
 
+test("PostgreSQL: migrating a schema is not disturbed by other schemas being created and dropped meanwhile", async (t) => {
+  // Test files migrate their own schemas while others drop theirs. Kysely's stock introspector read
+  // every schema's columns and failed mid-query when one vanished (`column "model" of relation
+  // "audit_publications" does not exist`); the migrator must look at its own schema only.
+  const url = await postgresUrlOrSkip(t);
+  if (!url) return;
+  const churn = new pg.Client({ connectionString: url });
+  await churn.connect();
+  const mine: string[] = [];
+  let stop = false;
+  let churned = 0;
+  const churning = (async () => {
+    while (!stop) {
+      const other = `test_churn_${randomBytes(6).toString("hex")}`;
+      await churn.query(
+        `create schema ${other}; create table ${other}.a (id serial primary key, model text, n int); create table ${other}.b (id bigserial, x text)`,
+      );
+      await churn.query(`drop schema ${other} cascade`);
+      churned++;
+    }
+  })();
+  t.after(async () => {
+    stop = true;
+    await churning.catch(() => {});
+    for (const s of mine) await churn.query(`drop schema if exists ${s} cascade`);
+    await churn.end();
+  });
+  for (let i = 0; i < 6; i++) {
+    const schema = `test_${randomBytes(8).toString("hex")}`;
+    mine.push(schema);
+    const store = await openDatabase({ url, schema, dataDir: tmpdir() });
+    await store.close();
+  }
+  stop = true;
+  await churning;
+  assert.ok(churned > 0, "other schemas were created and dropped while migrating");
+});
+
 test("openDatabase on PostgreSQL keeps its tables inside the requested schema", async (t) => {
   const store = await openTestStore(t, "postgres");
   if (!store) return;

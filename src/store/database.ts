@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import SqliteDatabase from "better-sqlite3";
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type PostgresPool, type PostgresPoolClient } from "kysely";
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Driver, type PostgresPool, type PostgresPoolClient } from "kysely";
 import pg from "pg";
 import { classifyDatabaseError, toDatabaseError } from "./errors.ts";
 import { migrationProvider, migrations } from "./migrations/index.ts";
@@ -121,6 +121,24 @@ async function migrateOrClose(store: Store, migrate: () => Promise<void>): Promi
   return store;
 }
 
+/**
+ * Kysely's SQLite transactions start with a plain (deferred) BEGIN. In WAL mode a deferred
+ * transaction that reads and then writes fails at once with SQLITE_BUSY — busy_timeout does not
+ * apply — when another process (a `sputnik admin` command beside a running server) committed in
+ * between, because its snapshot is stale. BEGIN IMMEDIATE takes the write lock first, so the other
+ * process's commit is waited for (busy_timeout), never a failure. Within one process nothing
+ * changes: the single connection already runs one transaction at a time.
+ */
+class ImmediateSqliteDialect extends SqliteDialect {
+  override createDriver(): Driver {
+    const driver = super.createDriver();
+    driver.beginTransaction = async (connection) => {
+      await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+    };
+    return driver;
+  }
+}
+
 function openSqlite(opts: OpenDatabaseOptions): { store: Store; conn: SqliteDatabase.Database; file: string } {
   if (opts.schema !== undefined) throw new Error("database option `schema` applies to PostgreSQL only");
   mkdirSync(opts.dataDir, { recursive: true });
@@ -139,7 +157,7 @@ function openSqlite(opts: OpenDatabaseOptions): { store: Store; conn: SqliteData
   conn.pragma(`busy_timeout = ${opts.busyTimeoutMs ?? DEFAULTS.busyTimeoutMs}`);
   conn.pragma("foreign_keys = ON");
   conn.pragma("synchronous = NORMAL");
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: conn }) });
+  const db = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: conn }) });
   const health = new HealthLog("sqlite", opts.logger);
   const ping = async (): Promise<DatabaseHealth> => {
     const started = performance.now();
@@ -364,23 +382,43 @@ async function migratePostgres(store: Store, where: string, opts: OpenDatabaseOp
   if (!schema) throw new Error(`PostgreSQL at ${where} has no schema on its search_path to create tables in`);
   // Kysely looks for its migration table in every schema unless told which one; name ours so a
   // kysely_migration table in another schema of the same database is never mistaken for it.
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider, migrationTableSchema: schema });
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await runMigrator(migrator, where, opts.logger, opts.migrateTo);
-      return schema;
-    } catch (err) {
-      // Kysely's introspector reads the catalog of every schema; another process dropping its own
-      // schema at that moment makes the query fail naming that schema (3F000) or one of its tables
-      // (42P01, `relation "other.users" does not exist`). Nothing of ours was touched (the run is
-      // one transaction), so trying again is safe.
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      const message = cause?.message ?? "";
-      const ours = message.includes(`"${schema}"`) || message.includes(`"${schema}.`);
-      const otherSchemaVanished = (cause?.code === "3F000" || cause?.code === "42P01") && !ours;
-      if (!otherSchemaVanished || attempt >= 5) throw err;
-    }
-  }
+  const migrator = new Migrator({ db: withSchemaIntrospection(store.db, schema), provider: migrationProvider, migrationTableSchema: schema });
+  await runMigrator(migrator, where, opts.logger, opts.migrateTo);
+  return schema;
+}
+
+/**
+ * Kysely's Migrator asks `db.introspection` whether its two tables exist, and the PostgreSQL
+ * introspector answers by reading every column of every table in every schema, calling
+ * pg_get_serial_sequence on each. That costs time growing with the whole database, and it fails
+ * when another process drops or alters its own schema mid-query (`column … does not exist`, from a
+ * catalog row the query saw a moment before). The Migrator only needs table names in one schema,
+ * so give it an introspector that reads exactly that.
+ */
+function withSchemaIntrospection(db: Kysely<Database>, schema: string): Kysely<Database> {
+  const tables = async () => {
+    const { rows } = await sql<{ name: string }>`
+      select c.relname as name from pg_catalog.pg_class c
+      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = ${schema} and c.relkind in ('r', 'p', 'v')`.execute(db);
+    return rows.map((r) => ({ name: r.name, schema, isView: false, columns: [] }));
+  };
+  const introspection = {
+    getSchemas: async () => {
+      const { rows } = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname = ${schema}`.execute(db);
+      return rows;
+    },
+    getTables: tables,
+    getMetadata: async () => ({ tables: await tables() }),
+  };
+  // Kysely's methods read private fields, so everything but `introspection` is bound to the real one.
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === "introspection") return introspection;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 async function createSchema(store: Store, schema: string): Promise<void> {

@@ -62,6 +62,8 @@ test("an admin's credit grant shows in the user's balance and credit ledger; a b
   await panel.getByRole("button", { name: "Add credit" }).click();
   await panel.getByTestId("account-balance").getByText("12.50").waitFor();
   const row = panel.getByTestId("account-credits").locator("tbody tr");
+  // The balance and the credit list load separately: wait for the list too.
+  await row.first().waitFor();
   assert.equal(await row.count(), 1);
   assert.match(await row.innerText(), /granted\s+12\.50\s+admin\s+welcome credit/);
 
@@ -69,6 +71,7 @@ test("an admin's credit grant shows in the user's balance and credit ledger; a b
   await user.getByRole("link", { name: "Usage & billing" }).click();
   await user.getByTestId("balance").getByText("12.50 USD").waitFor();
   const credits = user.getByTestId("credit-history").locator("tbody tr");
+  await credits.first().waitFor();
   assert.equal(await credits.count(), 1);
   assert.match(await credits.innerText(), /granted\s+12\.50\s+by an administrator\s+welcome credit/);
 
@@ -195,7 +198,7 @@ test("the usage CSV parses and matches the requests shown", { timeout: 180_000 }
   for (const { id, cells } of shown) {
     const row = rows.find((r) => r.id === id);
     assert.ok(row, `request ${id} is in the CSV`);
-    const [, model, status, cached, fresh, reasoning, answer, , cost, charged] = cells;
+    const [, model, status, cached, fresh, reasoning, answer, searches, , cost, charged] = cells;
     assert.equal(row.model, model);
     assert.equal(row.status, status);
     assert.equal(Number(row.cache_hit_tokens), number(cached!));
@@ -204,6 +207,7 @@ test("the usage CSV parses and matches the requests shown", { timeout: 180_000 }
     assert.equal(Number(row.answer_tokens), number(answer!));
     assert.equal(row.cost, cost);
     assert.equal(row.charged, charged);
+    assert.equal(row.searches, searches === "" ? "0" : searches, "web searches");
     assert.ok(Number.isFinite(Date.parse(row.started_at!)), "ISO time");
     assert.equal(row.price_output_per_million, row.price_window ? "0.55" : "2.19", "priced at the list");
     assert.ok(Number(row.cost) > 0, "priced requests cost something");

@@ -29,18 +29,17 @@ export interface E2E {
 
 export const ADMIN = { username: "root-admin", password: "admin-password-1" };
 
-/** Starts the service with `models` (and any other `config`), creates the admin account, launches Chromium. */
-export async function startE2E(models: string[], config: TestServiceOptions["config"] = {}): Promise<E2E> {
-  const service = await startTestService({ models, config: { auth: { passwordHashing: TEST_PASSWORD_HASHING }, ...config } });
+/** Starts the service with `models` (and any other `config`, and startService's own `start` options), creates the admin account, launches Chromium. */
+export async function startE2E(models: string[], config: TestServiceOptions["config"] = {}, start?: TestServiceOptions["start"]): Promise<E2E> {
+  // Browser tests sign in many times from 127.0.0.1: the per-IP sign-in guard (20 a minute) is for
+  // attackers and has its own test (test/auth-rate-limit.test.ts); a file that runs fast would trip it.
+  const service = await startTestService({ models, config: { auth: { passwordHashing: TEST_PASSWORD_HASHING }, ...config, limits: { authPerIpPerMinute: 10_000, ...(config.limits as object | undefined) } }, ...(start ? { start } : {}) });
   let browser: Browser | undefined;
   try {
     const admin = new AppClient(service.url);
     const signup = await admin.post("/api/auth/signup", ADMIN);
     if (signup.status !== 201) throw new Error(`admin sign-up failed: ${signup.status} ${signup.text}`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     const launched = browser;
     return {
       service,
@@ -57,6 +56,14 @@ export async function startE2E(models: string[], config: TestServiceOptions["con
     await service.stop();
     throw error;
   }
+}
+
+/** Debian's Chromium, quiet: no sandbox (containers), no GPU, nothing fetched on its own. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
 }
 
 export interface Watch {

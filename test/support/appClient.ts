@@ -51,6 +51,24 @@ export class AppClient {
     return this.request("DELETE", path, undefined, opts);
   }
 
+  /**
+   * A state-changing request answered with a stream (a web app reply's SSE), as the raw fetch
+   * Response to read as it arrives; cookies and the CSRF header as in `request`.
+   */
+  async stream(path: string, body: unknown, signal?: AbortSignal): Promise<Response> {
+    if (!this.cookies.has("sputnik_csrf")) await this.get("/api/auth/state");
+    return fetch(`${this.baseUrl}${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join("; "),
+        "x-sputnik-csrf": this.cookies.get("sputnik_csrf")!,
+      },
+      body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
+    });
+  }
+
   async request(method: string, path: string, body?: unknown, opts: RequestOptions = {}): Promise<AppResponse> {
     const stateChanging = !["GET", "HEAD", "OPTIONS"].includes(method);
     if (stateChanging && (opts.csrf ?? true) && !this.cookies.has("sputnik_csrf")) await this.get("/api/auth/state");

@@ -8,6 +8,7 @@
  * Resolves with its URL once it listens; rejects with its output if it exits first.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -18,6 +19,8 @@ export interface ServeProcess {
   /** Resolves when the process has exited. */
   exited: Promise<void>;
   alive(): boolean;
+  /** Its exit code once it has exited by itself (null while it runs, or when a signal ended it). */
+  exitCode(): number | null;
   /** Everything it logged so far (stdout and stderr). */
   output(): string;
   /** Signals the process if it still runs (by its PID only). */
@@ -47,5 +50,15 @@ export async function startServeProcess(configFile: string): Promise<ServeProces
     });
     child.once("exit", (code) => reject(new Error(`sputnik exited with ${code} before listening:\n${output}`)));
   });
-  return { url, exited, alive, output: () => output, kill: (signal) => void (alive() && child.kill(signal)) };
+  return { url, exited, alive, exitCode: () => child.exitCode, output: () => output, kill: (signal) => void (alive() && child.kill(signal)) };
+}
+
+/**
+ * Writes a `sputnik serve` config for a test process: loopback, a free port, one thread, no default
+ * model pull, info logs (startServeProcess reads the URL from the "listening" line); `config` adds
+ * or overrides keys (dataDir and models at least).
+ */
+export async function writeServeConfig(configFile: string, config: Record<string, unknown>): Promise<void> {
+  const base = { host: "127.0.0.1", port: 0, threads: 1, pullDefaultModel: false, logLevel: "info" };
+  await writeFile(configFile, JSON.stringify({ ...base, ...config }));
 }

@@ -28,6 +28,8 @@ export interface TestServiceOptions {
   config?: Partial<Record<keyof Config, unknown>>;
   /** Sign-up mode to start in (default `open`, as the tests that sign people up expect); null: the shipped default. */
   signupMode?: SignupMode | null;
+  /** startService's own options (e.g. `trustedPageOrigins` for a local web site). */
+  start?: Parameters<typeof startService>[1];
 }
 
 export interface TestService extends RunningService {
@@ -62,7 +64,7 @@ export async function startTestService(options: TestServiceOptions = {}): Promis
       ...options.config,
     },
   });
-  const service = await startService(config);
+  const service = await startService(config, options.start);
   await setSignupModeForTests(service.store.db, options.signupMode === undefined ? "open" : options.signupMode);
   const localKey = await readLocalKey(dataDir);
   useLocalKey(service.url, localKey);

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useState, type ComponentType } from "react";
+import { lazy, Suspense, useCallback, useEffect, useRef, useState, type ComponentType } from "react";
 import { authState, logout, type AuthState, type User } from "./api/auth.ts";
 import { describeError, onSignedOut } from "./api/http.ts";
 import { listModels, type ModelInfo } from "./api/models.ts";
@@ -20,6 +20,8 @@ const PendingPage = named(() => import("./pages/PendingPage.tsx"), "PendingPage"
 const SettingsPage = named(() => import("./pages/SettingsPage.tsx"), "SettingsPage");
 const SignupPage = named(() => import("./pages/SignupPage.tsx"), "SignupPage");
 const UsagePage = named(() => import("./pages/UsagePage.tsx"), "UsagePage");
+const SharedPage = named(() => import("./pages/SharedPage.tsx"), "SharedPage");
+const DocumentsPage = named(() => import("./pages/DocumentsPage.tsx"), "DocumentsPage");
 
 const pageLoading = <div className="center-page">Loading…</div>;
 
@@ -44,10 +46,19 @@ export function App() {
       setBoot({ kind: "failed", message: describeError(error) });
     }
   }, []);
-  useEffect(() => void load(), [load]);
+  // A shared link (/s/<token>) is for anyone: it asks nothing about who is here.
+  const sharedToken = /^\/s\/([^/]+)$/.exec(path)?.[1];
+  useEffect(() => void (sharedToken === undefined && load()), [load, sharedToken]);
   // Session ended elsewhere (expired, revoked, account disabled): back to the sign-in page.
   useEffect(() => onSignedOut((code) => (code === "account_disabled" ? setDisabled(true) : void load())), [load]);
 
+  if (sharedToken !== undefined) {
+    return (
+      <Suspense fallback={pageLoading}>
+        <SharedPage token={sharedToken} />
+      </Suspense>
+    );
+  }
   if (boot.kind === "loading") return <div className="center-page">Loading…</div>;
   if (boot.kind === "failed") {
     return (
@@ -69,7 +80,8 @@ export function App() {
       </Suspense>
     );
   }
-  if (!state.user) {
+  // An admin's one-time reset link opens in the sign-in page's chunk, signed in or not.
+  if (!state.user || path === "/reset-password") {
     const signedIn = (user: User) => {
       setBoot({ kind: "ready", state: { ...state, user } });
       navigate("/", { replace: true });
@@ -115,7 +127,15 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
       })
       .catch((e) => setModelsError(describeError(e)));
   }, []);
-  useEffect(loadModels, [loadModels]);
+  // Asked at start and again on each return to the chat: admins load and unload models while the
+  // app is open (Admin → Models), and a model loaded there must be in the picker without a reload.
+  const onChat = path === "/" || path.startsWith("/c/");
+  const modelsAsked = useRef(false);
+  useEffect(() => {
+    if (modelsAsked.current && !onChat) return;
+    modelsAsked.current = true;
+    loadModels();
+  }, [onChat, loadModels]);
   // Back online: refresh what may have changed meanwhile.
   useEffect(() => {
     if (online) {
@@ -146,6 +166,8 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
     page = <ApiKeysPage models={models} />;
   } else if (path === "/usage") {
     page = <UsagePage />;
+  } else if (path === "/documents") {
+    page = <DocumentsPage />;
   } else if (path.startsWith("/admin") && user.role === "admin") {
     page = <AdminPage path={path} currentUserId={user.id} />;
   } else {
@@ -175,6 +197,9 @@ function Shell({ user, onSignedOut: signedOut }: { user: User; onSignedOut: () =
           <nav aria-label="Account">
             <Link href="/settings" onClick={closeDrawer}>
               Settings
+            </Link>
+            <Link href="/documents" onClick={closeDrawer}>
+              Documents
             </Link>
             <Link href="/keys" onClick={closeDrawer}>
               API keys

@@ -6,6 +6,8 @@
  *   sputnik admin attack-mode on --signup-mode closed
  *   sputnik admin signup-mode approval
  *   sputnik admin unlock-user --username alice
+ *   sputnik admin create-key --user alice --expires 30d     (and list-keys, revoke-key: ./adminKeys.ts)
+ *   sputnik admin reset-second-factor --username alice      (and require-second-factor, password-reset-link: ./adminSecurity.ts)
  */
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
@@ -18,6 +20,8 @@ import { unlockUser } from "../../commands/unlockUser.ts";
 import type { Config } from "../../config/schema.ts";
 import { openDatabase, type Store } from "../../store/database.ts";
 import { cliConfig } from "../options.ts";
+import { registerKeyCommands } from "./adminKeys.ts";
+import { registerSecurityCommands } from "./adminSecurity.ts";
 
 export function registerAdminCommand(program: Command): void {
   const admin = program.command("admin").description("manage accounts and sign-up from the command line");
@@ -76,6 +80,9 @@ export function registerAdminCommand(program: Command): void {
       const config = cliConfig(program);
       await withStore(config, async (store) => printSettings(await changeAttackMode(store.db, null, { enabled: state === "on", signupMode })));
     });
+
+  registerKeyCommands(admin, program);
+  registerSecurityCommands(admin, program);
 }
 
 async function withStore(config: Config, body: (store: Store) => Promise<void>): Promise<void> {

@@ -1,11 +1,6 @@
 import readline from "node:readline";
 import type { Command } from "commander";
-import pino from "pino";
-import { remoteModelSchema } from "../../engines/remote/config.ts";
-import { LocalEngine } from "../../engines/local/localEngine.ts";
-import { RemoteEngine } from "../../engines/remote/remoteEngine.ts";
 import type { ChatMessage, Engine } from "../../engines/types.ts";
-import { loadLocalModels } from "../../runtime/localModels.ts";
 import { cliConfig, parseIntFlag } from "../options.ts";
 import { exitQuietlyOnClosedPipe, styleFor, type Style } from "../terminal.ts";
 import { CHAT_HELP, parseChatCommand } from "./chatCommands.ts";
@@ -50,6 +45,9 @@ async function openEngine(
     const key = await chooseKey(baseUrl, dataDir, opts.apiKey);
     // Before the first prompt: a wrong key or model name is told now, with what to do.
     const model = pickModel(baseUrl, await servedModels(baseUrl, key, dataDir), opts.model);
+    // Engines load only when chat runs (not for `sputnik --help` or the other commands).
+    const { RemoteEngine } = await import("../../engines/remote/remoteEngine.ts");
+    const { remoteModelSchema } = await import("../../engines/remote/config.ts");
     const engine = new RemoteEngine([remoteModelSchema.parse({ id: model, baseUrl, ...(key.key ? { apiKey: key.key } : {}) })]);
     return { engine, model };
   }
@@ -59,6 +57,11 @@ async function openEngine(
     parallel: 1,
     logLevel: "warn",
   });
+  const [{ loadLocalModels }, { LocalEngine }, { default: pino }] = await Promise.all([
+    import("../../runtime/localModels.ts"),
+    import("../../engines/local/localEngine.ts"),
+    import("pino"),
+  ]);
   const loaded = await loadLocalModels(config, pino({ level: "warn" }));
   const engine = new LocalEngine(loaded);
   const first = engine.models()[0];

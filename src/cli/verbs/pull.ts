@@ -1,7 +1,6 @@
 /** `sputnik pull <source>`: download a model into the models directory. */
 import type { Command } from "commander";
 import { ModelError } from "../../models/errors.ts";
-import { pullModel } from "../../models/pull.ts";
 import { createProgressReporter } from "./pullProgress.ts";
 import { formatBytes, formatCount } from "./units.ts";
 
@@ -34,6 +33,7 @@ async function runPull(source: string, flags: PullFlags, modelsDir: string): Pro
   process.once("SIGINT", onSigint);
   const progress = createProgressReporter();
   try {
+    const { pullModel } = await import("../../models/pull.ts");
     const result = await pullModel({
       source,
       modelsDir,

@@ -1,7 +1,8 @@
 import type { Command } from "commander";
-import { localModeHint } from "../../auth/localMode.ts";
-import { startService } from "../../runtime/startService.ts";
 import { cliConfig, collect, parseCountOrAutoFlag, parseIntFlag } from "../options.ts";
+
+/** Past the drain, how long closing (settling cut answers, the database) may take before the process exits anyway. */
+const FORCED_EXIT_AFTER_MS = 30_000;
 
 export function registerServeCommand(program: Command): void {
   program
@@ -24,13 +25,29 @@ export function registerServeCommand(program: Command): void {
         contextSize: opts.contextSize,
         ...(opts.pull === false ? { pullDefaultModel: false } : {}),
       });
+      // Loaded here, not at the top: every other `sputnik` command would pay for the whole server's imports.
+      const { startService } = await import("../../runtime/startService.ts");
+      const { localModeHint } = await import("../../auth/localMode.ts");
       const service = await startService(config);
       // First run on a laptop: where to create the admin, and how to use /v1 until then.
       const hint = await localModeHint(service.store.db, config, service.url);
       if (hint) service.logger.info(hint);
+      // Graceful drain (src/runtime/startService.ts): /readyz 503 and new requests refused at once,
+      // running answers get shutdownTimeoutMs, then exit 0. A second signal stops at once (Node's default).
       const stop = async (signal: string) => {
-        service.logger.info(`received ${signal}, shutting down`);
-        await service.close();
+        service.logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, `received ${signal}, draining`);
+        // Should the close itself hang (a database that never answers), the orchestrator still gets an exit.
+        setTimeout(() => {
+          service.logger.error("the shutdown did not finish in time; exiting");
+          process.exit(1);
+        }, config.shutdownTimeoutMs + FORCED_EXIT_AFTER_MS).unref();
+        try {
+          await service.close();
+        } catch (err) {
+          service.logger.error({ err }, "the shutdown failed");
+          process.exit(1);
+        }
+        service.logger.info("stopped");
         process.exit(0);
       };
       process.once("SIGINT", () => void stop("SIGINT"));

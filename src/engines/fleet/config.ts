@@ -50,6 +50,8 @@ export const fleetModelSchema = z
     /** Model name sent upstream; defaults to `id`. */
     upstreamModel: z.string().optional(),
     reasoning: z.boolean().default(true),
+    /** The replicas serve `/embeddings` for this model: Sputnik's /v1/embeddings passes requests to one in rotation. */
+    embeddings: z.boolean().default(false),
     /**
      * The replicas' context in tokens (vLLM `--max-model-len`, SGLang `--context-length`,
      * llama-server `-c` / `-np`, a Sputnik node's `contextSize`): shown in /v1/models, a

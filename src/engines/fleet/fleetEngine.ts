@@ -2,10 +2,13 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { CacheReportTracker } from "../remote/cacheReporting.ts";
 import { checkAgainstContext } from "../remote/contextCheck.ts";
+import { upstreamEmbeddings } from "../remote/embeddings.ts";
 import { promptTokenBound } from "../remote/remoteEngine.ts";
 import { UpstreamClient, UpstreamError } from "../remote/upstream.ts";
 import {
   EngineError,
+  type EmbeddingRequest,
+  type Embeddings,
   type Engine,
   type EngineActivity,
   type EngineEvent,
@@ -95,6 +98,11 @@ export class FleetEngine implements Engine {
 
   generate(request: GenerationRequest): AsyncIterable<EngineEvent> {
     return this.fleet(request.model).generate(request);
+  }
+
+  /** Passed through to a replica in rotation (models configured with `embeddings: true`). */
+  embed(request: EmbeddingRequest): Promise<Embeddings> {
+    return this.fleet(request.model).embed(request);
   }
 
   /**
@@ -256,7 +264,41 @@ class FleetModel {
       reasoning: this.config.reasoning,
       ...(this.config.contextLength !== undefined ? { contextLength: this.config.contextLength } : {}),
       ...(cacheReporting ? { cacheReporting } : {}),
+      ...(this.config.embeddings ? { embedding: {} } : {}),
     };
+  }
+
+  /**
+   * Embeddings from any replica in rotation (no affinity: there is no prefix to reuse), by the
+   * model's policy over in-flight loads, failing over like a completion before its first event.
+   */
+  async embed(request: EmbeddingRequest): Promise<Embeddings> {
+    if (!this.config.embeddings) throw new EngineError(`The model '${this.config.id}' does not create embeddings.`, 400, "model_not_embedding", "model");
+    this.budget.request();
+    const tried = new Set<Replica>();
+    let lastError: unknown = null;
+    for (let attempt = 1; ; attempt++) {
+      if (request.signal?.aborted) throw new EngineError("The request was cancelled", 499, "cancelled");
+      const replica = await this.pick(null, [], false, tried);
+      if (!replica) throw lastError ?? new EngineError(`No replica of '${this.config.id}' is available now`, 503, "no_healthy_replica");
+      tried.add(replica);
+      replica.inFlight++;
+      replica.requests++;
+      try {
+        const answer = await upstreamEmbeddings(replica.client.target, request);
+        replica.health.recordSuccess();
+        return answer;
+      } catch (error) {
+        const verdict = assess(error, false);
+        if (verdict.replicaFault) this.failed(replica, error);
+        else if (verdict.alive) replica.health.recordSuccess();
+        if (!verdict.retryable || request.signal?.aborted || attempt >= this.config.failover.maxAttempts || !this.budget.tryRetry()) throw error;
+        lastError = error;
+        this.logger?.info({ model: this.config.id, replica: replica.name, attempt, err: error }, "retrying embeddings on another replica");
+      } finally {
+        replica.inFlight--;
+      }
+    }
   }
 
   async *generate(request: GenerationRequest): AsyncGenerator<EngineEvent> {

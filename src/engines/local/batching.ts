@@ -137,6 +137,11 @@ export class BatchScheduler {
       });
   }
 
+  /** Live generations now (background work not counted). */
+  get liveGenerations(): number {
+    return this.active;
+  }
+
   /** A generation starts using a sequence; returns the call that ends it. */
   enter(): () => void {
     this.active++;

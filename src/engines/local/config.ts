@@ -44,6 +44,11 @@ export const localModelSettingsSchema = z
      * with an earlier answer in them: agent and tool loops; the default), "always", or "off" (after the answer only).
      */
     prepareNextTurn: z.enum(["conversations", "always", "off"]).optional(),
+    /**
+     * Serve this model on /v1/embeddings (a second llama.cpp context, opened on first use). Default:
+     * true for a GGUF that declares a pooling type (embedding models do), false otherwise.
+     */
+    embeddings: z.boolean().optional(),
   })
   .strict();
 

@@ -1,5 +1,7 @@
 import {
   EngineError,
+  type EmbeddingRequest,
+  type Embeddings,
   type Engine,
   type EngineActivity,
   type EngineEvent,
@@ -10,11 +12,39 @@ import {
 } from "../types.ts";
 import { LocalModel } from "./localModel.ts";
 
-/** The embedded engine: every locally loaded GGUF model, addressed by its public id. */
+/**
+ * The embedded engine: every locally loaded GGUF model, addressed by its public id. The engine owns
+ * its models: those of the config from the start, and those an admin loads or unloads while the
+ * service runs (`add`/`remove`, driven by src/runtime/modelManager.ts). The router asks `models()`
+ * on every call, so /v1/models and the web app's picker see a change at once, without a restart.
+ */
 export class LocalEngine implements Engine {
   readonly kind = "local";
 
   constructor(private readonly loaded: LocalModel[]) {}
+
+  /** Serves a model loaded at run time. Its id must be free (an id names one model). */
+  add(model: LocalModel): void {
+    const id = model.options.id;
+    if (this.get(id)) throw new EngineError(`A model with the id '${id}' is already loaded`, 409, "model_already_loaded", "model");
+    this.loaded.push(model);
+  }
+
+  /**
+   * Stops serving a model: from now on a request for it is answered 404, like a model never
+   * loaded. Returns it for the caller to dispose (the caller first makes sure no answer is using it:
+   * `activeRequests`).
+   */
+  remove(id: string): LocalModel | undefined {
+    const index = this.loaded.findIndex((m) => m.options.id === id);
+    return index === -1 ? undefined : this.loaded.splice(index, 1)[0];
+  }
+
+  /** Requests on a model now: on its sequences, generating or waiting for one, and embedding (0 for an unknown id). */
+  activeRequests(id: string): number {
+    const model = this.get(id);
+    return model ? model.pool.busyCount + model.pool.waitingCount + model.embeddingsInFlight : 0;
+  }
 
   models(): ModelInfo[] {
     return this.loaded.map((m) => m.info());
@@ -34,6 +64,14 @@ export class LocalEngine implements Engine {
 
   prepare(request: GenerationRequest): PreparedRequest {
     return this.require(request.model).prepare(request);
+  }
+
+  inspectEmbedding(request: EmbeddingRequest): void {
+    this.require(request.model).inspectEmbedding(request);
+  }
+
+  embed(request: EmbeddingRequest): Promise<Embeddings> {
+    return this.require(request.model).embed(request);
   }
 
   /** A local model runs as many requests at once as it has sequences. */

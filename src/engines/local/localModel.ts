@@ -16,10 +16,22 @@ import {
 } from "node-llama-cpp";
 import { EventChannel } from "../eventChannel.ts";
 import { StreamTidy } from "../streamTidy.ts";
-import { EngineError, type ChatMessage, type EngineEvent, type FinishReason, type GenerationRequest, type ModelInfo, type PreparedRequest, type ToolCall } from "../types.ts";
+import {
+  EngineError,
+  type ChatMessage,
+  type EmbeddingRequest,
+  type Embeddings,
+  type EngineEvent,
+  type FinishReason,
+  type GenerationRequest,
+  type ModelInfo,
+  type PreparedRequest,
+  type ToolCall,
+} from "../types.ts";
 import { BatchScheduler, sequenceIdOf, type BatchStats } from "./batching.ts";
 import type { LocalModelSettings, SpeculativeSettings } from "./config.ts";
 import { ContextCache, type CacheStats } from "./contextCache.ts";
+import { LocalEmbedder } from "./embeddings.ts";
 import { grammarFactoryFor } from "./grammars.ts";
 import { sharedLlama } from "./llama.ts";
 import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./memoryCheck.ts";
@@ -48,6 +60,11 @@ export interface LocalModelOptions {
   contextCache?: { dir: string; maxBytes: number; minTokens: number };
   /** Memory the model may use; default: what the system has available. */
   memoryBudgetBytes?: number;
+  /**
+   * Memory the models already loaded in this process take, when this one is loaded beside them at
+   * run time (src/runtime/modelManager.ts): taken off `memoryBudgetBytes` (see availableMemory).
+   */
+  memoryInUseBytes?: number;
   warn?: (message: string) => void;
 }
 
@@ -83,6 +100,11 @@ export interface LocalModelStats {
 /** The options a model was loaded with, "auto" resolved to a number. */
 export interface ResolvedLocalModelOptions extends LocalModelOptions {
   parallel: number;
+  /**
+   * What the memory check estimated this model takes (weights + contexts), on the CPU; undefined
+   * with a GPU (node-llama-cpp sizes the offload). Summed as `memoryInUseBytes` for the next load.
+   */
+  memoryBytes?: number;
 }
 
 /**
@@ -103,6 +125,8 @@ export class LocalModel {
    * tokenizing (see `inspect`).
    */
   private readonly maxTokenBytes: number;
+  /** /v1/embeddings for this model (its own context, opened on first use); null when it does not embed. */
+  private readonly embedder: LocalEmbedder | null;
 
   private constructor(
     readonly options: ResolvedLocalModelOptions,
@@ -115,6 +139,10 @@ export class LocalModel {
     private readonly draft: { model: LlamaModel; context: LlamaContext } | null,
   ) {
     this.maxTokenBytes = longestTokenBytes(model);
+    this.embedder =
+      (options.settings?.embeddings ?? declaresPooling(model))
+        ? new LocalEmbedder(model, { id: options.id, contextSize: context.contextSize, threads: options.threads, maxTokenBytes: this.maxTokenBytes, vocabularySize: this.vocabularySize })
+        : null;
   }
 
   static async load(requested: LocalModelOptions): Promise<LocalModel> {
@@ -173,7 +201,33 @@ export class LocalModel {
       contextLength: this.contextSize,
       reasoning: this.reasoning,
       ...(this.options.note ? { note: this.options.note } : {}),
+      ...(this.embedder ? { embedding: { dimensions: this.embedder.dimensions } } : {}),
     };
+  }
+
+  /** Cheap checks of an embedding request (see LocalEmbedder.inspect); 400 when the model does not embed. */
+  inspectEmbedding(request: EmbeddingRequest): void {
+    this.requireEmbedder().inspect(request);
+  }
+
+  /** The request's vectors, L2-normalised, and the tokens evaluated (see LocalEmbedder). */
+  embed(request: EmbeddingRequest): Promise<Embeddings> {
+    return this.requireEmbedder().embed(request);
+  }
+
+  /** Embedding requests running now (see LocalEngine.activeRequests). */
+  get embeddingsInFlight(): number {
+    return this.embedder?.inFlight ?? 0;
+  }
+
+  /** Embedding inputs (texts) tokenized since load; 0 for a model that does not embed. */
+  get embeddingTextsTokenized(): number {
+    return this.embedder?.textsTokenized ?? 0;
+  }
+
+  private requireEmbedder(): LocalEmbedder {
+    if (!this.embedder) throw new EngineError(`The model '${this.options.id}' does not create embeddings.`, 400, "model_not_embedding", "model");
+    return this.embedder;
   }
 
   stats(): LocalModelStats {
@@ -673,6 +727,7 @@ export class LocalModel {
       for (const { sequence } of this.pool.sequences()) await this.cache.save(sequence);
     }
     for (const chat of this.chats.values()) chat.dispose({ disposeSequence: false });
+    await this.embedder?.dispose();
     await this.context.dispose();
     await this.model.dispose();
     if (this.draft) {
@@ -746,10 +801,11 @@ async function resolveLayout(llama: Llama, requested: LocalModelOptions): Promis
     }
     return total;
   };
-  const available = availableMemory(requested.memoryBudgetBytes);
+  const available = availableMemory(requested.memoryBudgetBytes, requested.memoryInUseBytes);
   const parallel = requested.parallel === "auto" ? autoParallel(estimate, available) : requested.parallel;
-  assertFits(requested.id, estimate(parallel), available, { contextSize: requested.contextSize, sequences: parallel });
-  return { ...requested, parallel };
+  const fitted = estimate(parallel);
+  assertFits(requested.id, fitted, available, { contextSize: requested.contextSize, sequences: parallel });
+  return { ...requested, parallel, memoryBytes: fitted.modelBytes + fitted.contextBytes };
 }
 
 /** The request fields that decide how tools are rendered into a prompt. */
@@ -759,6 +815,15 @@ type ToolOptions = Pick<GenerationRequest, "tools" | "toolChoice" | "parallelToo
 interface PreparedState {
   messages: GenerationRequest["messages"];
   prompt: Token[];
+}
+
+/** Whether the GGUF declares how to pool token states into one vector (`<arch>.pooling_type`): embedding models do. */
+function declaresPooling(model: LlamaModel): boolean {
+  const metadata = model.fileInfo.metadata as Record<string, unknown> & { general?: { architecture?: string } };
+  const arch = metadata.general?.architecture;
+  const section = arch ? (metadata[arch] as { pooling_type?: unknown } | undefined) : undefined;
+  // llama.cpp's enum: 0 none, 1 mean, 2 cls, 3 last, 4 rank (a reranker: scores, not vectors).
+  return typeof section?.pooling_type === "number" && section.pooling_type >= 1 && section.pooling_type <= 3;
 }
 
 /** UTF-8 bytes of the vocabulary's longest token text (an upper bound on the prompt bytes one token covers). */

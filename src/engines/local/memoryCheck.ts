@@ -76,8 +76,19 @@ export function autoParallel(estimate: (sequences: number) => MemoryEstimate, av
 /**
  * Memory this process may still use: the operator's budget when set, else what the kernel
  * reports as available, bounded by the cgroup (container) limit when there is one.
+ *
+ * `inUseBytes`: what the models already loaded take (by their estimates), when one more is loaded
+ * at run time (Admin → Models, src/runtime/modelManager.ts). The budget covers all models, so
+ * they are taken off it. The kernel's figure is read live and already leaves out their contexts,
+ * so it is not reduced again.
  */
-export function availableMemory(budgetBytes?: number): AvailableMemory {
+export function availableMemory(budgetBytes?: number, inUseBytes = 0): AvailableMemory {
+  if (budgetBytes !== undefined && inUseBytes > 0) {
+    return {
+      bytes: Math.max(0, budgetBytes - inUseBytes),
+      source: `what is left of the configured memory budget (${mib(budgetBytes)} MiB) beside the models already loaded (${mib(inUseBytes)} MiB)`,
+    };
+  }
   if (budgetBytes !== undefined) return { bytes: budgetBytes, source: "the configured memory budget" };
   const system = memAvailable();
   const cgroup = cgroupHeadroom();

@@ -18,6 +18,11 @@ export interface Settling {
    * Work that learns its target as it goes (see nextTurnAhead.ts) updates it.
    */
   target: readonly Token[];
+  /**
+   * Set for work borrowed next to a live generation (`borrowNear`): it rides in that
+   * generation's batches, so for placement it counts as live (see `liveNeighbours`).
+   */
+  rides?: boolean;
 }
 
 interface Waiter {
@@ -145,7 +150,7 @@ export class SequencePool {
     if (!entry) return null;
     entry.busy = true;
     // Its old content is about to be replaced: nothing is placed on it for that.
-    const settling: Settling = { controller: new AbortController(), target: [] };
+    const settling: Settling = { controller: new AbortController(), target: [], rides: true };
     entry.settling = settling;
     return work(entry, settling.controller.signal, settling)
       .catch(() => undefined)
@@ -168,7 +173,8 @@ export class SequencePool {
     let best: PooledSequence | undefined;
     let bestShared = -1;
     let fresh: PooledSequence | undefined;
-    let oldestSettling: PooledSequence | undefined;
+    let freshSettling: PooledSequence | undefined;
+    let oldestRider: PooledSequence | undefined;
     for (const entry of this.entries) {
       if (entry.busy && !entry.settling) continue;
       // Two requests never wait for the same settling sequence: the second one looks elsewhere.
@@ -178,30 +184,45 @@ export class SequencePool {
         best = entry;
         bestShared = shared;
       }
-      if (entry.settling) {
-        if (!oldestSettling || entry.lastUsed < oldestSettling.lastUsed) oldestSettling = entry;
-      } else if (!fresh || this.betterForNew(entry, fresh)) {
-        fresh = entry;
-      }
+      // Work riding next to a live generation is taken for a new prompt only when nothing else
+      // is free: it prepares that generation's next turn.
+      if (entry.settling?.rides) {
+        if (!oldestRider || entry.lastUsed < oldestRider.lastUsed) oldestRider = entry;
+      } else if (entry.settling) {
+        if (!freshSettling || this.betterForNew(entry, freshSettling)) freshSettling = entry;
+      } else if (!fresh || this.betterForNew(entry, fresh)) fresh = entry;
     }
     // A few shared tokens (the template's start, a common first word) are not worth pushing
     // another conversation out of memory for: like llama-server, reuse a sequence only when it
     // holds at least half of the prompt, else take a fresh one.
     if (best && bestShared * 2 >= prompt.length) return best;
-    return fresh ?? oldestSettling;
+    // An idle sequence first; one still settling only when none is idle (its follow-up work is
+    // then stopped); work riding next to a live stream last.
+    return fresh ?? freshSettling ?? oldestRider;
   }
 
   /**
-   * For a prompt with no history here: a sequence next to busy ones first, then the least
-   * recently used. Why adjacency: each sequence has its own KV stream, and llama.cpp decodes
-   * together only sequences whose ids follow one another (see batching.ts, `inSequenceOrder`), so
-   * four streams on sequences 1, 3, 5 and 7 cost four forward passes per token where 4, 5, 6 and 7
-   * cost one. (Pool index = sequence id: the sequences are the context's first, made in order.)
+   * For a prompt with no history here, which of two candidates (both idle, or both settling) is
+   * better: first, one next to a live generation (or to work riding in its batches). Each sequence
+   * has its own KV stream, and llama.cpp decodes together only sequences whose ids follow one
+   * another (see batching.ts, `inSequenceOrder`), so four streams on sequences 1, 2, 3 and 7 cost
+   * two forward passes per token where 0, 1, 2 and 3 cost one. Only live neighbours count: a
+   * neighbour re-reading an answer is held while streams run (batching.ts, "idle"), so it joins no
+   * batch, and counting it placed measured 4-stream runs on 1, 2, 3 + 7 at 0.65× of the machine's
+   * ceiling. Then the least recently used (the freshest conversations stay in memory).
+   * (Pool index = sequence id: the sequences are the context's first, made in order.)
    */
   private betterForNew(a: PooledSequence, b: PooledSequence): boolean {
-    const adjacency = (e: PooledSequence) => Number(this.entries[e.index - 1]?.busy ?? false) + Number(this.entries[e.index + 1]?.busy ?? false);
-    const [x, y] = [adjacency(a), adjacency(b)];
-    return x !== y ? x > y : a.lastUsed < b.lastUsed;
+    const [x, y] = [this.liveNeighbours(a), this.liveNeighbours(b)];
+    if (x !== y) return x > y;
+    return a.lastUsed < b.lastUsed;
+  }
+
+  private liveNeighbours(entry: PooledSequence): number {
+    // A settling sequence a request already waits for is about to go live too.
+    const live = (e: PooledSequence | undefined) =>
+      e !== undefined && e.busy && (e.settling === null || e.settling.rides === true || this.waiters.some((w) => w.wants === e));
+    return Number(live(this.entries[entry.index - 1])) + Number(live(this.entries[entry.index + 1]));
   }
 }
 

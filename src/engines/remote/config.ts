@@ -13,6 +13,8 @@ export const remoteModelSchema = z.object({
   timeoutMs: z.number().int().positive().default(600_000),
   /** Requests sent upstream at once; more wait in Sputnik's admission queue. */
   maxConcurrency: z.number().int().min(1).max(10_000).default(8),
+  /** The upstream serves `/embeddings` for this model: Sputnik's /v1/embeddings passes requests through. */
+  embeddings: z.boolean().default(false),
 });
 
 export type RemoteModelConfig = z.infer<typeof remoteModelSchema>;

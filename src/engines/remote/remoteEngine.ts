@@ -1,6 +1,8 @@
 import type { RemoteModelConfig } from "./config.ts";
 import {
   EngineError,
+  type EmbeddingRequest,
+  type Embeddings,
   type Engine,
   type EngineActivity,
   type EngineEvent,
@@ -11,6 +13,7 @@ import {
 } from "../types.ts";
 import { CacheReportTracker } from "./cacheReporting.ts";
 import { checkAgainstContext } from "./contextCheck.ts";
+import { upstreamEmbeddings } from "./embeddings.ts";
 import { UpstreamClient } from "./upstream.ts";
 
 /**
@@ -60,6 +63,13 @@ export class RemoteEngine implements Engine {
     checkAgainstContext(request, this.upstream(request.model).contextLength);
   }
 
+  /** Passed through to the upstream's `/embeddings` (models configured with `embeddings: true`). */
+  embed(request: EmbeddingRequest): Promise<Embeddings> {
+    const upstream = this.upstream(request.model);
+    if (!upstream.embeddings) throw new EngineError(`The model '${upstream.id}' does not create embeddings.`, 400, "model_not_embedding", "model");
+    return upstreamEmbeddings(this.clients.get(upstream.id)!.target, request);
+  }
+
   /** The operator's `maxConcurrency` for the upstream; undefined: unbounded. */
   capacity(model: string): number | undefined {
     return this.upstreams.find((u) => u.id === model)?.maxConcurrency;
@@ -85,6 +95,7 @@ export class RemoteEngine implements Engine {
       reasoning: u.reasoning,
       ...(u.contextLength !== undefined ? { contextLength: u.contextLength } : {}),
       ...(cacheReporting ? { cacheReporting } : {}),
+      ...(u.embeddings ? { embedding: {} } : {}),
     };
   }
 

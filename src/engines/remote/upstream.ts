@@ -249,6 +249,9 @@ async function* readStream(
       channel.close();
     } catch (error) {
       if (signal.aborted && cancelled()) {
+        // Ended by our side (the client left, Stop, a revoked key, the shutdown drain's cut): what
+        // was delivered is billed, as for a local model's tokens, never nothing for work done.
+        if (delivered.chunks > 0) channel.push({ type: "usage", usage: usage ?? deliveredUsage(delivered) });
         channel.push({ type: "done", finishReason: "abort" });
         channel.close();
         return;
@@ -383,7 +386,7 @@ export function reportsCache(raw: UpstreamUsage, chunk: { timings?: { cache_n?: 
   return known(raw.prompt_cache_hit_tokens) || known(raw.prompt_tokens_details?.cached_tokens) || known(raw.cached_tokens) || known(chunk.timings?.cache_n);
 }
 
-async function upstreamError(response: Response): Promise<UpstreamError> {
+export async function upstreamError(response: Response): Promise<UpstreamError> {
   let message = `Upstream answered ${response.status}`;
   try {
     const body = JSON.parse(await readTextBounded(response, MAX_ERROR_BODY_BYTES)) as { error?: { message?: string } };
@@ -410,7 +413,7 @@ const MAX_METRICS_BYTES = 4 * 1024 * 1024;
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** The body as text, refusing (and cancelling) one over `maxBytes`: an upstream's body size is not ours to trust. */
-async function readTextBounded(response: Response, maxBytes: number): Promise<string> {
+export async function readTextBounded(response: Response, maxBytes: number): Promise<string> {
   if (!response.body) return "";
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -1,4 +1,5 @@
 import {
+  noticeText,
   presentBlockDelta,
   presentBlockStart,
   presentBlockStop,
@@ -47,6 +48,14 @@ export class BlockStream {
   toolArguments(call: number, text: string): void {
     // Only the open call's block takes arguments (see the class comment).
     if (this.open === "tool_use" && this.callBlocks.get(call) === this.index && text) this.delta({ type: "input_json_delta", partial_json: text });
+  }
+
+  /** Moderation notices: a text block of their own, after the answer (see `contentBlocks`). */
+  notices(notices: readonly string[]): void {
+    if (notices.length === 0) return;
+    this.start({ type: "text", text: "" });
+    this.answered = true;
+    this.delta({ type: "text_delta", text: noticeText(notices) });
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { ChatMessage, GenerationRequest, ToolCall, ToolChoice } from "../../engines/types.ts";
-import type { MessagesBody } from "./messagesSchema.ts";
+import type { CountTokensBody, MessagesBody } from "./messagesSchema.ts";
 
 type Block = Extract<MessagesBody["messages"][number], { role: "user" }>["content"][number];
 type AssistantBlock = Extract<MessagesBody["messages"][number], { role: "assistant" }>["content"][number];
@@ -18,7 +18,7 @@ type AssistantBlock = Extract<MessagesBody["messages"][number], { role: "assista
  *   not to reason; absent, the model reasons as it does on /v1 (reasoning models return thinking
  *   blocks).
  */
-export function toGenerationRequest(body: MessagesBody, signal?: AbortSignal): GenerationRequest {
+export function toGenerationRequest(body: MessagesBody | CountTokensBody, signal?: AbortSignal): GenerationRequest {
   const messages: ChatMessage[] = [];
   const system = typeof body.system === "string" ? body.system : body.system?.map((b) => b.text).join("\n");
   if (system) messages.push({ role: "system", content: system });
@@ -46,7 +46,7 @@ export function toGenerationRequest(body: MessagesBody, signal?: AbortSignal): G
   return {
     model: body.model,
     messages,
-    maxTokens: body.max_tokens,
+    ...(body.max_tokens !== undefined ? { maxTokens: body.max_tokens } : {}),
     ...(body.temperature !== undefined ? { temperature: body.temperature } : {}),
     ...(body.top_p !== undefined ? { topP: body.top_p } : {}),
     ...(body.top_k !== undefined ? { topK: body.top_k } : {}),

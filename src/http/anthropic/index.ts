@@ -2,6 +2,7 @@ import type { FastifyInstance } from "fastify";
 import type { ModelRouter } from "../../engines/router.ts";
 import type { Serving } from "../../serving/completion.ts";
 import { installAnthropicErrorHandlers } from "./errors.ts";
+import { registerCountTokens } from "./countTokens.ts";
 import { registerMessages } from "./messages.ts";
 import { registerAnthropicModels } from "./models.ts";
 
@@ -21,6 +22,7 @@ export async function registerAnthropic(
     async (scope) => {
       installAnthropicErrorHandlers(scope);
       registerMessages(scope, { serving: deps.serving, ...(deps.pingMs !== undefined ? { pingMs: deps.pingMs } : {}) });
+      registerCountTokens(scope, { serving: deps.serving });
       registerAnthropicModels(scope, { router: deps.router, startedAt: deps.startedAt });
     },
     { prefix: ANTHROPIC_PREFIX },

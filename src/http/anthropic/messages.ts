@@ -57,12 +57,13 @@ class MessagesExchange extends Exchange<MessagesBody> {
 
   protected async respond(completion: Completion, body: MessagesBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
     const id = messageId();
-    if (body.stream !== true) return this.json(events, first, id, body.model);
-    await this.stream(events, first, id, body.model, completion.headers);
+    const notices = () => completion.moderation?.interventions.map((i) => i.notice) ?? [];
+    if (body.stream !== true) return this.json(events, first, id, body.model, notices);
+    await this.stream(events, first, id, body.model, completion.headers, completion.promptTokens, notices);
     return undefined;
   }
 
-  private async json(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, id: string, model: string): Promise<unknown> {
+  private async json(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, id: string, model: string, notices: () => string[]): Promise<unknown> {
     const answer = new Answer();
     for (let step = first; !step.done; step = await events.next()) {
       if (step.value.type === "error") throw toApiError(step.value.error);
@@ -71,16 +72,24 @@ class MessagesExchange extends Exchange<MessagesBody> {
     return presentMessage({
       id,
       model,
-      content: contentBlocks({ reasoning: answer.reasoning, content: answer.content, toolCalls: answer.toolCalls() }),
+      content: contentBlocks({ reasoning: answer.reasoning, content: answer.content, toolCalls: answer.toolCalls(), notices: notices() }),
       finishReason: answer.finishReason,
       stopSequence: answer.stopSequence,
       usage: answer.usage,
     });
   }
 
-  private async stream(events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>, id: string, model: string, headers: Record<string, string>): Promise<void> {
+  private async stream(
+    events: AsyncGenerator<EngineEvent>,
+    first: IteratorResult<EngineEvent>,
+    id: string,
+    model: string,
+    headers: Record<string, string>,
+    promptTokens: number | undefined,
+    notices: () => string[],
+  ): Promise<void> {
     this.openStream(headers);
-    this.write("message_start", presentMessageStart({ id, model }));
+    this.write("message_start", presentMessageStart({ id, model, promptTokens: promptTokens ?? 0 }));
     const blocks = new BlockStream((name, data) => this.write(name, data));
     const answer = new Answer();
     let failed = false;
@@ -105,6 +114,7 @@ class MessagesExchange extends Exchange<MessagesBody> {
     }
     if (failed) return;
     // The pipeline has committed the settlement by now: only then is the message declared complete.
+    blocks.notices(notices());
     blocks.finish();
     this.write("message_delta", presentMessageDelta({ finishReason: answer.finishReason, stopSequence: answer.stopSequence, usage: answer.usage }));
     this.write("message_stop", { type: "message_stop" });

@@ -112,36 +112,51 @@ const thinking = z.discriminatedUnion("type", [
 
 export const MAX_TOOLS = 128;
 
-export const messagesSchema = z
-  .object({
-    model: z.string().min(1).max(256),
-    // Required, as Anthropic requires it.
-    max_tokens: z.number().int().min(1).max(1_048_576),
-    messages: z.array(message).min(1, "messages must contain at least one message").max(MAX_MESSAGES),
-    system: z.union([z.string(), z.array(textBlock)]).optional(),
-    stop_sequences: z.array(z.string().min(1).max(256)).max(16).optional(),
-    temperature: z.number().min(0).max(2).optional(),
-    top_p: z.number().gt(0).max(1).optional(),
-    top_k: z.number().int().min(1).max(1_000_000).optional(),
-    tools: z.array(tool).max(MAX_TOOLS).optional(),
-    tool_choice: toolChoice.optional(),
-    thinking: thinking.optional(),
-    stream: z.boolean().optional(),
-    metadata: z.object({ user_id: z.string().max(256).nullable().optional() }).optional(),
-    // What would change the answer and cannot be honoured is refused by name.
-    mcp_servers: z.array(z.unknown()).max(0, "MCP servers are not supported").optional(),
-    container: z.null({ error: "containers (code execution) are not supported" }).optional(),
-  })
-  .superRefine((body, ctx) => {
-    if (body.thinking?.type === "enabled" && body.thinking.budget_tokens >= body.max_tokens) {
-      ctx.addIssue({ code: "custom", path: ["thinking", "budget_tokens"], message: "budget_tokens must be less than max_tokens" });
-    }
-    if (body.tool_choice?.type === "tool" && !body.tools?.some((t) => t.name === (body.tool_choice as { name: string }).name)) {
-      ctx.addIssue({ code: "custom", path: ["tool_choice", "name"], message: "tool_choice names a tool that is not in tools" });
-    }
-    if ((body.tool_choice?.type === "any" || body.tool_choice?.type === "tool") && !body.tools?.length) {
-      ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice requires tools" });
-    }
-  });
+const messagesFields = {
+  model: z.string().min(1).max(256),
+  // Required, as Anthropic requires it.
+  max_tokens: z.number().int().min(1).max(1_048_576),
+  messages: z.array(message).min(1, "messages must contain at least one message").max(MAX_MESSAGES),
+  system: z.union([z.string(), z.array(textBlock)]).optional(),
+  stop_sequences: z.array(z.string().min(1).max(256)).max(16).optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  top_p: z.number().gt(0).max(1).optional(),
+  top_k: z.number().int().min(1).max(1_000_000).optional(),
+  tools: z.array(tool).max(MAX_TOOLS).optional(),
+  tool_choice: toolChoice.optional(),
+  thinking: thinking.optional(),
+  stream: z.boolean().optional(),
+  metadata: z.object({ user_id: z.string().max(256).nullable().optional() }).optional(),
+  // What would change the answer and cannot be honoured is refused by name.
+  mcp_servers: z.array(z.unknown()).max(0, "MCP servers are not supported").optional(),
+  container: z.null({ error: "containers (code execution) are not supported" }).optional(),
+};
+
+type Fields = z.infer<z.ZodObject<typeof messagesFields>>;
+
+/** The checks across fields, shared by a message request and a token count. */
+function crossChecks(body: Omit<Fields, "max_tokens"> & { max_tokens?: number }, ctx: z.RefinementCtx): void {
+  if (body.thinking?.type === "enabled" && body.max_tokens !== undefined && body.thinking.budget_tokens >= body.max_tokens) {
+    ctx.addIssue({ code: "custom", path: ["thinking", "budget_tokens"], message: "budget_tokens must be less than max_tokens" });
+  }
+  if (body.tool_choice?.type === "tool" && !body.tools?.some((t) => t.name === (body.tool_choice as { name: string }).name)) {
+    ctx.addIssue({ code: "custom", path: ["tool_choice", "name"], message: "tool_choice names a tool that is not in tools" });
+  }
+  if ((body.tool_choice?.type === "any" || body.tool_choice?.type === "tool") && !body.tools?.length) {
+    ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice requires tools" });
+  }
+}
+
+export const messagesSchema = z.object(messagesFields).superRefine(crossChecks);
 
 export type MessagesBody = z.infer<typeof messagesSchema>;
+
+/**
+ * POST /v1/messages/count_tokens: the same body without `max_tokens` (nothing is generated) and
+ * without `stream`; everything else is validated as a message request is.
+ */
+export const countTokensSchema = z
+  .object({ ...messagesFields, max_tokens: messagesFields.max_tokens.optional(), stream: z.undefined({ error: "count_tokens does not stream" }).optional() })
+  .superRefine(crossChecks);
+
+export type CountTokensBody = z.infer<typeof countTokensSchema>;

@@ -6,11 +6,15 @@ import type { AuthServices } from "../middleware/auth/index.ts";
 import { createSession, findSession, listLiveSessions, revokeSession } from "../../auth/sessions.ts";
 import { getSignupMode } from "../../auth/signupMode.ts";
 import { anyUserExists, emailSchema, findUserById, usernameSchema, type UserRow } from "../../auth/users.ts";
-import { logIn } from "../../commands/logIn.ts";
+import { PENDING_LOGIN_MS } from "../../auth/pendingLogins.ts";
+import { completeSecondFactor, logIn } from "../../commands/logIn.ts";
+import { endSession } from "../../commands/sessions.ts";
 import { signUp } from "../../commands/signUp.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
+import { presentSecondFactorChallenge } from "../../presenters/security.ts";
 import { presentSession } from "../../presenters/session.ts";
 import { presentUser } from "../../presenters/user.ts";
+import { ServiceError } from "../../errors.ts";
 import { ApiError } from "../errors.ts";
 import { idParam } from "./params.ts";
 
@@ -30,6 +34,21 @@ const loginBody = z.object({
   password: z.string().min(1).max(MAX_PASSWORD_LENGTH),
 });
 
+// The second step of a two-step sign-in: exactly one of a TOTP code or a recovery code.
+const secondFactorBody = z
+  .object({
+    code: z.string().trim().min(1).max(16).optional(),
+    recovery_code: z.string().trim().min(1).max(64).optional(),
+  })
+  .refine((b) => (b.code === undefined) !== (b.recovery_code === undefined), { message: "send either code or recovery_code", path: ["code"] });
+
+/**
+ * The pending sign-in between password and second factor (src/auth/pendingLogins.ts): httpOnly, so
+ * the page never holds it; SameSite=Strict and sent only to the sign-in routes.
+ */
+const PENDING_COOKIE = "sputnik_login";
+const PENDING_COOKIE_PATH = "/api/auth/login";
+
 // Signing in must keep working while attack mode closes the API to anonymous callers.
 const PUBLIC = { config: { access: "public" as const, openInAttackMode: true } };
 // Attempts that guess secrets (passwords, access codes) also count against the per-IP sign-in rate.
@@ -47,10 +66,14 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
       csrf_token: auth.cookies.ensureCsrfCookie(request, reply, actor.kind === "user" ? actor.sessionId : null),
       signup_mode: await getSignupMode(db),
       setup_required: !(await anyUserExists(db)),
+      // Single sign-on buttons, and whether the password form is shown at all.
+      sso_providers: auth.sso.list(),
+      password_sign_in: auth.passwordSignIn,
     };
   });
 
   app.post("/api/auth/signup", ATTEMPT, async (request, reply) => {
+    if (!auth.passwordSignIn) throw passwordSignInOff("Sign-up with a password is turned off on this server: use single sign-on, which creates your account.");
     const body = signupBody.parse(request.body);
     const { user } = await signUp(
       { db, hasher: auth.hasher },
@@ -65,8 +88,9 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
   });
 
   app.post("/api/auth/login", ATTEMPT, async (request, reply) => {
+    if (!auth.passwordSignIn) throw passwordSignInOff("Password sign-in is turned off on this server: sign in with single sign-on.");
     const body = loginBody.parse(request.body);
-    const { user, token, session } = await logIn(
+    const result = await logIn(
       { db, hasher: auth.hasher, lifetime: auth.lifetime, devices: await rememberedDevicesFor(db) },
       {
         login: body.login,
@@ -77,9 +101,35 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
         deviceCookie: request.cookies[DEVICE_COOKIE] ?? null,
       },
     );
-    const csrf = auth.cookies.setSession(request, reply, token, session.id);
-    await rememberDevice(request, reply, user.id);
-    return { user: presentUser(user), csrf_token: csrf };
+    if (result.kind === "second_factor") {
+      // No session yet: the password opened a pending sign-in, finished at /api/auth/login/second-factor.
+      reply.setCookie(PENDING_COOKIE, result.pendingToken, pendingCookieOptions(request, Math.floor(PENDING_LOGIN_MS / 1000)));
+      return presentSecondFactorChallenge(result.expiresAt);
+    }
+    const csrf = auth.cookies.setSession(request, reply, result.token, result.session.id);
+    await rememberDevice(request, reply, result.user.id);
+    return { user: presentUser(result.user), csrf_token: csrf };
+  });
+
+  app.post("/api/auth/login/second-factor", ATTEMPT, async (request, reply) => {
+    const body = secondFactorBody.parse(request.body);
+    const result = await completeSecondFactor(
+      { db, hasher: auth.hasher, lifetime: auth.lifetime, devices: await rememberedDevicesFor(db) },
+      {
+        pendingToken: request.cookies[PENDING_COOKIE] ?? null,
+        code: body.code ?? null,
+        recoveryCode: body.recovery_code ?? null,
+        ip: request.ip,
+        userAgent: request.headers["user-agent"] ?? null,
+        previousSessionId: currentSessionId(request),
+        deviceCookie: request.cookies[DEVICE_COOKIE] ?? null,
+      },
+    );
+    reply.clearCookie(PENDING_COOKIE, pendingCookieOptions(request));
+    const csrf = auth.cookies.setSession(request, reply, result.token, result.session.id);
+    // Remembered only now: a device that knew the password but not the code is no device of the owner's.
+    await rememberDevice(request, reply, result.user.id);
+    return { user: presentUser(result.user), csrf_token: csrf, recovery_codes_left: result.recoveryCodesLeft };
   });
 
   app.post("/api/auth/logout", PUBLIC, async (request, reply) => {
@@ -109,7 +159,7 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
     // An ended session is gone, as far as anyone can tell.
     const session = found?.revoked_at === null ? found : undefined;
     authorize(request.actor, "session.delete", session);
-    await revokeSession(db, session.id);
+    await endSession(db, { userId: requireUser(request.actor).userId, ip: request.ip }, session);
     if (session.id === currentSessionId(request)) auth.cookies.clearSession(request, reply);
     return reply.status(204).send();
   });
@@ -130,6 +180,10 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
     });
   }
 
+  function pendingCookieOptions(request: FastifyRequest, maxAge?: number) {
+    return { path: PENDING_COOKIE_PATH, httpOnly: true, sameSite: "strict" as const, secure: auth.cookies.isSecure(request), ...(maxAge !== undefined ? { maxAge } : {}) };
+  }
+
   async function startSession(request: FastifyRequest, reply: FastifyReply, user: UserRow): Promise<string> {
     const previous = currentSessionId(request);
     if (previous) await revokeSession(db, previous);
@@ -141,4 +195,9 @@ export function registerAuthRoutes(app: FastifyInstance, auth: AuthServices): vo
 function currentSessionId(request: FastifyRequest): string | null {
   const actor = request.actor;
   return actor.kind === "user" ? actor.sessionId : null;
+}
+
+/** auth.passwordSignIn is false: accounts sign in through their identity provider only. */
+function passwordSignInOff(message: string): ServiceError {
+  return new ServiceError("forbidden", message, { code: "password_sign_in_disabled" });
 }

@@ -141,6 +141,8 @@ export function registerPlanRoutes(app: FastifyInstance, deps: BillingRoutesDeps
       maxThinkingBudget: body.max_thinking_budget,
       concurrencyWeight: body.concurrency_weight,
       features: body.features,
+      storedBytesQuota: body.stored_bytes_quota,
+      dailySearchQuota: body.daily_search_quota,
     };
     return presentPlan(await putPlan(db, by, plan));
   });

@@ -8,7 +8,7 @@ import { parseAmount } from "../../billing/money.ts";
 import { parseClock } from "../../billing/pricing.ts";
 import type { FeaturePriceDefaults } from "../../billing/featurePrices.ts";
 import { usageCsv } from "../../presenters/billing.ts";
-import { allUsage, MAX_USAGE_PAGE, type UsageFilter } from "../../billing/usageReports.ts";
+import { allUsageWithItems, MAX_USAGE_PAGE, type UsageFilter } from "../../billing/usageReports.ts";
 import { instantOf } from "../../billing/zonedTime.ts";
 import type { BillingAdmin } from "../../commands/billing.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
@@ -64,6 +64,10 @@ export const planBody = z
     max_thinking_budget: z.number().int().min(0).max(1_048_576).nullable().default(null),
     concurrency_weight: z.number().int().min(1).max(1000).default(1),
     features: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/)).max(32).default([]),
+    /** Bytes of documents each user may keep; null: the server's documents.maxStoredBytesPerUser. */
+    stored_bytes_quota: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullable().default(null),
+    /** Web searches each user may run per day; null: unlimited. */
+    daily_search_quota: quota,
   })
   .strict();
 export const setPlanBody = z.object({ plan_id: z.string().min(1).max(64) }).strict();
@@ -149,5 +153,5 @@ export function sendCsv(reply: FastifyReply, body: Readable) {
 
 /** Every row of `filter` as one CSV document, read page by page while it is sent. */
 export function usageCsvStream(store: Store, filter: UsageFilter): Readable {
-  return Readable.from(usageCsv(allUsage(store.db, filter)));
+  return Readable.from(usageCsv(allUsageWithItems(store.db, filter)));
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import {
   InvalidCursorError,
+  MAX_PINNED,
   createConversation,
   deleteConversation,
   findConversation,
@@ -13,6 +14,11 @@ import {
   type Message,
 } from "../../chat/conversations.ts";
 import { MAX_TITLE_LENGTH } from "../../chat/conversationTitle.ts";
+import { applySettingsPatch, parseSettings, settingsPatchSchema } from "../../chat/conversationSettings.ts";
+import { MAX_QUERY_CHARS, searchConversations } from "../../chat/search.ts";
+import { FREE_PLAN_ID, resolvePlan } from "../../billing/plans.ts";
+import { presentSearchResult } from "../../presenters/conversationShare.ts";
+import { registerConversationFeatures } from "./conversationFeatures.ts";
 import type { ModelRouter } from "../../engines/router.ts";
 import { identityOf } from "../../limits/identity.ts";
 import { authorize, requireUser } from "../../policies/index.ts";
@@ -23,22 +29,28 @@ import type { ReplyChannel } from "../../serving/replyChannel.ts";
 import type { Store } from "../../store/database.ts";
 import { ApiError, toApiError } from "../errors.ts";
 import { SseWriter } from "../sse.ts";
+import { MAX_REQUEST_FILE_IDS } from "../openai/chatCompletionSchema.ts";
 
 /**
  * The web app's conversations API (signed-in sessions; the auth hook enforces sign-in and CSRF,
  * src/policies/conversations.ts decides whose conversation is whose):
  *
- *   GET    /api/conversations?q=&limit=&cursor=        newest first, title search
+ *   GET    /api/conversations?q=&limit=&cursor=        pinned first, then newest first; with q: a search
+ *          of titles and message text (src/chat/search.ts), each row with the message that matched
  *   POST   /api/conversations {model?}                  → 201 conversation
  *   GET    /api/conversations/:id                       → {conversation, messages}
- *   PATCH  /api/conversations/:id {title?, current_message_id?}
+ *   PATCH  /api/conversations/:id {title?, current_message_id?, settings?, pinned?}
  *   DELETE /api/conversations/:id                       → 204
  *   POST   /api/conversations/:id/messages              SSE stream of ReplyEvent (see conversationReplies.ts)
- *          {content, parent_id, model, thinking} sends; {regenerate: messageId, model, thinking} answers again
+ *          {content, parent_id, model, thinking} sends; {regenerate: messageId, model, thinking} answers again;
+ *          `search: true` searches the web and `file_ids` reads the user's documents for it (a
+ *          `sources` event after `start`; the sources are stored with the answer)
  *   GET    /api/conversations/:id/messages/:messageId/stream?after=  re-attaches to a running answer:
  *          a `snapshot` (the text so far) then live events, or the events after `after` (an SSE id)
  *          while the server still holds them; an answer not running here: one snapshot of the stored one
  *   POST   /api/conversations/:id/messages/:messageId/stop  → the stored (stopped) message
+ *
+ * Settings, export and share links: conversationFeatures.ts.
  *
  * An answer belongs to the server, not to the tab: the page going away (another chat, a reload,
  * a closed tab) only stops the watching; Stop, and server shutdown, end the generation.
@@ -54,7 +66,7 @@ const MAX_UNSENT_BYTES = 1 << 20;
 
 const idSchema = z.string().min(1).max(64);
 const listQuery = z.object({
-  q: z.string().max(200).optional(),
+  q: z.string().max(MAX_QUERY_CHARS, `the search is too long: at most ${MAX_QUERY_CHARS} characters`).optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   cursor: z.string().max(200).optional(),
 });
@@ -63,8 +75,10 @@ const patchBody = z
   .object({
     title: z.string().trim().min(1, "title must not be empty").max(MAX_TITLE_LENGTH * 4).optional(),
     current_message_id: idSchema.optional(),
+    settings: settingsPatchSchema.optional(),
+    pinned: z.boolean().optional(),
   })
-  .refine((b) => b.title !== undefined || b.current_message_id !== undefined, "send title or current_message_id");
+  .refine((b) => Object.values(b).some((v) => v !== undefined), "send title, current_message_id, settings or pinned");
 const replyBody = z
   .object({
     content: z
@@ -75,6 +89,10 @@ const replyBody = z
     regenerate: idSchema.optional(),
     model: z.string().min(1).max(256),
     thinking: z.boolean().default(true),
+    /** Search the web for this answer (the Search toggle). */
+    search: z.boolean().default(false),
+    /** The user's documents to answer from (POST /api/files). */
+    file_ids: z.array(idSchema).max(MAX_REQUEST_FILE_IDS, `file_ids may name at most ${MAX_REQUEST_FILE_IDS} files`).default([]),
   })
   .refine((b) => (b.content !== undefined) !== (b.regenerate !== undefined), "send either content or regenerate");
 const attachQuery = z.object({ after: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() });
@@ -93,6 +111,8 @@ export interface ConversationRoutesDeps {
   drainMs?: number;
   /** Answers one account may have running at once, watched or not (0 = no cap); see ConversationReplies. */
   maxRunningPerUser?: number | (() => number | Promise<number>);
+  /** The plan of an account with none (billing.defaultPlan): its thinking cap bounds the settings. */
+  defaultPlanId?: string;
 }
 
 export function registerConversations(app: FastifyInstance, deps: ConversationRoutesDeps): ConversationReplies {
@@ -121,9 +141,15 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
     return conversation;
   }
 
+  registerConversationFeatures(app, { store: deps.store, ...(deps.defaultPlanId !== undefined ? { defaultPlanId: deps.defaultPlanId } : {}) });
+
   app.get("/api/conversations", async (request) => {
     const userId = accountOf(request, "conversation.list");
     const query = listQuery.parse(request.query);
+    if (query.q?.trim()) {
+      const results = await searchConversations(db, deps.store.dialect, { userId, query: query.q, limit: query.limit });
+      return { data: results.map(presentSearchResult), next_cursor: null };
+    }
     try {
       const page = await listConversations(db, { userId, search: query.q, limit: query.limit, cursor: query.cursor });
       return { data: page.items.map(presentConversation), next_cursor: page.nextCursor };
@@ -158,9 +184,21 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
         throw new ApiError(404, "Message not found", "not_found", "current_message_id");
       }
     }
+    let settings: string | null | undefined;
+    if (body.settings !== undefined) {
+      const plan = await resolvePlan(db, requireUser(request.actor).planId, deps.defaultPlanId ?? FREE_PLAN_ID);
+      settings = applySettingsPatch(parseSettings(conversation.settings), body.settings, { maxThinkingBudget: plan.maxThinkingBudget }).stored;
+    }
+    if (body.pinned === true && conversation.pinned_at === null) {
+      const pinned = await db.selectFrom("conversations").select((eb) => eb.fn.countAll<number>().as("n")).where("user_id", "=", conversation.user_id).where("pinned_at", "is not", null).executeTakeFirstOrThrow();
+      if (Number(pinned.n) >= MAX_PINNED) throw new ApiError(409, `You can pin at most ${MAX_PINNED} conversations; unpin one first.`, "too_many_pinned", "pinned");
+    }
     const patch = {
       ...(body.title !== undefined ? { title: body.title } : {}),
       ...(body.current_message_id !== undefined ? { current_message_id: body.current_message_id } : {}),
+      ...(settings !== undefined ? { settings } : {}),
+      // Pinning again keeps the first pin's time (and place).
+      ...(body.pinned !== undefined ? { pinned_at: body.pinned ? (conversation.pinned_at ?? Date.now()) : null } : {}),
     };
     await updateConversation(db, conversation.id, patch);
     return presentConversation({ ...conversation, ...patch });
@@ -216,10 +254,11 @@ export function registerConversations(app: FastifyInstance, deps: ConversationRo
         conversation,
         messages,
         input,
-        generation: replyGeneration(messages, input, { model: body.model, thinking: body.thinking }),
+        generation: replyGeneration(messages, input, { model: body.model, thinking: body.thinking, settings: parseSettings(conversation.settings) }),
         actor: request.actor,
         identity: identityOf(request.actor, request.ip),
         clientIp: request.ip ?? null,
+        ...(body.search || body.file_ids.length > 0 ? { retrieval: { web: body.search, fileIds: body.file_ids } } : {}),
       });
     } catch (error) {
       throw toApiError(error);

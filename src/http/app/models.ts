@@ -1,6 +1,8 @@
 import type { FastifyInstance } from "fastify";
+import { latestPublishedSummaries, type PublishedSummary } from "../../audit/store.ts";
 import type { ModelRouter } from "../../engines/router.ts";
 import { can, requireUser } from "../../policies/index.ts";
+import { presentAuditSummary } from "../../presenters/auditRun.ts";
 import type { Serving } from "../../serving/completion.ts";
 
 /**
@@ -12,6 +14,8 @@ export function registerAppModels(app: FastifyInstance, deps: { router: ModelRou
   app.get("/api/models", async (request) => {
     const actor = requireUser(request.actor);
     const plan = (await deps.serving.deps.planOf?.(actor)) ?? null;
+    // What an admin chose to publish of each model's latest audit (src/audit): users see what they talk to.
+    const audits = deps.serving.deps.db ? await latestPublishedSummaries(deps.serving.deps.db) : new Map<string, PublishedSummary>();
     return {
       data: deps.router
         .models()
@@ -21,6 +25,9 @@ export function registerAppModels(app: FastifyInstance, deps: { router: ModelRou
           reasoning: m.reasoning,
           ...(m.contextLength ? { context_length: m.contextLength } : {}),
           ...(m.note ? { note: m.note } : {}),
+          ...(audits.has(m.id) ? { audit: presentAuditSummary(audits.get(m.id)!) } : {}),
+          // The moderation policies that check its answers (src/moderation), by name.
+          moderation_policies: deps.serving.deps.moderation?.policyNames(m.id) ?? [],
         })),
     };
   });

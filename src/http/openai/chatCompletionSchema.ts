@@ -49,6 +49,35 @@ const jsonSchemaFormat = z.object({
 export const MAX_SEED = 4_294_967_294;
 const SEED_RANGE = `seed must be an integer from 0 to ${MAX_SEED}`;
 
+/**
+ * OpenAI's `web_search_options`: present (even `{}`), the answer is grounded in a web search and
+ * cites its pages (`message.annotations`). `user_location` is accepted for compatibility; the
+ * configured provider does not localise results with it.
+ */
+const webSearchOptions = z
+  .object({
+    search_context_size: z.enum(["low", "medium", "high"]).optional(),
+    user_location: z
+      .object({
+        type: z.literal("approximate"),
+        approximate: z
+          .object({
+            city: z.string().max(100).optional(),
+            country: z.string().max(2).optional(),
+            region: z.string().max(100).optional(),
+            timezone: z.string().max(100).optional(),
+          })
+          .optional(),
+      })
+      .nullable()
+      .optional(),
+  })
+  .nullable()
+  .optional();
+
+/** Most documents (`file_ids`) one request may read. */
+export const MAX_REQUEST_FILE_IDS = 20;
+
 export const MAX_MESSAGES = 1024;
 export const MAX_MESSAGE_CHARS = 1_000_000;
 
@@ -86,6 +115,16 @@ export const chatCompletionSchema = z.object({
   tools: toolsSchema,
   tool_choice: toolChoiceSchema,
   parallel_tool_calls: z.boolean().nullable().optional(),
+  web_search_options: webSearchOptions,
+  /**
+   * Sputnik's extension: ids of the caller's uploaded files (POST /v1/files) to answer from; the
+   * answer cites them (`file_citation` annotations). Others' files are 404.
+   */
+  file_ids: z
+    .array(z.string().min(1).max(128))
+    .max(MAX_REQUEST_FILE_IDS, `file_ids may name at most ${MAX_REQUEST_FILE_IDS} files`)
+    .nullable()
+    .optional(),
 });
 
 export type ChatCompletionBody = z.infer<typeof chatCompletionSchema>;

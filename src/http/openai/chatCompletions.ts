@@ -1,8 +1,12 @@
 import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type ToolCall } from "../../engines/types.ts";
 import { LogprobsCollector, presentChatLogprobs, presentTokenLogprobs } from "../../presenters/logprobs.ts";
+import type { ModerationView } from "../../presenters/conversationTypes.ts";
+import { presentModeration } from "../../presenters/moderation.ts";
 import { completionId, presentChunk, presentCompletion, presentUsageChunk } from "../../presenters/openai.ts";
+import { CitationTracker } from "../../search/citations.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
+import type { RetrievalRequest } from "../../search/types.ts";
 import { serveCompletions } from "../completionRoute.ts";
 import { OpenAiExchange } from "./sseExchange.ts";
 import { errorBody, toApiError } from "../errors.ts";
@@ -20,8 +24,18 @@ export function registerChatCompletions(app: FastifyInstance, deps: { serving: S
   serveCompletions(app, CHAT_COMPLETIONS_PATHS, { access: "user-or-local" }, deps.serving, {
     parse: (body) => chatCompletionSchema.parse(body),
     generation: (body, signal) => toGenerationRequest(body, signal),
+    retrieval: chatRetrieval,
     exchange: (reply, clientGone) => new ChatExchange(reply, clientGone),
   });
+}
+
+/** `web_search_options` (web search) and `file_ids` (the caller's documents, Sputnik's extension). */
+function chatRetrieval(body: ChatCompletionBody): RetrievalRequest | undefined {
+  const web = body.web_search_options != null;
+  const fileIds = body.file_ids ?? [];
+  if (!web && fileIds.length === 0) return undefined;
+  const size = body.web_search_options?.search_context_size;
+  return { web, fileIds, ...(size ? { contextSize: size } : {}) };
 }
 
 /** Where chat completions are served: OpenAI's path, and DeepSeek's beta base URL with and without /v1. */
@@ -38,6 +52,11 @@ class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
       reasoningModel: completion.model?.reasoning ?? false,
       headers: completion.headers,
       logprobs: body.logprobs === true,
+      moderation: () => {
+        const report = completion.moderation;
+        return report ? presentModeration(report) : null;
+      },
+      citations: completion.retrieval ? new CitationTracker(completion.retrieval.sources) : null,
     };
     if (!stream) return this.json(events, first, meta);
     await this.sse(events, first, meta, body.stream_options?.include_usage === true);
@@ -54,8 +73,10 @@ class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
     for (let step = first; !step.done; step = await events.next()) {
       const event = step.value;
       if (event.type === "logprobs") logprobs.add(event.channel, event.tokens);
-      else if (event.type === "content") content += event.text;
-      else if (event.type === "reasoning") reasoning += event.text;
+      else if (event.type === "content") {
+        content += event.text;
+        meta.citations?.push(event.text);
+      } else if (event.type === "reasoning") reasoning += event.text;
       else if (event.type === "tool_call") toolCalls[event.index] = { id: event.id, name: event.name, arguments: "" };
       else if (event.type === "tool_call_arguments" && toolCalls[event.index]) toolCalls[event.index]!.arguments += event.text;
       else if (event.type === "usage") usage = event.usage;
@@ -73,6 +94,8 @@ class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
       usage,
       toolCalls: toolCalls.filter(Boolean),
       logprobs: meta.logprobs ? presentChatLogprobs(logprobs.content, meta.reasoningModel ? logprobs.reasoning : null) : null,
+      moderation: meta.moderation(),
+      annotations: meta.citations ? (meta.citations.finish(), meta.citations.annotations) : null,
     });
   }
 
@@ -100,6 +123,7 @@ class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
           sse.data(chunk({ content: null, reasoning_content: event.text }, undefined, logprobsOf("reasoning")));
           break;
         case "content":
+          meta.citations?.push(event.text);
           sse.data(chunk(meta.reasoningModel ? { content: event.text, reasoning_content: null } : { content: event.text }, undefined, logprobsOf("content")));
           break;
         case "tool_call":
@@ -112,6 +136,16 @@ class ChatExchange extends OpenAiExchange<ChatCompletionBody> {
           // Tokens whose text never came (trimmed whitespace) still go out, before the end.
           if (meta.logprobs && pending.reasoning.length > 0) sse.data(chunk({}, undefined, logprobsOf("reasoning")));
           if (meta.logprobs && pending.content.length > 0) sse.data(chunk({}, undefined, logprobsOf("content")));
+          {
+            // What moderation did rides on a chunk of its own, right before the finish chunk.
+            const moderation = meta.moderation();
+            if (moderation) sse.data(chunk({ moderation }));
+          }
+          // The answer's citations, found as it streamed, ride on one chunk before the finish chunk.
+          if (meta.citations) {
+            meta.citations.finish();
+            sse.data(chunk({ annotations: meta.citations.annotations }));
+          }
           sse.data(chunk({}, event.finishReason));
           break;
         case "error":
@@ -148,4 +182,8 @@ interface Meta {
   headers: Record<string, string>;
   /** Whether the request asked for logprobs. */
   logprobs: boolean;
+  /** What moderation did, final once the events were read (null: nothing intervened). */
+  moderation: () => ModerationView | null;
+  /** Finds the answer's citations of the sources search found; null without search. */
+  citations: CitationTracker | null;
 }

@@ -2,6 +2,8 @@ import type { FastifyInstance } from "fastify";
 import { emptyUsage, type EngineEvent, type FinishReason, type TokenLogprob } from "../../engines/types.ts";
 import { presentTextChunk, presentTextCompletion, presentTextUsageChunk, textCompletionId } from "../../presenters/completions.ts";
 import { presentLegacyLogprobs } from "../../presenters/logprobs.ts";
+import { presentModeration } from "../../presenters/moderation.ts";
+import type { ModerationView } from "../../presenters/conversationTypes.ts";
 import type { Completion, Serving } from "../../serving/completion.ts";
 import { serveCompletions } from "../completionRoute.ts";
 import { OpenAiExchange } from "./sseExchange.ts";
@@ -28,7 +30,16 @@ export function registerCompletions(app: FastifyInstance, deps: { serving: Servi
 /** One raw completion's response: JSON, or SSE (opened early when the request has to wait). */
 class TextExchange extends OpenAiExchange<CompletionsBody> {
   protected async respond(completion: Completion, body: CompletionsBody, events: AsyncGenerator<EngineEvent>, first: IteratorResult<EngineEvent>): Promise<unknown> {
-    const meta = { id: textCompletionId(), created: Math.floor(Date.now() / 1000), model: body.model, logprobs: body.logprobs != null };
+    const meta: TextMeta = {
+      id: textCompletionId(),
+      created: Math.floor(Date.now() / 1000),
+      model: body.model,
+      logprobs: body.logprobs != null,
+      moderation: () => {
+        const report = completion.moderation;
+        return report ? presentModeration(report) : null;
+      },
+    };
     if (body.stream !== true) return this.json(events, first, meta);
     await this.sse(events, first, meta, body.stream_options?.include_usage === true, completion.headers);
     return undefined;
@@ -47,7 +58,16 @@ class TextExchange extends OpenAiExchange<CompletionsBody> {
       else if (event.type === "done") finishReason = event.finishReason;
       else if (event.type === "error") throw toApiError(event.error);
     }
-    return presentTextCompletion({ ...meta, text, finishReason, usage, logprobs: meta.logprobs ? presentLegacyLogprobs(tokens) : null });
+    return presentTextCompletion({
+      id: meta.id,
+      created: meta.created,
+      model: meta.model,
+      text,
+      finishReason,
+      usage,
+      logprobs: meta.logprobs ? presentLegacyLogprobs(tokens) : null,
+      moderation: meta.moderation(),
+    });
   }
 
   private async sse(
@@ -68,7 +88,9 @@ class TextExchange extends OpenAiExchange<CompletionsBody> {
       const logprobs = meta.logprobs ? presentLegacyLogprobs(pending, offset) : null;
       pending = [];
       offset += text.length;
-      return presentTextChunk({ id: meta.id, created: meta.created, model: meta.model, text, finishReason, logprobs });
+      // The last chunk (finish_reason set) carries what moderation did, if anything.
+      const moderation = finishReason ? meta.moderation() : null;
+      return presentTextChunk({ id: meta.id, created: meta.created, model: meta.model, text, finishReason, logprobs, moderation });
     };
     const send = (event: EngineEvent) => {
       switch (event.type) {
@@ -108,4 +130,5 @@ interface TextMeta {
   created: number;
   model: string;
   logprobs: boolean;
+  moderation: () => ModerationView | null;
 }

@@ -5,6 +5,16 @@ import * as m0200 from "./0200_conversations.ts";
 import * as m0300 from "./0300_billing.ts";
 import * as m0400 from "./0400_ledger_items.ts";
 import * as m0410 from "./0410_default_plan_limits.ts";
+import * as m0500 from "./0500_oidc_identities.ts";
+import * as m0510 from "./0510_second_factor.ts";
+import * as m0520 from "./0520_session_sign_in_method.ts";
+import * as m0530 from "./0530_audits.ts";
+import * as m0540 from "./0540_moderation_events.ts";
+import * as m0550 from "./0550_conversation_features.ts";
+import * as m0560 from "./0560_search_documents.ts";
+import * as m0565 from "./0565_plan_stored_bytes_quota.ts";
+import * as m0570 from "./0570_message_sources.ts";
+import * as m0580 from "./0580_chunk_vectors.ts";
 
 /*
  * Every migration, in order. Listed statically (no directory scan) so they load the same way from
@@ -32,6 +42,16 @@ export const migrations: Record<string, Migration> = {
   "0300_billing": m0300,
   "0400_ledger_items": m0400,
   "0410_default_plan_limits": m0410,
+  "0500_oidc_identities": m0500,
+  "0510_second_factor": m0510,
+  "0520_session_sign_in_method": m0520,
+  "0530_audits": m0530,
+  "0540_moderation_events": m0540,
+  "0550_conversation_features": m0550,
+  "0560_search_documents": m0560,
+  "0565_plan_stored_bytes_quota": m0565,
+  "0570_message_sources": m0570,
+  "0580_chunk_vectors": m0580,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -21,6 +21,10 @@ export interface AuthState {
   signup_mode: SignupMode;
   /** No account yet: the first one becomes admin. */
   setup_required: boolean;
+  /** Single sign-on providers: one "Sign in with <name>" button each (pages/SsoButtons.tsx). */
+  sso_providers?: { id: string; name: string }[];
+  /** false: password sign-in (and sign-up) is off; only single sign-on signs in. */
+  password_sign_in?: boolean;
 }
 
 export interface Session {
@@ -34,10 +38,11 @@ export interface Session {
 }
 
 export const authState = () => api<AuthState>("GET", "/api/auth/state");
-export const login = (loginName: string, password: string) => api<{ user: User }>("POST", "/api/auth/login", { login: loginName, password });
+/** The password was right and the account has a second factor: its code comes next (src/presenters/security.ts). */
+export interface SecondFactorChallenge {
+  second_factor_required: true;
+  methods: Array<"totp" | "recovery_code">;
+  expires_at: string;
+}
+
 export const logout = () => api<void>("POST", "/api/auth/logout");
-/** 201 with a session for an active account; 202 for one waiting for approval (no session). */
-export const signup = (input: { username: string; email: string | null; password: string; access_code: string | null }) =>
-  api<{ user: User }>("POST", "/api/auth/signup", input);
-export const listSessions = () => api<{ data: Session[] }>("GET", "/api/auth/sessions");
-export const endSession = (id: string) => api<void>("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);

@@ -26,6 +26,10 @@ export interface Plan {
   max_thinking_budget: number | null;
   concurrency_weight: number;
   features: string[];
+  /** Bytes of uploaded documents a user may keep (null: the server's default). */
+  stored_bytes_quota: number | null;
+  /** Web searches a day (null: no daily limit). */
+  daily_search_quota: number | null;
 }
 
 export interface Credit {
@@ -55,7 +59,7 @@ export interface PriceList {
   time_zone: string;
   at: number;
   prices: Array<PriceSet & { default: boolean; current_window: string | null }>;
-  feature_prices: Array<{ meter: string; unit_price: string; per: number }>;
+  feature_prices: Array<{ meter: string; unit_price: string; unit_price_micros: number; per: number }>;
 }
 
 export interface AccountBilling {

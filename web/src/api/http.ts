@@ -39,7 +39,7 @@ type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
  * password, which is not that.
  */
 const signedOutListeners = new Set<(code: string | null) => void>();
-const CREDENTIAL_PATHS = new Set(["/api/auth/login", "/api/auth/signup"]);
+const CREDENTIAL_PATHS = new Set(["/api/auth/login", "/api/auth/login/second-factor", "/api/auth/signup"]);
 /** `code`: the server's reason (`account_disabled` when an administrator disabled the account). */
 export function onSignedOut(listener: (code: string | null) => void): () => void {
   signedOutListeners.add(listener);

@@ -4,6 +4,12 @@ import type { ReplyEventView } from "../../../src/presenters/conversationTypes.t
 
 export type ReplyEvent = ReplyEventView;
 
-export type ReplyRequest =
-  | { content: string; parent_id: string | null; model: string; thinking: boolean }
-  | { regenerate: string; model: string; thinking: boolean };
+/** `search`: the answer searches the web first; `file_ids`: documents it reads (both sent only when used). */
+interface ReplyOptions {
+  model: string;
+  thinking: boolean;
+  search?: boolean;
+  file_ids?: string[];
+}
+
+export type ReplyRequest = ({ content: string; parent_id: string | null } & ReplyOptions) | ({ regenerate: string } & ReplyOptions);

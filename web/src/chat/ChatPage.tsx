@@ -1,8 +1,13 @@
 import { Suspense, useCallback, useEffect, useLayoutEffect, useRef, useState } from "react";
 import { siblingsOf } from "../../../src/chat/messageTree.ts";
 import type { ModelInfo } from "../api/models.ts";
+import { planFeatures } from "../api/planFeatures.ts";
 import { Composer } from "./Composer.tsx";
+import { AnswerAnnouncer } from "./Announcer.tsx";
+import { ChatMenu } from "./ChatMenu.tsx";
 import { MessageView, prefetchThread, prefetchThreadAfterLoad } from "./threadChunks.ts";
+import { rememberConversation, takeOffered } from "./libraryHandoff.ts";
+import { useAttachments } from "./useAttachments.ts";
 import { useChat, type ChatNotice } from "./useChat.ts";
 
 export interface ChatPageProps {
@@ -14,15 +19,39 @@ export interface ChatPageProps {
 
 const MODEL_KEY = "sputnik.model";
 const THINKING_KEY = "sputnik.deepthink";
+/** Search is remembered like DeepThink: for this browser, across conversations. */
+const SEARCH_KEY = "sputnik.search";
 
 /** One conversation (or a new one at `/`): the thread, notices and the composer. */
 export function ChatPage({ conversationId, models, modelsError, onListChanged }: ChatPageProps) {
   const [model, setModel] = useState<string | null>(() => localStorage.getItem(MODEL_KEY));
   const [thinking, setThinking] = useState(() => localStorage.getItem(THINKING_KEY) !== "off");
+  const [search, setSearch] = useState(() => localStorage.getItem(SEARCH_KEY) === "on");
+  const [features, setFeatures] = useState<ReadonlySet<string> | null>(null);
+  useEffect(() => {
+    let live = true;
+    void planFeatures().then((f) => live && setFeatures(f));
+    return () => {
+      live = false;
+    };
+  }, []);
+  // A plan without search never sends it, whatever this browser remembers.
+  const searching = search && (features?.has("search") ?? true);
+
+  // Documents attached to the next message; a refused message gets its documents back as well as its text.
+  const attachments = useAttachments(conversationId);
+  const restoreAttachments = attachments.restore;
+  // Files sent here from the Documents page ("Use in chat") become chips; the library learns where the chat is.
+  const adoptAttachments = attachments.adopt;
+  useEffect(() => adoptAttachments(takeOffered()), [adoptAttachments]);
+  useEffect(() => rememberConversation(conversationId), [conversationId]);
   // Text the server did not take comes back into the composer (a new object each time, even for the same text).
   const [restored, setRestored] = useState<{ text: string } | null>(null);
-  const onRefused = useCallback((text: string) => setRestored({ text }), []);
-  const chat = useChat({ conversationId, model, thinking, onListChanged, onRefused });
+  const onRefused = useCallback((text: string) => {
+    setRestored({ text });
+    restoreAttachments();
+  }, []);
+  const chat = useChat({ conversationId, model, thinking, search: searching, onListChanged, onRefused });
 
   // Opening a conversation picks the model it was last answered with (if still served), so a reply
   // never silently switches models; a new chat goes back to the last model picked by hand.
@@ -59,6 +88,10 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
     setThinking(on);
     localStorage.setItem(THINKING_KEY, on ? "on" : "off");
   };
+  const chooseSearch = (on: boolean) => {
+    setSearch(on);
+    localStorage.setItem(SEARCH_KEY, on ? "on" : "off");
+  };
 
   // Esc stops the answer being written, wherever the focus is.
   const { stop, live } = chat;
@@ -90,6 +123,7 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
 
   return (
     <div className="chat">
+      {chat.conversation && !chat.loading ? <ChatMenu conversation={chat.conversation} /> : null}
       <div className="thread" ref={scroller} onScroll={onScroll} data-testid="thread">
         <div className="thread-inner">
           {chat.loading ? <div className="empty-state">Loading the conversation…</div> : null}
@@ -101,7 +135,7 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
           {!chat.loading && !chat.loadError && chat.thread.length === 0 ? (
             <div className="empty-state welcome">
               <h1>How can I help you today?</h1>
-              <p>Ask anything. Turn on DeepThink to watch the model reason before it answers.</p>
+              <p>Ask anything. Turn on DeepThink to watch the model reason before it answers, Search to look on the web, or attach documents to ask about them.</p>
             </div>
           ) : null}
           <Suspense fallback={chat.thread.length > 0 ? <div className="empty-state">Loading the conversation…</div> : null}>
@@ -117,13 +151,14 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
                   isLast={message === last}
                   onBranch={(offset) => chat.showSibling(message, offset)}
                   onRegenerate={() => void chat.regenerate(message)}
-                  onEdit={(content) => void chat.send(content, message.parent_id)}
+                  onEdit={(content) => void chat.edit(message, content)}
                 />
               );
             })}
           </Suspense>
         </div>
       </div>
+      <AnswerAnnouncer thread={chat.thread} liveId={chat.live?.assistantId ?? null} />
       {chat.notice ? <NoticeBar notice={chat.notice} onCancel={chat.cancelRetry} onDismiss={chat.dismissNotice} /> : null}
       <Composer
         models={models}
@@ -132,9 +167,15 @@ export function ChatPage({ conversationId, models, modelsError, onListChanged }:
         onModel={chooseModel}
         thinking={thinking}
         onThinking={chooseThinking}
+        search={searching}
+        onSearch={chooseSearch}
+        features={features}
+        attachments={attachments.attachments}
+        onAttach={attachments.add}
+        onRemoveAttachment={attachments.remove}
         streaming={!idle}
         disabled={Boolean(chat.loadError) || chat.loading}
-        onSend={(text) => void chat.send(text, last?.id ?? null)}
+        onSend={(text) => void chat.send(text, last?.id ?? null, attachments.take())}
         restored={restored}
         onStop={() => void chat.stop()}
       />

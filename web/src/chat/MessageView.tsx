@@ -1,8 +1,11 @@
 import { useState, type KeyboardEvent } from "react";
 import type { Message } from "../api/conversations.ts";
 import { CopyButton } from "../components/CopyButton.tsx";
+import { touchKeyboard } from "./Composer.tsx";
 import { Markdown } from "../markdown/Markdown.tsx";
+import { ModerationNotices, WithheldText } from "./ModerationNotice.tsx";
 import { ReasoningPanel } from "./ReasoningPanel.tsx";
+import { SearchedLine, SourceChips } from "./Sources.tsx";
 import type { LiveReply } from "./useChat.ts";
 
 export interface MessageViewProps {
@@ -48,7 +51,8 @@ function UserMessage({ message, branch, idle, onBranch, onEdit }: MessageViewPro
     onEdit(draft);
   };
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing) {
+    // As in the composer: on a touch keyboard Enter makes a new line, and the Send button sends.
+    if (event.key === "Enter" && !event.shiftKey && !event.nativeEvent.isComposing && !touchKeyboard()) {
       event.preventDefault();
       submit();
     } else if (event.key === "Escape") {
@@ -103,9 +107,16 @@ function AssistantMessage({ message, branch, live, idle, isLast, onBranch, onReg
   const mine = live !== null && live.assistantId === message.id;
   const waiting = streaming && message.content === "" && message.reasoning === "";
   const note = STATUS_NOTES[message.status];
+  const moderation = message.moderation ?? null;
+  // Withheld after text was shown: the notice takes the answer's place, and what was shown stays,
+  // folded behind it (never removed).
+  const folded = moderation?.withheld === true && !streaming && (message.content !== "" || message.reasoning !== "");
+  const sources = message.sources ?? null;
   return (
     <div className="message message-assistant" data-testid="assistant-message" data-status={message.status} data-message-id={message.id}>
-      <ReasoningPanel key={message.id} message={message} live={mine ? live : null} />
+      {/* What the answer read, as soon as the search is done: above the reasoning (DeepSeek's order). */}
+      {sources ? <SearchedLine sources={sources} searched={mine ? live.searched : null} /> : null}
+      {folded ? null : <ReasoningPanel key={message.id} message={message} live={mine ? live : null} />}
       {waiting ? (
         <div className="waiting" data-testid="waiting">
           {mine && live.queue ? (
@@ -121,12 +132,24 @@ function AssistantMessage({ message, branch, live, idle, isLast, onBranch, onReg
           )}
         </div>
       ) : null}
-      {message.content !== "" ? (
-        // Screen readers announce the answer once it is complete (aria-busy holds it back while it streams).
-        <div className={`answer ${streaming ? "answer-streaming" : ""}`} data-testid="answer" aria-live="polite" aria-busy={streaming}>
-          <Markdown text={message.content} />
+      {moderation ? <ModerationNotices moderation={moderation} /> : null}
+      {folded ? (
+        <WithheldText>
+          <ReasoningPanel key={message.id} message={message} live={null} />
+          {message.content !== "" ? (
+            <div className="answer" data-testid="answer">
+              <Markdown text={message.content} sources={sources} />
+            </div>
+          ) : null}
+        </WithheldText>
+      ) : null}
+      {!folded && message.content !== "" ? (
+        // Not a live region: the chat's announcer (Announcer.tsx) says when the answer ends, once.
+        <div className={`answer ${streaming ? "answer-streaming" : ""}`} data-testid="answer">
+          <Markdown text={message.content} sources={sources} />
         </div>
       ) : null}
+      {!folded && !streaming && sources && message.content !== "" ? <SourceChips sources={sources} /> : null}
       {streaming && !mine && !waiting ? <div className="status-note">Still being written…</div> : null}
       {note ? (
         <div className={`status-note status-${message.status}`} data-testid="status-note">
@@ -134,7 +157,8 @@ function AssistantMessage({ message, branch, live, idle, isLast, onBranch, onReg
         </div>
       ) : null}
       {message.status === "error" ? (
-        <div className="status-note status-error" role="alert" data-testid="status-note">
+        // No role="alert": the announcer tells of a failure as it happens; an old one is not news.
+        <div className="status-note status-error" data-testid="status-note">
           {message.error ?? "The answer failed."}
         </div>
       ) : null}

@@ -37,8 +37,13 @@ export function ReasoningPanel({ message, live }: { message: Message; live: Live
   );
 }
 
+/**
+ * The stored time once the answer ended; while it is written and watched, the live clock (set from
+ * the server's figure at a re-attach): a streaming message's stored time is only what it was at
+ * the last write, or at the re-attach.
+ */
 function durationMs(message: Message, live: LiveReply | null): number {
-  if (message.reasoning_ms !== null) return message.reasoning_ms;
+  if (message.status !== "streaming" && message.reasoning_ms !== null) return message.reasoning_ms;
   if (live?.reasoningStartedAt != null) return (live.reasoningEndedAt ?? performance.now()) - live.reasoningStartedAt;
-  return 0;
+  return message.reasoning_ms ?? 0;
 }

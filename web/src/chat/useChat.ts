@@ -14,6 +14,7 @@ import {
   type ReplyRequest,
 } from "../api/conversations.ts";
 import { ApiError, describeError, NetworkError } from "../api/http.ts";
+import type { Searched } from "../api/sources.ts";
 import { navigate } from "../router.tsx";
 
 /** What is happening right now in the thread, beyond the stored messages. */
@@ -29,6 +30,8 @@ export interface LiveReply {
   reasoningStartedAt: number | null;
   reasoningEndedAt: number | null;
   stopping: boolean;
+  /** From the stream's `sources` event: what the search did (the sources themselves go on the message). */
+  searched: Searched | null;
 }
 
 /** How `follow` listens: a send (`body`) or a re-attach (`assistantId`, resuming after `after`). */
@@ -46,6 +49,8 @@ export interface ChatOptions {
   conversationId: string | null;
   model: string | null;
   thinking: boolean;
+  /** Search the web before answering (the composer's Search toggle). */
+  search: boolean;
   /** Called when the sidebar should refresh (new conversation, new title, new activity). */
   onListChanged: () => void;
   /** A message that was not sent after all (refused, or its busy retry cancelled): back into the composer. */
@@ -58,9 +63,35 @@ export const MAX_MESSAGE_CHARS = 100_000;
 const MAX_BUSY_RETRIES = 5;
 /** Re-attach delay to an answer whose stream ended early while it is still being written. */
 const POLL_STREAMING_MS = 2000;
-/** The longest wait between two reconnect tries while the server is away. */
-const MAX_RECONNECT_MS = 10_000;
+/**
+ * The longest wait between two reconnect tries while the server is away: a restart takes seconds,
+ * and one small GET per open page every few seconds costs the server nothing worth saving.
+ */
+const MAX_RECONNECT_MS = 4_000;
 const TEMP_PREFIX = "pending-";
+
+/** The request's search fields, only when used: a plain message reads as it did before search existed. */
+function searchOptions(search: boolean, fileIds: string[] | undefined): { search?: true; file_ids?: string[] } {
+  return { ...(search ? { search: true as const } : {}), ...(fileIds && fileIds.length > 0 ? { file_ids: fileIds } : {}) };
+}
+
+/** The server's bound on `file_ids` (src/http/openai/chatCompletionSchema.ts MAX_REQUEST_FILE_IDS). */
+const MAX_FILE_IDS = 20;
+
+/**
+ * The documents question `questionId` was asked with, so that regenerating its answer or editing
+ * it reads them again: the ids this page sent with it, and those its answers cite (file sources,
+ * stored with each answer, so this holds after a reload too).
+ */
+export function documentsOf(messages: readonly Message[], questionId: string | null, sent: ReadonlyMap<string, readonly string[]>): string[] {
+  if (questionId === null) return [];
+  const ids = new Set(sent.get(questionId) ?? []);
+  for (const m of messages) {
+    if (m.role !== "assistant" || m.parent_id !== questionId) continue;
+    for (const source of m.sources ?? []) if (source.kind === "file" && source.file_id) ids.add(source.file_id);
+  }
+  return [...ids].slice(0, MAX_FILE_IDS);
+}
 
 /** The stream chunk; a failure to fetch it is a connection problem like any other. */
 async function loadStream() {
@@ -105,6 +136,9 @@ export function useChat(options: ChatOptions) {
   const lastAssistant = useRef<string | null>(null);
   /** A notice to show after navigating away from a discarded conversation (navigation clears notices). */
   const carryNotice = useRef<ChatNotice | null>(null);
+  /** The documents each question of this page's was sent with (by the server's message id): see `documentsOf`. */
+  const sentFiles = useRef(new Map<string, readonly string[]>());
+  const messagesRef = useRef<Message[]>([]);
 
   const load = useCallback(async (id: string, quiet = false) => {
     if (!quiet) setLoading(true);
@@ -167,8 +201,14 @@ export function useChat(options: ChatOptions) {
     setMessages((list) => list.map((m) => (m.id === id ? { ...m, reasoning: m.reasoning + reasoning, content: m.content + content } : m)));
   }, []);
 
+  /** Puts the server's copy of a message in place; one that leaves `sources` out keeps those its stream sent. */
   const replaceMessage = (message: Message) =>
-    setMessages((list) => (list.some((m) => m.id === message.id) ? list.map((m) => (m.id === message.id ? message : m)) : [...list, message]));
+    setMessages((list) => {
+      const old = list.find((m) => m.id === message.id);
+      if (!old) return [...list, message];
+      const next = message.sources === undefined && old.sources ? { ...message, sources: old.sources } : message;
+      return list.map((m) => (m.id === message.id ? next : m));
+    });
 
   /**
    * Listens to one answer's stream (a send's, or a re-attach to one being written) until it ends.
@@ -181,7 +221,7 @@ export function useChat(options: ChatOptions) {
       abortRef.current = abort;
       window.clearTimeout(reconnectTimer.current);
       reconnectTimer.current = undefined;
-      const state: LiveReply = { assistantId: ctx.assistantId, queue: null, reasoningStartedAt: null, reasoningEndedAt: null, stopping: false };
+      const state: LiveReply = { assistantId: ctx.assistantId, queue: null, reasoningStartedAt: null, reasoningEndedAt: null, stopping: false, searched: null };
       liveRef.current = state;
       setLive(state);
       if (ctx.body) setNotice(null);
@@ -222,6 +262,7 @@ export function useChat(options: ChatOptions) {
             });
             setLeafId(event.assistant_message.id);
             if (freshRef.current === conv.id) freshRef.current = null;
+            if (event.user_message && body?.file_ids?.length) sentFiles.current.set(event.user_message.id, body.file_ids);
             lastAssistant.current = event.assistant_message.id;
             const stopAsked = liveRef.current?.stopping === true;
             update({ assistantId: event.assistant_message.id });
@@ -249,6 +290,14 @@ export function useChat(options: ChatOptions) {
           case "queue":
             update({ queue: { position: event.position, estimated_wait_s: event.estimated_wait_s } });
             break;
+          case "sources": {
+            // Before the reasoning: the answer's message carries them from now on, as it will once stored.
+            const id = liveRef.current?.assistantId;
+            const sources = event.sources;
+            if (id) setMessages((list) => list.map((m) => (m.id === id ? { ...m, sources } : m)));
+            update({ searched: event.searched, queue: null });
+            break;
+          }
           case "reasoning":
             if (liveRef.current?.reasoningStartedAt === null) update({ reasoningStartedAt: performance.now(), queue: null });
             pending.current.reasoning += event.text;
@@ -282,10 +331,11 @@ export function useChat(options: ChatOptions) {
             } else if (body && event.error.retry_after_s && event.message && attempt < MAX_BUSY_RETRIES) {
               retry = {
                 seconds: event.error.retry_after_s,
-                body: { regenerate: event.message.id, model: body.model, thinking: body.thinking },
+                body: { regenerate: event.message.id, model: body.model, thinking: body.thinking, ...searchOptions(body.search === true, body.file_ids) },
                 tempIds: [],
               };
-            } else {
+            } else if (event.message?.status !== "error") {
+              // A stored failed answer shows its error under itself (MessageView): not in the bar too.
               setNotice({ kind: "error", text: event.error.message });
             }
             break;
@@ -300,7 +350,11 @@ export function useChat(options: ChatOptions) {
           // Navigated away: the answer goes on on the server, nothing to show here.
         } else if (body && error instanceof ApiError && error.busy && attempt < MAX_BUSY_RETRIES) {
           retry = { seconds: error.retryAfterS ?? 5, body, tempIds };
-        } else if (error instanceof NetworkError && liveRef.current?.assistantId) {
+        } else if (
+          (error instanceof NetworkError && liveRef.current?.assistantId) ||
+          // A server coming back (starting up, or draining before its restart) answers 503 for a while: still away.
+          (ctx.reconnecting && error instanceof ApiError && error.busy)
+        ) {
           setNotice({ kind: "connection-lost" });
           broken = true;
         } else if (body) {
@@ -421,11 +475,15 @@ export function useChat(options: ChatOptions) {
   const cancelRetry = useCallback(() => dropRetry(true), [dropRetry]);
 
   const thread = useMemo(() => pathTo(messages, leafId), [messages, leafId]);
+  messagesRef.current = messages;
 
-  /** Sends `content` after `parentId` (the current leaf for a new message; the edited message's parent for an edit). */
+  /**
+   * Sends `content` after `parentId` (the current leaf for a new message; the edited message's
+   * parent for an edit), with the documents `fileIds` for the answer to read.
+   */
   const send = useCallback(
-    async (content: string, parentId: string | null) => {
-      const { model, thinking } = settingsRef.current;
+    async (content: string, parentId: string | null, fileIds: string[] = []) => {
+      const { model, thinking, search } = settingsRef.current;
       if (!model || liveRef.current) return;
       dropRetry(false);
       if (content.length > MAX_MESSAGE_CHARS) {
@@ -468,19 +526,27 @@ export function useChat(options: ChatOptions) {
       };
       setMessages((list) => [...list, temp]);
       setLeafId(temp.id);
-      await run(conv, { content, parent_id: parentId, model, thinking }, 0, [temp.id]);
+      await run(conv, { content, parent_id: parentId, model, thinking, ...searchOptions(search, fileIds) }, 0, [temp.id]);
     },
     [conversation, run, onListChanged, dropRetry],
   );
 
   const regenerate = useCallback(
     async (assistant: Message) => {
-      const { model, thinking } = settingsRef.current;
+      const { model, thinking, search } = settingsRef.current;
       if (!conversation || !model || liveRef.current) return;
       dropRetry(false);
-      await run(conversation, { regenerate: assistant.id, model, thinking }, 0, []);
+      // The same documents as the question had: the answer again, from what it was asked about.
+      const fileIds = documentsOf(messagesRef.current, assistant.parent_id, sentFiles.current);
+      await run(conversation, { regenerate: assistant.id, model, thinking, ...searchOptions(search, fileIds) }, 0, []);
     },
     [conversation, run, dropRetry],
+  );
+
+  /** Edit-and-resend: a new sibling of `question` with `content`, reading the documents `question` had. */
+  const edit = useCallback(
+    (question: Message, content: string) => send(content, question.parent_id, documentsOf(messagesRef.current, question.id, sentFiles.current)),
+    [send],
   );
 
   const stop = useCallback(async () => {
@@ -523,6 +589,7 @@ export function useChat(options: ChatOptions) {
     live,
     notice,
     send,
+    edit,
     regenerate,
     stop,
     cancelRetry,

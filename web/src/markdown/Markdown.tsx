@@ -1,4 +1,5 @@
 import { lazy, Suspense } from "react";
+import type { Source } from "../api/sources.ts";
 
 /**
  * Model output as markdown (MarkdownView.tsx). The renderer is a chunk of its own: the sign-in page
@@ -7,7 +8,8 @@ import { lazy, Suspense } from "react";
  */
 const MarkdownView = lazy(() => import("./MarkdownView.tsx"));
 
-export function Markdown({ text }: { text: string }) {
+/** `sources`: what the answer read; its `[n]` become links to them. */
+export function Markdown({ text, sources }: { text: string; sources?: Source[] | null | undefined }) {
   return (
     <Suspense
       fallback={
@@ -16,7 +18,7 @@ export function Markdown({ text }: { text: string }) {
         </div>
       }
     >
-      <MarkdownView text={text} />
+      <MarkdownView text={text} sources={sources} />
     </Suspense>
   );
 }

@@ -1,8 +1,11 @@
-import { memo, useState, type ComponentProps, type ReactNode } from "react";
+import { memo, useMemo, useState, type ComponentProps, type ReactNode } from "react";
 import ReactMarkdown, { type Components } from "react-markdown";
 import remarkGfm from "remark-gfm";
 import remarkMath from "remark-math";
+import type { PluggableList } from "unified";
+import type { Source } from "../api/sources.ts";
 import { CopyButton } from "../components/CopyButton.tsx";
+import remarkCitations, { type CitationTarget } from "./citations.ts";
 import { normalizeMathDelimiters } from "./latex.ts";
 import { useRehypePlugins } from "./plugins.ts";
 import { urlTransform } from "./safeUrl.ts";
@@ -42,11 +45,21 @@ function CodeBlock({ node, children }: ComponentProps<"pre"> & { node?: HastNode
   );
 }
 
-function Link({ href, children }: ComponentProps<"a">) {
+function Link({ href, children, className, title, ...rest }: ComponentProps<"a"> & { "data-citation"?: string }) {
   if (!href) return <span className="link-blocked" title="Link removed: only http, https and mailto links are allowed">{children}</span>;
   if (href.startsWith("#")) return <a href={href}>{children}</a>;
+  // A citation (citations.ts) carries its source's title and a label; other links only their address.
+  const citation = rest["data-citation"];
   return (
-    <a href={href} target="_blank" rel="noopener noreferrer nofollow">
+    <a
+      href={href}
+      target="_blank"
+      rel="noopener noreferrer nofollow"
+      className={className}
+      title={title}
+      aria-label={citation ? rest["aria-label"] : undefined}
+      data-citation={citation}
+    >
       {children}
     </a>
   );
@@ -77,13 +90,28 @@ const components: Components = {
   ),
 };
 
-const remarkPlugins = [remarkGfm, remarkMath];
+const remarkPlugins: PluggableList = [remarkGfm, remarkMath];
 
-const MarkdownView = memo(function MarkdownView({ text }: { text: string }): ReactNode {
+/** Where source n's citation links: the page, or the document's download (absolute, as link rules want). */
+function citationTargets(sources: Source[]): CitationTarget[] {
+  const targets: CitationTarget[] = [];
+  for (const source of sources) {
+    const href = source.kind === "file" && source.file_id ? new URL(`/api/files/${encodeURIComponent(source.file_id)}/content`, window.location.origin).href : (source.url ?? "");
+    if (href) targets.push({ index: source.index, title: source.title || source.filename || href, href });
+  }
+  return targets;
+}
+
+const MarkdownView = memo(function MarkdownView({ text, sources }: { text: string; sources?: Source[] | null | undefined }): ReactNode {
   const { plugins, pending } = useRehypePlugins(text);
+  // `[n]` becomes a link to source n only when the answer has sources (citations.ts).
+  const remark = useMemo<PluggableList>(
+    () => (sources && sources.length > 0 ? [...remarkPlugins, [remarkCitations, { targets: citationTargets(sources) }]] : remarkPlugins),
+    [sources],
+  );
   return (
     <div className="markdown" data-pending={pending ? "" : undefined}>
-      <ReactMarkdown remarkPlugins={remarkPlugins} rehypePlugins={plugins} components={components} urlTransform={urlTransform}>
+      <ReactMarkdown remarkPlugins={remark} rehypePlugins={plugins} components={components} urlTransform={urlTransform}>
         {normalizeMathDelimiters(text)}
       </ReactMarkdown>
     </div>

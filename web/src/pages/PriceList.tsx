@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { getPriceList, listOwnCredits, type Credit, type PriceList } from "../api/billing.ts";
+import { formatMicros, getPriceList, listOwnCredits, type Credit, type PriceList } from "../api/billing.ts";
 import { describeError } from "../api/http.ts";
 import { ErrorText } from "../components/ErrorText.tsx";
 
@@ -77,11 +77,23 @@ export function PriceListSection() {
       ) : null}
       {list && list.feature_prices.length > 0 ? (
         <p className="muted small">
-          {list.feature_prices.map((f) => `${f.meter.replace(/_/g, " ")}: ${f.unit_price} ${list.currency}${f.per === 1 ? " each" : ` per ${f.per}`}`).join(" · ")}
+          {list.feature_prices.map((f) => featurePriceText(f, list.currency)).join(" · ")}
         </p>
       ) : null}
     </section>
   );
+}
+
+/**
+ * One non-token price as users read it. Web searches are quoted per 1,000, the unit Perplexity and
+ * OpenAI use, whatever unit the admin priced them in (exact when the price is whole micro-units).
+ */
+function featurePriceText(f: { meter: string; unit_price: string; unit_price_micros: number; per: number }, currency: string): string {
+  if (f.meter === "search") {
+    const perThousand = Math.round((f.unit_price_micros * 1000) / f.per);
+    return `web search: ${formatMicros(perThousand)} ${currency} per 1,000 searches`;
+  }
+  return `${f.meter.replace(/_/g, " ")}: ${f.unit_price} ${currency}${f.per === 1 ? " each" : ` per ${f.per}`}`;
 }
 
 const KIND: Record<Credit["kind"], string> = { granted: "granted", topped_up: "top-up" };

@@ -1,13 +1,10 @@
-import { endSession, listSessions, type User } from "../api/auth.ts";
-import { DataTable } from "../components/DataTable.tsx";
+import type { User } from "../api/auth.ts";
 import { PageLayout } from "../components/PageLayout.tsx";
 import { formatTime } from "../components/time.ts";
-import { useRemoteList } from "../components/useRemoteList.ts";
 import type { ThemeChoice } from "../state/theme.ts";
+import { SecuritySection } from "./security/SecuritySection.tsx";
 
 export function SettingsPage({ user, theme, onTheme }: { user: User; theme: ThemeChoice; onTheme: (choice: ThemeChoice) => void }) {
-  const sessions = useRemoteList(listSessions, []);
-
   return (
     <PageLayout title="Settings">
       <section className="card">
@@ -50,30 +47,8 @@ export function SettingsPage({ user, theme, onTheme }: { user: User; theme: Them
           </label>
         </div>
       </section>
-      <section className="card">
-        <h2>Signed-in sessions</h2>
-        {/* No empty message: the list always holds at least this browser's own session. */}
-        <DataTable
-          list={sessions}
-          columns={["Browser", "IP", "Last seen", ""]}
-          row={(s) => (
-            <tr key={s.id}>
-              <td>{s.user_agent ?? "unknown"}</td>
-              <td>{s.ip ?? "—"}</td>
-              <td>{formatTime(s.last_seen_at)}</td>
-              <td>
-                {s.current ? (
-                  <span className="badge badge-ok">this browser</span>
-                ) : (
-                  <button type="button" className="btn-ghost btn-small" onClick={() => void sessions.change(() => endSession(s.id))}>
-                    Sign out
-                  </button>
-                )}
-              </td>
-            </tr>
-          )}
-        />
-      </section>
+      {/* Password, two-step verification and sessions: web/src/pages/security/. */}
+      <SecuritySection />
     </PageLayout>
   );
 }

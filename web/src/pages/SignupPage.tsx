@@ -1,5 +1,6 @@
 import { useState } from "react";
-import { signup, type AuthState, type User } from "../api/auth.ts";
+import { signup } from "../api/account.ts";
+import type { AuthState, User } from "../api/auth.ts";
 import { AuthForm } from "../components/AuthForm.tsx";
 import { LabelledInput } from "../components/LabelledInput.tsx";
 import { useSubmit } from "../components/useSubmit.ts";

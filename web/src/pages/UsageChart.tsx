@@ -16,7 +16,7 @@ export interface DailyUsage {
 
 export type ChartMetric = "tokens" | "cost";
 
-const PALETTE = ["#4d6bfe", "#16a394", "#e8a33d", "#d1498b", "#7b61ff", "#3aa0d8", "#8c9a2f", "#c2603a"];
+export const PALETTE = ["#4d6bfe", "#16a394", "#e8a33d", "#d1498b", "#7b61ff", "#3aa0d8", "#8c9a2f", "#c2603a"];
 /** Drawing units (the SVG scales to its box's width): room on the left for the value axis, below for dates. */
 const WIDTH = 720;
 const HEIGHT = 180;

@@ -29,7 +29,12 @@ interface UsageRow {
   price_window: string | null;
   cost: string;
   charged: string;
+  /** Its line items (tokens of each kind, searches…). */
+  items?: Array<{ meter: string; quantity: number }>;
 }
+
+/** Web searches a request ran (its `search` line items). */
+const searchesOf = (r: UsageRow) => (r.items ?? []).filter((i) => i.meter === "search").reduce((n, i) => n + i.quantity, 0);
 
 const RANGES = [7, 30, 90] as const;
 
@@ -167,7 +172,7 @@ export function UsagePage() {
           <table style={styles.table}>
             <thead>
               <tr>
-                {["Time", "Model", "Status", "Cached", "New", "Reasoning", "Answer", "Price", "Cost", "Charged"].map((h) => (
+                {["Time", "Model", "Status", "Cached", "New", "Reasoning", "Answer", "Searches", "Price", "Cost", "Charged"].map((h) => (
                   <th key={h} style={styles.cell}>
                     {h}
                   </th>
@@ -184,6 +189,7 @@ export function UsagePage() {
                   <td style={styles.num}>{tokens.format(r.cache_miss_tokens)}</td>
                   <td style={styles.num}>{tokens.format(r.reasoning_tokens)}</td>
                   <td style={styles.num}>{tokens.format(r.answer_tokens)}</td>
+                  <td style={styles.num} data-testid="usage-searches">{searchesOf(r) || ""}</td>
                   <td style={styles.cell}>{r.price_window ? `off-peak ${r.price_window}` : "standard"}</td>
                   <td style={styles.num}>{r.cost}</td>
                   <td style={styles.num}>{r.charged}</td>
@@ -205,7 +211,7 @@ export function UsagePage() {
   );
 }
 
-/** The page's scrolling area beside the sidebar, wider than the settings pages: the table has ten columns. */
+/** The page's scrolling area beside the sidebar, wider than the settings pages: the table has eleven columns. */
 function UsageLayout({ children }: { children: ReactNode }) {
   return (
     <div className="page">

@@ -5,6 +5,7 @@ import { LOCAL, ANONYMOUS } from "../../../auth/actor.ts";
 import { actorFromApiKey, actorFromSession, bearerToken } from "../../../auth/authenticate.ts";
 import { startAuthHousekeeping } from "../../../auth/housekeeping.ts";
 import { localModeFor, type LocalMode, type LocalRequestInfo } from "../../../auth/localMode.ts";
+import { SsoProviders } from "../../../auth/oidc/providers.ts";
 import { PasswordHasher } from "../../../auth/passwords.ts";
 import { serviceSecret } from "../../../auth/secrets.ts";
 import { sessionOfDisabledAccount, type SessionLifetime } from "../../../auth/sessions.ts";
@@ -24,6 +25,12 @@ export interface AuthServices {
   lifetime: SessionLifetime;
   cookies: SessionCookies;
   localMode: LocalMode;
+  /** `publicUrl` from the config, when set: links the app hands out (password-reset links) start with it. */
+  publicUrl: string | null;
+  /** Single sign-on providers (auth.oidcProviders), discovered on first use. */
+  sso: SsoProviders;
+  /** auth.passwordSignIn: false refuses password sign-in and sign-up. */
+  passwordSignIn: boolean;
 }
 
 /**
@@ -133,7 +140,8 @@ export async function registerAuth(app: FastifyInstance, deps: { store: Store; c
     return payload;
   });
 
-  return { store, hasher, lifetime, cookies, localMode };
+  const sso = new SsoProviders(config.auth.oidcProviders, { allowPrivateNetwork: config.allowPrivateNetwork, publicUrl: config.publicUrl });
+  return { store, hasher, lifetime, cookies, localMode, publicUrl: config.publicUrl ?? null, sso, passwordSignIn: config.auth.passwordSignIn };
 }
 
 /** What local mode judges a request by (src/auth/localMode.ts), from the raw connection and headers. */

@@ -21,11 +21,15 @@ interface Draft {
   thinking: string;
   weight: string;
   features: string;
+  /** MiB, as admins think of storage; sent in bytes. */
+  storageMib: string;
+  searches: string;
 }
 
-const EMPTY: Draft = { id: "", name: "", billed: false, allowedModels: "", daily: "", monthly: "", thinking: "", weight: "1", features: "" };
+const EMPTY: Draft = { id: "", name: "", billed: false, allowedModels: "", daily: "", monthly: "", thinking: "", weight: "1", features: "", storageMib: "", searches: "" };
 const PLAN_ID = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const count = new Intl.NumberFormat();
+const MIB = 1024 * 1024;
 
 export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[] | null; error: string | null; onSaved: () => void }) {
   const [draft, setDraft] = useState<Draft>(EMPTY);
@@ -46,6 +50,8 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
       thinking: p.max_thinking_budget?.toString() ?? "",
       weight: String(p.concurrency_weight),
       features: p.features.join(", "),
+      storageMib: p.stored_bytes_quota === null ? "" : String(Math.round(p.stored_bytes_quota / MIB)),
+      searches: p.daily_search_quota?.toString() ?? "",
     });
     setEditing(true);
     setError(null);
@@ -62,7 +68,9 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
     const monthly = wholeNumber("Monthly token quota", draft.monthly, { min: 0, max: Number.MAX_SAFE_INTEGER });
     const thinking = wholeNumber("Thinking budget cap", draft.thinking, { min: 0, max: 1_048_576 });
     const weight = wholeNumber("Concurrency weight", draft.weight, { min: 1, max: 1000 });
-    const problem = daily.problem ?? monthly.problem ?? thinking.problem ?? weight.problem;
+    const storage = wholeNumber("Storage quota (MiB)", draft.storageMib, { min: 0, max: 8 * 1024 * 1024 });
+    const searches = wholeNumber("Daily searches", draft.searches, { min: 0, max: 1_000_000_000 });
+    const problem = daily.problem ?? monthly.problem ?? thinking.problem ?? weight.problem ?? storage.problem ?? searches.problem;
     if (problem) return setError(problem);
     const models = listOf(draft.allowedModels);
     setBusy(true);
@@ -77,6 +85,8 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
         max_thinking_budget: thinking.value,
         concurrency_weight: weight.value ?? 1,
         features: listOf(draft.features),
+        stored_bytes_quota: storage.value === null ? null : storage.value * MIB,
+        daily_search_quota: searches.value,
       });
       setSaved(`Plan ${id} saved.`);
       onSaved();
@@ -103,6 +113,8 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
                 <th>Daily tokens</th>
                 <th>Monthly tokens</th>
                 <th>Thinking cap</th>
+                <th>Searches a day</th>
+                <th>Storage</th>
                 <th />
               </tr>
             </thead>
@@ -117,6 +129,8 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
                   <td>{quota(p.daily_token_quota)}</td>
                   <td>{quota(p.monthly_token_quota)}</td>
                   <td>{quota(p.max_thinking_budget)}</td>
+                  <td>{quota(p.daily_search_quota)}</td>
+                  <td>{p.stored_bytes_quota === null ? "default" : `${count.format(Math.round(p.stored_bytes_quota / MIB))} MiB`}</td>
                   <td>
                     <button type="button" className="btn-secondary btn-small" onClick={() => edit(p)}>
                       Edit
@@ -151,6 +165,10 @@ export function PlansEditor({ plans, error: loadError, onSaved }: { plans: Plan[
         <div className="row">
           <LabelledInput label="Models (comma-separated; empty: all)" value={draft.allowedModels} onValue={(allowedModels) => set({ allowedModels })} aria-label="Plan models" />
           <LabelledInput label="Features (comma-separated)" value={draft.features} onValue={(features) => set({ features })} placeholder="search, documents" aria-label="Plan features" />
+        </div>
+        <div className="row">
+          <LabelledInput label="Daily searches" inputMode="numeric" value={draft.searches} onValue={(searches) => set({ searches })} placeholder="no limit" aria-label="Daily searches" />
+          <LabelledInput label="Storage quota (MiB)" inputMode="numeric" value={draft.storageMib} onValue={(storageMib) => set({ storageMib })} placeholder="server default" aria-label="Storage quota (MiB)" />
         </div>
         <div>
           <button type="submit" className="btn-primary" disabled={busy}>

@@ -3,6 +3,7 @@ import { getSignupSettings, setAttackMode, setSignupMode, type SignupSettings } 
 import type { SignupMode } from "../../api/auth.ts";
 import { describeError } from "../../api/http.ts";
 import { ErrorText } from "../../components/ErrorText.tsx";
+import { SecondFactorRequirement } from "./SecondFactorRequirement.tsx";
 
 const MODES: Array<{ value: SignupMode; label: string }> = [
   { value: "open", label: "Open: anyone can sign up" },
@@ -83,6 +84,7 @@ export function SignupTab() {
           </button>
         </div>
       </section>
+      <SecondFactorRequirement />
     </>
   );
 }

@@ -5,6 +5,7 @@ import { DataTable } from "../../components/DataTable.tsx";
 import { LabelledInput } from "../../components/LabelledInput.tsx";
 import { formatTime } from "../../components/time.ts";
 import { useRemoteList } from "../../components/useRemoteList.ts";
+import { useResetLinks } from "./ResetLinks.tsx";
 
 const STATUS_BADGE: Record<User["status"], string> = { active: "badge-ok", pending: "badge-warn", disabled: "badge-bad" };
 
@@ -15,6 +16,7 @@ export function UsersTab({ currentUserId }: { currentUserId: string }) {
     (cursor) => listUsers({ q: q.trim() || undefined, status: status || undefined, cursor }),
     [q, status],
   );
+  const resetLinks = useResetLinks(users.setError);
 
   return (
     <section className="card">
@@ -30,6 +32,7 @@ export function UsersTab({ currentUserId }: { currentUserId: string }) {
           </select>
         </label>
       </div>
+      {resetLinks.view}
       <DataTable
         list={users}
         empty="No user matches."
@@ -66,6 +69,11 @@ export function UsersTab({ currentUserId }: { currentUserId: string }) {
               {u.status === "active" && u.id !== currentUserId ? (
                 <button type="button" className="btn-ghost btn-small" onClick={() => void users.change(() => changeUser(u.id, "disable"))}>
                   Disable
+                </button>
+              ) : null}
+              {u.status !== "disabled" && u.id !== currentUserId ? (
+                <button type="button" className="btn-ghost btn-small" onClick={() => void resetLinks.issue(u)}>
+                  Reset link
                 </button>
               ) : null}
               {u.status === "disabled" ? (
