@@ -38,6 +38,7 @@ import { assertFits, autoParallel, availableMemory, memoryEstimator } from "./me
 import { modelFingerprint } from "./modelFingerprint.ts";
 import { LogprobRecorder, LogprobTidy, TokenTexts } from "./logprobs.ts";
 import { NextTurnAhead, type AheadStats } from "./nextTurnAhead.ts";
+import { oneSamplingAtATime } from "./oneSamplingAtATime.ts";
 import { placePrefix } from "./prefixPlacement.ts";
 import { isPrefixCompletion, toChatHistory } from "./prompt.ts";
 import { checkCompletion, completionPromptTokens, runRawCompletion } from "./rawCompletion.ts";
@@ -163,6 +164,7 @@ export class LocalModel {
         batching: batches.options(),
       });
       batches.attach(context);
+      oneSamplingAtATime(context);
       cleanup.push(() => context.dispose());
       const draft = speculative?.type === "draft" ? await loadDraft(llama, speculative.model, options, contextSize) : null;
       if (draft) cleanup.push(() => draft.model.dispose());
@@ -757,6 +759,7 @@ async function loadDraft(
   const model = await llama.loadModel({ modelPath });
   try {
     const context = await model.createContext({ sequences: options.parallel, contextSize, threads: options.threads });
+    oneSamplingAtATime(context);
     return { model, context };
   } catch (error) {
     await model.dispose();
