@@ -47,11 +47,13 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { readLocalKey } from "../src/auth/localMode.ts";
 import { loadConfig } from "../src/config/load.ts";
+import { Meter } from "../src/billing/meter.ts";
 import { FleetEngine } from "../src/engines/fleet/fleetEngine.ts";
 import { UpstreamClient } from "../src/engines/remote/upstream.ts";
 import type { EngineEvent, GenerationRequest } from "../src/engines/types.ts";
 import { ensureModel } from "../src/gguf/catalog.ts";
 import { startService, type RunningService } from "../src/runtime/startService.ts";
+import { Completion } from "../src/serving/completion.ts";
 import { deleteRedisKeys } from "../test/support/services.ts";
 import { percentile } from "./loadClient.ts";
 import { SputnikProcess } from "./sputnikProcess.ts";
@@ -155,6 +157,8 @@ class GatewayProbe {
   current: string | null = null;
   private readonly upstream = new Map<string, { sent: number; lastEvent: number; node: string }>();
   private readonly waiters = new Map<string, () => void>();
+  /** Pipeline stage times of the request that `current` names (one request at a time only). */
+  private readonly stageTimes = new Map<string, StageTimes>();
 
   constructor(gateways: RunningService[]) {
     for (const g of gateways) {
@@ -170,6 +174,25 @@ class GatewayProbe {
       });
     }
     const probe = this;
+    // Where the gateway's own time goes, one request at a time: the pipeline's admission stages
+    // (limits, queue, billing reservation) and its settlement, timed around the methods that run them.
+    const timed = <K extends string>(target: Record<K, (...a: never[]) => Promise<unknown>>, name: K, start: keyof StageTimes, end: keyof StageTimes) => {
+      const original = target[name];
+      target[name] = async function (this: unknown, ...a: never[]) {
+        const id = probe.current;
+        const times = id ? probe.stageTimesOf(id) : null;
+        if (times) times[start] = performance.now();
+        try {
+          return await original.apply(this, a);
+        } finally {
+          if (times) times[end] = performance.now();
+        }
+      } as (typeof target)[K];
+    };
+    const completion = Completion.prototype as unknown as Record<"runAdmission" | "commit", () => Promise<unknown>>;
+    timed(completion, "runAdmission", "admissionStart", "admissionEnd");
+    timed(completion, "commit", "settleStart", "settleEnd");
+    timed(Meter.prototype as unknown as Record<"reserve", () => Promise<unknown>>, "reserve", "reserveStart", "reserveEnd");
     // The fleet engine starts a request when the pipeline hands it over (after admission and the
     // billing reservation); routing ends when its first upstream request leaves.
     const generate = FleetEngine.prototype.generate;
@@ -214,18 +237,60 @@ class GatewayProbe {
     this.waiters.delete(id);
   }
 
+  private stageTimesOf(id: string): StageTimes {
+    let times = this.stageTimes.get(id);
+    if (!times) this.stageTimes.set(id, (times = { admissionStart: NaN, admissionEnd: NaN, reserveStart: NaN, reserveEnd: NaN, settleStart: NaN, settleEnd: NaN }));
+    return times;
+  }
+
   /** The request's figures (ms), or null where a timestamp is missing; forgets them. */
-  take(id: string): { routing: number; before: number; after: number; node: string } | null {
+  take(id: string): { routing: number; before: number; after: number; node: string; stages: Record<StageName, number> | null } | null {
     const arrived = this.arrived.get(id);
     const finished = this.finished.get(id);
     const started = this.fleetStarted.get(id);
     const up = this.upstream.get(id);
-    for (const map of [this.arrived, this.finished, this.fleetStarted, this.upstream]) map.delete(id);
+    const t = this.stageTimes.get(id);
+    for (const map of [this.arrived, this.finished, this.fleetStarted, this.upstream, this.stageTimes]) map.delete(id);
     if (arrived === undefined || finished === undefined || started === undefined || !up || Number.isNaN(up.lastEvent)) return null;
-    return { routing: up.sent - started, before: up.sent - arrived, after: finished - up.lastEvent, node: up.node };
+    const stages =
+      t && Object.values(t).every(Number.isFinite)
+        ? {
+            http: t.admissionStart - arrived,
+            admission: t.admissionEnd - t.admissionStart - (t.reserveEnd - t.reserveStart),
+            reserve: t.reserveEnd - t.reserveStart,
+            handover: started - t.admissionEnd,
+            routing: up.sent - started,
+            toSettle: t.settleStart - up.lastEvent,
+            settle: t.settleEnd - t.settleStart,
+            tail: finished - t.settleEnd,
+          }
+        : null;
+    return { routing: up.sent - started, before: up.sent - arrived, after: finished - up.lastEvent, node: up.node, stages };
   }
 }
 
+
+interface StageTimes {
+  admissionStart: number;
+  admissionEnd: number;
+  reserveStart: number;
+  reserveEnd: number;
+  settleStart: number;
+  settleEnd: number;
+}
+
+/** The gateway's own time of one request, in the order it is spent (see STAGE_LABELS). */
+type StageName = "http" | "admission" | "reserve" | "handover" | "routing" | "toSettle" | "settle" | "tail";
+const STAGE_LABELS: Record<StageName, string> = {
+  http: "arrival → pipeline: HTTP parsing, auth, validation, resolve and authorize",
+  admission: "admission: rate limits, caps, a place in the queue",
+  reserve: "billing reservation (plan, quota, prices, ledger entry)",
+  handover: "reserved → the fleet engine starts (queue turn, generation span)",
+  routing: "routing: state read, choice, upstream request sent",
+  toSettle: "upstream's last event → settlement starts",
+  settle: "settlement: ledger, balance, request log in one transaction",
+  tail: "settled → last byte out (usage chunk, [DONE])",
+};
 
 /** The bench id a request carries in its first user message: `[bench <id>]`. */
 function benchIdOf(request: Pick<GenerationRequest, "messages">): string | null {
@@ -308,6 +373,7 @@ async function runWorkload(name: string, targets: Array<{ url: string; key: stri
  */
 async function measureOverhead(gateway: RunningService, gatewayKey: string, nodeUrls: string[], nodeKeys: string[], probe: GatewayProbe) {
   const inside: OverheadSamples = { routing: [], before: [], after: [], added: [] };
+  const stages = Object.fromEntries(Object.keys(STAGE_LABELS).map((k) => [k, [] as number[]])) as Record<StageName, number[]>;
   const gatewayTotal: number[] = [];
   const directTotal: number[] = [];
   const gatewayTtft: number[] = [];
@@ -339,6 +405,7 @@ async function measureOverhead(gateway: RunningService, gatewayKey: string, node
     inside.before.push(figures.before);
     inside.after.push(figures.after);
     inside.added.push(figures.before + figures.after);
+    if (figures.stages) for (const [k, v] of Object.entries(figures.stages)) stages[k as StageName].push(v);
     gatewayTotal.push(via.totalMs);
     directTotal.push(direct.totalMs);
     gatewayTtft.push(via.ttftMs);
@@ -347,7 +414,7 @@ async function measureOverhead(gateway: RunningService, gatewayKey: string, node
     ttftDiff.push(via.ttftMs - direct.ttftMs);
   }
   const q = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99) });
-  return { pairs: totalDiff.length, inside, gatewayTotal: q(gatewayTotal), directTotal: q(directTotal), gatewayTtft: q(gatewayTtft), directTtft: q(directTtft), totalDiff: q(totalDiff), ttftDiff: q(ttftDiff) };
+  return { pairs: totalDiff.length, inside, stages, gatewayTotal: q(gatewayTotal), directTotal: q(directTotal), gatewayTtft: q(gatewayTtft), directTtft: q(directTtft), totalDiff: q(totalDiff), ttftDiff: q(ttftDiff) };
 }
 
 async function streamTurn(
@@ -639,6 +706,14 @@ async function main(): Promise<void> {
     overheadRow("one request at a time", quiet.inside);
     const aff = rows.find((r) => r.name === "affinity")!;
     overheadRow(`affinity workload (${clients} clients)`, aff.overhead);
+    log("");
+    log(`Where the gateway-added time goes, one request at a time (${quiet.stages.http.length} requests; medians do not add up exactly):`);
+    log("| stage | p50 ms | p99 ms |");
+    log("|---|---|---|");
+    for (const [k, label] of Object.entries(STAGE_LABELS)) {
+      const v = quiet.stages[k as StageName];
+      log(`| ${label} | ${ms(percentile(v, 50))} | ${ms(percentile(v, 99))} |`);
+    }
     log(
       `End to end, one request at a time (${quiet.pairs} pairs, same prompt, max_tokens 16, gateway minus direct to the node it routes to): ` +
         `total p50 ${ms(quiet.totalDiff.p50)} ms (gateway ${ms(quiet.gatewayTotal.p50)}, direct ${ms(quiet.directTotal.p50)}), ` +
