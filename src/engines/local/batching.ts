@@ -76,6 +76,8 @@ export class BatchScheduler {
   /** Sequences doing background work, and how their submissions wait (see BackgroundMode). */
   private readonly background = new Map<number, BackgroundMode>();
   private readonly riders: Rider[] = [];
+  /** Background sequences a request waits for: what they still submit is not held. */
+  private readonly hurried = new Set<number>();
   /** Submitted prompts longer than a batch share, still being evaluated: their owners will not come back soon. */
   private longRunning = 0;
   /** Released submissions of one batch share or less, not yet decoded: their owners come back right after. */
@@ -111,6 +113,8 @@ export class BatchScheduler {
               original.call(context, request, mapper).then(resolve, reject);
             },
           };
+          // A request already waits for this sequence (see `hurry`): nothing holds it.
+          if (this.hurried.has(request.sequenceId)) return submission.release();
           this.riders.push({ sequenceId: request.sequenceId, mode, submission });
           this.check();
           return;
@@ -160,17 +164,26 @@ export class BatchScheduler {
    */
   backgroundWork(sequenceId: number, mode: BackgroundMode): () => void {
     this.background.set(sequenceId, mode);
+    this.hurried.delete(sequenceId);
     return () => {
-      if (this.background.get(sequenceId) === mode) this.background.delete(sequenceId);
+      if (this.background.get(sequenceId) === mode) {
+        this.background.delete(sequenceId);
+        this.hurried.delete(sequenceId);
+      }
       this.releaseRiders((r) => r.sequenceId === sequenceId);
     };
   }
 
   /**
-   * Releases `sequenceId`'s held background submissions now: a request wants that sequence, and
-   * node-llama-cpp cannot take back a submission, so the one in the way goes with the next batch.
+   * A request wants `sequenceId`: its held background submissions go now (node-llama-cpp cannot
+   * take back a submission, so the one in the way goes with the next batch), and so does any it
+   * submits until its background work ends. The work stops at its next check, but a chunk it
+   * had already started on reaches the gate a few awaits later (node-llama-cpp takes the
+   * sequence's lock first): held, it would wait for every live stream to end, and the request
+   * with it.
    */
   hurry(sequenceId: number): void {
+    if (this.background.has(sequenceId)) this.hurried.add(sequenceId);
     this.releaseRiders((r) => r.sequenceId === sequenceId);
   }
 
