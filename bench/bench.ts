@@ -7,7 +7,10 @@
  *   npm run bench -- [--threads 2] [--parallel 8] [--runs 3] [--stream-tokens 64]
  *                    [--vs-url http://127.0.0.1:8081 [--vs-cmd "llama-server -m … --port 8081 -np 8 -t 2"]]
  *                    [--rereads on|off|both] [--skip-direct] [--skip-ceiling] [--skip-profile]
- *                    [--model file.gguf] [--json results.json] [--smoke]
+ *                    [--model file.gguf] [--json results.json] [--smoke] [--only nextTurn,nextTurnRead]
+ *
+ * A like-for-like llama-server (the same llama.cpp release and the same CPU kernels as
+ * node-llama-cpp's prebuilt binaries) comes from `bench/build-llama-server.sh`.
  *
  * Fairness: each server is measured with the machine to itself. With --vs-cmd the bench starts the
  * other server only for its own turn (Sputnik is stopped then); with --vs-url alone, the other
@@ -51,6 +54,8 @@ const { values: args } = parseArgs({
     smoke: { type: "boolean", default: false },
     json: { type: "string" },
     "skip-direct": { type: "boolean", default: false },
+    /** Only these figures (keys: ingest, decode1, decode4, decode8, cold, warm, nextTurn, nextTurnRead, restart). */
+    only: { type: "string" },
   },
 });
 
@@ -95,6 +100,7 @@ const workload: WorkloadOptions = {
   lastUserTokens: smoke ? 10 : 60,
   count,
   log,
+  ...(args.only ? { only: args.only.split(",").map((k) => k.trim()) } : {}),
 };
 
 // node-llama-cpp driven directly, as the ceiling for the API's single-stream figure.
@@ -152,8 +158,8 @@ try {
   guard = new CpuGuard(other ? [ours, other] : [ours], log);
   figures = await runWorkload(together, { ...workload, guard });
   if (!args["skip-profile"]) {
-    // Where each token's time goes, at each concurrent stream count the figures use.
-    for (const n of workload.streams) {
+    // Where each token's time goes: one stream, and each concurrent stream count the figures use.
+    for (const n of [1, ...workload.streams]) {
       const b = await profileStreams(ours, n);
       if (b) breakdowns.push(b);
     }
@@ -200,14 +206,14 @@ await vocab.dispose();
 function printTable(results: FigureResult[], withOther: boolean): void {
   const pad = (s: string, n: number) => s.padEnd(n);
   const fmt = (v: number | undefined, unit: string) => (v === undefined ? "n/a" : `${v.toFixed(unit === "ms" ? 0 : 1)} ${unit}`);
-  const byKey = (key: string) => results.find((r) => r.key === key)!;
+  const byKey = (key: string) => results.find((r) => r.key === key);
   log("");
   log(`${pad("figure", 44)}${pad("sputnik", 14)}${withOther ? pad("other", 14) + "sputnik ÷ other (speed)" : ""}`);
   for (const { key, label, unit, values } of results) {
     const ours = values.sputnik?.value;
     // A server the bench did not start is not restarted: with no cache surviving a restart there,
     // its restart case is its cold case.
-    const theirs = key === "restart" ? byKey("cold").values.other?.value : values.other?.value;
+    const theirs = key === "restart" ? byKey("cold")?.values.other?.value : values.other?.value;
     // Speed ratio: tok/s divide directly; for times the faster one has the smaller number. The
     // next-turn figure depends on what each server returned as content: no like-for-like ratio.
     const ratio = ours !== undefined && theirs !== undefined && !key.startsWith("nextTurn") ? (unit === "ms" ? theirs / ours : ours / theirs) : undefined;
@@ -215,14 +221,14 @@ function printTable(results: FigureResult[], withOther: boolean): void {
     log(`${pad(shown, 44)}${pad(fmt(ours, unit), 14)}${withOther ? pad(fmt(theirs, unit), 14) + (ratio === undefined ? "n/a" : `${ratio.toFixed(2)}×`) : ""}`);
   }
   log("");
-  const cold = byKey("cold").values.sputnik!.value;
-  const warm = byKey("warm").values.sputnik!.value;
-  const restart = byKey("restart").values.sputnik?.value;
-  log(`sputnik warm speed-up over cold: ${(cold / warm).toFixed(1)}×; after restart: ${restart ? `${(cold / restart).toFixed(1)}×` : "n/a"}`);
-  const evaluated = (key: string) => byKey(key).values.sputnik?.evaluated ?? "?";
+  const cold = byKey("cold")?.values.sputnik?.value;
+  const warm = byKey("warm")?.values.sputnik?.value;
+  const restart = byKey("restart")?.values.sputnik?.value;
+  if (cold !== undefined && warm !== undefined) log(`sputnik warm speed-up over cold: ${(cold / warm).toFixed(1)}×; after restart: ${restart ? `${(cold / restart).toFixed(1)}×` : "n/a"}`);
+  const evaluated = (key: string) => byKey(key)?.values.sputnik?.evaluated ?? "?";
   log(`prompt tokens sputnik evaluated (its reported cache misses): cold ${evaluated("cold")}, warm ${evaluated("warm")}, after an answer ${evaluated("nextTurn")} (at once) / ${evaluated("nextTurnRead")} (after a pause), after restart ${evaluated("restart")}`);
-  if (direct["1"] !== undefined) {
-    const api = byKey("decode1").values.sputnik!.value;
+  const api = byKey("decode1")?.values.sputnik?.value;
+  if (direct["1"] !== undefined && api !== undefined) {
     log(`node-llama-cpp direct decode, 1 stream: ${direct["1"].toFixed(1)} tok/s (UV_THREADPOOL_SIZE=1), ${direct.default!.toFixed(1)} tok/s (default pool); sputnik API ÷ direct: ${(api / direct["1"]).toFixed(2)}×`);
   }
   if (withOther) log("other server after restart: not restarted by the bench; compared with its cold figure.");

@@ -71,7 +71,7 @@ test("a settling sequence a request waits for counts as live for the next placem
   void waiting;
 });
 
-test("a sequence still re-reading is taken only when no idle one is left", async () => {
+test("a re-read gives way when it walls the idle sequences off from the live streams", async () => {
   const pool = new SequencePool(fakeSequences(4));
   await useInOrder(pool, [0, 1, 2, 3]);
   const live = pool.sequences()[1]!;
@@ -81,9 +81,34 @@ test("a sequence still re-reading is taken only when no idle one is left", async
   const first = await pool.acquire(prompt(40));
   assert.equal(first.index, 0, "idle and next to the live stream");
   const second = await pool.acquire(prompt(41));
-  assert.equal(second.index, 3, "idle, though not next to a live stream: the re-read on 2 goes on");
+  assert.equal(second.index, 2, "3 would start a second run (0-1 and 3): the re-read on 2 stops instead");
   const third = await pool.acquire(prompt(42));
-  assert.equal(third.index, 2, "nothing idle is left: the re-read stops and its sequence is handed over");
+  assert.equal(third.index, 3, "the last idle one, now next to the live run");
+});
+
+test("with no live stream, a re-read is left alone while an idle sequence is free", async () => {
+  const pool = new SequencePool(fakeSequences(3));
+  await useInOrder(pool, [0, 1, 2]);
+  settle(pool, pool.sequences()[1]!);
+  const first = await pool.acquire(prompt(43));
+  assert.equal(first.index, 0, "idle, and nothing is live to join");
+  first.busy = true;
+  const second = await pool.acquire(prompt(44));
+  assert.equal(second.index, 1, "now 2 would be walled off from the stream on 0 by the re-read on 1");
+});
+
+test("four streams after three 1-stream answers still re-reading on 0, 2 and 4 take one run", async () => {
+  // The bench's first 4-stream run after its 1-stream runs: the old rule put the first stream on
+  // the least recently used 1, walled in by the re-reads on 0 and 2, and the four streams ran in
+  // two or three runs (two or three forward passes per step; measured 0.63× of the later runs).
+  const pool = new SequencePool(fakeSequences(8));
+  await useInOrder(pool, [1, 3, 7, 6, 5, 0, 2, 4]);
+  for (const i of [0, 2, 4]) settle(pool, pool.sequences()[i]!);
+  const placed: number[] = [];
+  for (let i = 0; i < 4; i++) placed.push((await pool.acquire(prompt(50 + i))).index);
+  const sorted = [...placed].sort((a, b) => a - b);
+  assert.deepEqual(sorted, [4, 5, 6, 7], `placed on ${placed.join(", ")}`);
+  assert.ok(placed[0]! >= 5, "the first goes into the longest free run (5-7), not to the least recently used 1");
 });
 
 test("work riding next to a live stream is left alone while an idle sequence is free, taken when none is", async () => {

@@ -197,7 +197,9 @@ export class SequencePool {
     // holds at least half of the prompt, else take a fresh one.
     if (best && bestShared * 2 >= prompt.length) return best;
     // An idle sequence first; one still settling only when none is idle (its follow-up work is
-    // then stopped); work riding next to a live stream last.
+    // then stopped), or when every idle one is walled off from the live streams by re-reads while
+    // the settling one touches them (see `walledIn`); work riding next to a live stream last.
+    if (fresh && freshSettling && this.walledIn(fresh, freshSettling)) return freshSettling;
     return fresh ?? freshSettling ?? oldestRider;
   }
 
@@ -215,7 +217,35 @@ export class SequencePool {
   private betterForNew(a: PooledSequence, b: PooledSequence): boolean {
     const [x, y] = [this.liveNeighbours(a), this.liveNeighbours(b)];
     if (x !== y) return x > y;
+    // A first stream (nothing live to join) goes into the longer run of free sequences: streams
+    // arriving together grow one run from its place, and a short run between re-reads walls them
+    // in before they all have a place (three 1-stream answers re-reading on 0, 2 and 4 put the
+    // first of four new streams on 1 or 3, measured at 0.63× of the 4-stream figure).
+    if (x === 0) {
+      const [r, s] = [this.freeRun(a), this.freeRun(b)];
+      if (r !== s) return r > s;
+    }
     return a.lastUsed < b.lastUsed;
+  }
+
+  /**
+   * True when placing a new stream on the idle `fresh` would start a second run of live sequences
+   * (it touches no live one) while the settling `settling` touches one. llama.cpp then decodes
+   * the runs in separate forward passes, every step, for as long as the streams last (0.63× of
+   * the machine's 4-stream figure, measured); stopping one answer's re-read costs that answer's
+   * next turn the re-read once. So the re-read gives way.
+   */
+  private walledIn(fresh: PooledSequence, settling: PooledSequence): boolean {
+    return this.liveNeighbours(fresh) === 0 && this.liveNeighbours(settling) > 0;
+  }
+
+  /** How many free sequences (neither busy nor settling) lie in a row with `entry`, itself included. */
+  private freeRun(entry: PooledSequence): number {
+    const free = (e: PooledSequence | undefined) => e !== undefined && !e.busy && e.settling === null;
+    let run = 1;
+    for (let i = entry.index - 1; free(this.entries[i]); i--) run++;
+    for (let i = entry.index + 1; free(this.entries[i]); i++) run++;
+    return run;
   }
 
   private liveNeighbours(entry: PooledSequence): number {
