@@ -111,6 +111,9 @@ if (!args["skip-direct"]) {
     direct[pool] = await runDirect(prompt, pool === "1" ? "1" : undefined);
     log(`  node-llama-cpp direct (no HTTP), UV_THREADPOOL_SIZE=${pool}: decode ${direct[pool]!.toFixed(1)} tok/s (median of ${runs})`);
   }
+  // Sputnik's engine without HTTP, with the pool size the launcher sets: the layer between the two.
+  direct.engine = await runDirect(prompt, "1", "bench/engineInProcess.ts");
+  log(`  Sputnik's local engine in-process (no HTTP, no serving pipeline), UV_THREADPOOL_SIZE=1: decode ${direct.engine.toFixed(1)} tok/s (median of ${runs})`);
 }
 
 // The ceiling for concurrent streams: the same model, threads and context layout, no server.
@@ -230,6 +233,7 @@ function printTable(results: FigureResult[], withOther: boolean): void {
   const api = byKey("decode1")?.values.sputnik?.value;
   if (direct["1"] !== undefined && api !== undefined) {
     log(`node-llama-cpp direct decode, 1 stream: ${direct["1"].toFixed(1)} tok/s (UV_THREADPOOL_SIZE=1), ${direct.default!.toFixed(1)} tok/s (default pool); sputnik API ÷ direct: ${(api / direct["1"]).toFixed(2)}×`);
+    if (direct.engine !== undefined) log(`sputnik's engine in-process ÷ direct: ${(direct.engine / direct["1"]).toFixed(2)}×; sputnik API ÷ its engine in-process (the HTTP serving path's share): ${(api / direct.engine).toFixed(2)}×`);
   }
   if (withOther) log("other server after restart: not restarted by the bench; compared with its cold figure.");
 }
@@ -335,11 +339,11 @@ async function runCeiling(prompts: string[]): Promise<Record<string, number>> {
   return (JSON.parse(out.trim().split("\n").pop()!) as { rates: Record<string, number> }).rates;
 }
 
-async function runDirect(prompt: string, pool: string | undefined): Promise<number> {
+async function runDirect(prompt: string, pool: string | undefined, script = "bench/direct.ts"): Promise<number> {
   const env = { ...process.env };
   if (pool) env.UV_THREADPOOL_SIZE = pool;
   else delete env.UV_THREADPOOL_SIZE;
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "bench/direct.ts"), JSON.stringify({ model: modelPath, threads, tokens: decodeTokens, prompt, runs })], {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(root, script), JSON.stringify({ model: modelPath, threads, parallel, tokens: decodeTokens, prompt, runs })], {
     cwd: root,
     env,
     stdio: ["ignore", "pipe", "inherit"],
@@ -347,6 +351,6 @@ async function runDirect(prompt: string, pool: string | undefined): Promise<numb
   let out = "";
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-  if (code !== 0) throw new Error(`bench/direct.ts exited with ${code}`);
+  if (code !== 0) throw new Error(`${script} exited with ${code}`);
   return (JSON.parse(out.trim().split("\n").pop()!) as { rate: number }).rate;
 }
